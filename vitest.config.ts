@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Real PostgreSQL, a real Temporal worker and emulators start per file: give them room.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Two cores: files run in parallel processes, but not more than the machine has.
+    pool: 'forks',
+    maxWorkers: 2,
+    env: { METADATA_SERVER_DETECTION: 'none', ROTOR_LOG_LEVEL: 'silent' },
+  },
+});
