@@ -1,0 +1,128 @@
+/**
+ * The two provider contracts of the rotation protocol (see shared/design/ARCHITECTURE.md), plus the
+ * secret-store role a system can play as a rotation's primary store.
+ *
+ * Providers know their own system and nothing of Temporal, policies or the run store. Every method
+ * must be safe to call again with the same arguments: activities retry, and a retry must find the
+ * work of the earlier attempt instead of doing it twice.
+ */
+import type { z } from 'zod';
+import type { Material } from '../lib/material.js';
+import type { Logger } from '../lib/logger.js';
+
+/** What every provider call receives besides its spec. */
+export interface ProviderContext {
+  /** Id of this rotation; the idempotency key for anything the call creates. */
+  rotationId: string;
+  /** Credential id from the policy, for tags and log lines. */
+  credentialId: string;
+  logger: Logger;
+  /** Resolves a secret reference (`env:NAME`, `file:/path`, `vault:mount/path#key`) to its value. */
+  resolveSecret(ref: string): Promise<string>;
+  /** Aborted when the activity is cancelled or times out. */
+  signal?: AbortSignal;
+}
+
+/** Non-retryable failure: retrying cannot help (bad permissions, a refused limit, a wrong spec). */
+export class ProviderRefusal extends Error {
+  override readonly name = 'ProviderRefusal';
+}
+
+/** One credential as a system lists it, for discovery and posture (no secret values). */
+export interface DiscoveredCredential {
+  id: string;
+  /** What it belongs to: an IAM user, an application, a role. */
+  principal: string;
+  createdAt?: string;
+  lastUsedAt?: string;
+  expiresAt?: string;
+  status: 'active' | 'inactive' | 'expired';
+}
+
+export interface CreateRequest {
+  /** Material this rotation staged on an earlier attempt, if any: reuse it, never make a second one. */
+  staged: Material | null;
+  /** The material in service now (null on a first rotation). */
+  current: Material | null;
+  /** Stage new material in the primary store as pending. Call it as soon as the value exists. */
+  stage(material: Material): Promise<void>;
+}
+
+/** Mints and kills secret material for one credential type. */
+export interface CredentialSource<Spec> {
+  /** `dual`: old and new are valid together; `single`: the secret is changed in place. */
+  strategies: ReadonlyArray<'dual' | 'single'>;
+  /** Creates (or, after a retry, finds) new material and makes it valid in its system. */
+  create(ctx: ProviderContext, spec: Spec, strategy: 'dual' | 'single', req: CreateRequest): Promise<Material>;
+  /** Proves the material authenticates against the real system; throws if it does not (yet). */
+  verify(ctx: ProviderContext, spec: Spec, material: Material): Promise<void>;
+  /** Undoes create after a failed rotation, leaving `current` as the one valid credential. */
+  discard(ctx: ProviderContext, spec: Spec, strategy: 'dual' | 'single', created: Material, current: Material | null): Promise<void>;
+  /** Reversible step before revoke, where the system has one. */
+  disable?(ctx: ProviderContext, spec: Spec, old: Material): Promise<void>;
+  enable?(ctx: ProviderContext, spec: Spec, old: Material): Promise<void>;
+  /** Irreversibly invalidates old material. Revoking what is already gone is a success. */
+  revoke(ctx: ProviderContext, spec: Spec, strategy: 'dual' | 'single', old: Material): Promise<void>;
+  /** What exists, for discovery. */
+  list(ctx: ProviderContext, spec: Spec): Promise<DiscoveredCredential[]>;
+}
+
+/** Names the version a dependent held before a write, so restore can put it back. */
+export interface Receipt {
+  /** The dependent's own version id of what was written. */
+  version: string;
+  /** The version it held before, or null when the write created it. */
+  previousVersion: string | null;
+}
+
+/** A place that holds or uses the material. */
+export interface Dependent<Spec> {
+  /** Writes the material; writing the same rotation again returns the same receipt. */
+  write(ctx: ProviderContext, spec: Spec, material: Material): Promise<Receipt>;
+  /** Puts back what the receipt says was there before (or removes what the write created). */
+  restore(ctx: ProviderContext, spec: Spec, receipt: Receipt): Promise<void>;
+  /** Throws unless the dependent now serves this material (compared by fingerprint). */
+  check(ctx: ProviderContext, spec: Spec, material: Material): Promise<void>;
+}
+
+export type Stage = 'pending' | 'current' | 'previous';
+
+/**
+ * A secret store that can be a rotation's primary store: the one place material lives between
+ * activities, with the pending → current → previous lifecycle.
+ */
+export interface PrimaryStore<Spec> {
+  /** Stores material as pending for this rotation; a second call for the same rotation is a no-op. */
+  stagePending(ctx: ProviderContext, spec: Spec, material: Material): Promise<void>;
+  /** Reads material at a stage; `pending` only returns material staged by ctx.rotationId. */
+  read(ctx: ProviderContext, spec: Spec, stage: Stage): Promise<Material | null>;
+  /** pending → current, current → previous. A repeat after success is a no-op. */
+  promote(ctx: ProviderContext, spec: Spec): Promise<void>;
+  /** Drops the pending material of ctx.rotationId (rollback). */
+  discardPending(ctx: ProviderContext, spec: Spec): Promise<void>;
+}
+
+/** A credential type as registered: its workflow name, spec schema and source. */
+export interface CredentialProvider<S extends z.ZodType = z.ZodType> {
+  type: string;
+  /** Named Temporal workflow, so the UI lists runs by type (e.g. `rotateDatabasePassword`). */
+  workflow: string;
+  spec: S;
+  source: CredentialSource<z.infer<S>>;
+}
+
+/** A secret store or consumer as registered: every store is a dependent; some can be primary. */
+export interface StoreProvider<S extends z.ZodType = z.ZodType> {
+  type: string;
+  spec: S;
+  dependent: Dependent<z.infer<S>>;
+  primary?: PrimaryStore<z.infer<S>>;
+}
+
+export function defineCredential<S extends z.ZodType>(def: CredentialProvider<S>): CredentialProvider {
+  return def as unknown as CredentialProvider;
+}
+
+export function defineStore<S extends z.ZodType>(def: StoreProvider<S>): StoreProvider {
+  return def as unknown as StoreProvider;
+}
