@@ -107,6 +107,8 @@ export interface CredentialProvider<S extends z.ZodType = z.ZodType> {
   type: string;
   /** Named Temporal workflow, so the UI lists runs by type (e.g. `rotateDatabasePassword`). */
   workflow: string;
+  /** Cadence when a policy gives none: databases and CI tokens 30d, cloud keys 90d. */
+  defaultEvery: string;
   spec: S;
   source: CredentialSource<z.infer<S>>;
 }

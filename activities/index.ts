@@ -1,0 +1,278 @@
+/**
+ * Rotation activities: thin, idempotent steps that call providers and record what happened.
+ * Built by a factory that receives its clients, so tests hand in local ones and the worker real ones.
+ *
+ * Inputs and outputs are references only. Material moves between steps through the policy's
+ * primary store: create stages it as pending, later steps read it back from there.
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Policy } from '../config/policy.js';
+import { durationMs } from '../config/duration.js';
+import type { Material } from '../lib/material.js';
+import type { Logger } from '../lib/logger.js';
+import { ProviderRefusal, type CredentialSource, type Dependent, type PrimaryStore, type ProviderContext } from '../providers/contracts.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+import type { RotorStore } from '../store/index.js';
+import type { CreatedRef, Outcome, ReceiptRef, RotationInput, RotationPlan } from '../workflows/types.js';
+
+export interface ActivityDeps {
+  store: RotorStore;
+  /** The policy in force for a credential id (policies can be reloaded while the worker runs). */
+  policy(credentialId: string): Policy | undefined;
+  providers: ProviderRegistry;
+  logger: Logger;
+  resolveSecret(ref: string): Promise<string>;
+}
+
+interface Ref {
+  credentialId: string;
+  rotationId: string;
+}
+
+export type RotationActivities = ReturnType<typeof createActivities>;
+
+export function createActivities(deps: ActivityDeps) {
+  const { store } = deps;
+
+  /** Everything one step needs: the policy, its providers and a provider context. */
+  function open(ref: Ref) {
+    const policy = deps.policy(ref.credentialId);
+    if (!policy) throw ApplicationFailure.nonRetryable(`no policy for credential ${ref.credentialId}`, 'UnknownCredential');
+    const credential = deps.providers.credential(policy.credential.type);
+    const primaryStore = deps.providers.store(policy.store.type);
+    if (!credential || !primaryStore?.primary) {
+      throw ApplicationFailure.nonRetryable(`providers for ${ref.credentialId} are not registered`, 'UnknownProvider');
+    }
+    const seen: Material[] = [];
+    const ctx: ProviderContext = {
+      rotationId: ref.rotationId,
+      credentialId: ref.credentialId,
+      logger: deps.logger.child({ credentialId: ref.credentialId, rotationId: ref.rotationId }),
+      resolveSecret: deps.resolveSecret,
+      signal: activitySignal(),
+    };
+    const source = credential.source as CredentialSource<unknown>;
+    const primary = primaryStore.primary as PrimaryStore<unknown>;
+    const spec = policy.credential.spec;
+    const storeSpec = policy.store.spec;
+    /** Reads material from the primary store and remembers it, so errors can be scrubbed of it. */
+    const read = async (stage: 'pending' | 'current' | 'previous') => {
+      const material = await primary.read(ctx, storeSpec, stage);
+      if (material) seen.push(material);
+      return material;
+    };
+    const requirePending = async () => {
+      const material = await read('pending');
+      if (!material) throw ApplicationFailure.nonRetryable(`no pending material staged by rotation ${ref.rotationId}`, 'NoPendingMaterial');
+      return material;
+    };
+    const dependent = (name: string) => {
+      const d = policy.dependents.find((x) => x.name === name);
+      const provider = d && deps.providers.store(d.type);
+      if (!d || !provider) throw ApplicationFailure.nonRetryable(`no dependent ${name} in policy ${ref.credentialId}`, 'UnknownDependent');
+      return { spec: d.spec, impl: provider.dependent as Dependent<unknown> };
+    };
+    return { policy, ctx, source, spec, primary, storeSpec, read, requirePending, dependent, seen };
+  }
+
+  /**
+   * Runs one protocol step: records it in the run's steps and the audit log, marks refusals as
+   * non-retryable, and scrubs any secret value the step handled out of the error it throws.
+   */
+  async function step<T>(ref: Ref, name: string, run: (s: ReturnType<typeof open>) => Promise<T>, detail?: (result: T) => Record<string, unknown>): Promise<T> {
+    const s = open(ref);
+    await store.recordStep(ref.rotationId, name, 'started');
+    try {
+      const result = await run(s);
+      const extra = detail ? detail(result) : {};
+      await store.recordStep(ref.rotationId, name, 'succeeded', Object.keys(extra).length ? JSON.stringify(extra) : undefined);
+      await store.appendAudit({ credentialId: ref.credentialId, rotationId: ref.rotationId, actor: 'rotor', event: name, detail: extra });
+      return result;
+    } catch (error) {
+      const message = scrub(error instanceof Error ? error.message : String(error), s.seen);
+      s.ctx.logger.warn({ step: name, error: message }, 'rotation step failed');
+      await store.recordStep(ref.rotationId, name, 'failed', message);
+      if (error instanceof ApplicationFailure) throw error;
+      const type = error instanceof Error ? error.name : 'Error';
+      throw error instanceof ProviderRefusal
+        ? ApplicationFailure.nonRetryable(message, type)
+        : ApplicationFailure.retryable(message, type);
+    }
+  }
+
+  return {
+    /** Opens the run in the store and snapshots what the workflow needs from the policy. */
+    async beginRotation(input: RotationInput & { rotationId: string; workflowType: string; workflowId: string }): Promise<RotationPlan> {
+      const { policy } = open(input);
+      const provider = deps.providers.credential(policy.credential.type)!;
+      if (provider.workflow !== input.workflowType) {
+        throw ApplicationFailure.nonRetryable(
+          `${input.credentialId} is a ${policy.credential.type} credential: rotate it with ${provider.workflow}, not ${input.workflowType}`,
+          'WrongWorkflow',
+        );
+      }
+      await store.startRun({
+        rotationId: input.rotationId,
+        credentialId: input.credentialId,
+        workflowId: input.workflowId,
+        runId: input.rotationId,
+        trigger: input.trigger,
+        reason: input.reason,
+      });
+      await store.appendAudit({
+        credentialId: input.credentialId,
+        rotationId: input.rotationId,
+        actor: 'rotor',
+        event: 'rotation.started',
+        detail: { trigger: input.trigger, reason: input.reason ?? null, type: policy.credential.type, strategy: policy.strategy },
+      });
+      const emergency = input.trigger === 'emergency';
+      return {
+        rotationId: input.rotationId,
+        credentialType: policy.credential.type,
+        strategy: policy.strategy,
+        dependents: policy.dependents.map((d) => d.name),
+        healthChecks: policy.healthChecks.map((c) => c.name),
+        graceMs: durationMs(emergency ? policy.emergency.grace : policy.revoke.after),
+        deleteAfterMs: emergency ? 0 : durationMs(policy.revoke.deleteAfter),
+        verifyTimeoutMs: durationMs(policy.verify.timeout),
+        rollback: policy.rollback,
+        revokeFirst: emergency && (input.revokeFirst ?? policy.emergency.revokeFirst),
+        canDisable: provider.source.disable !== undefined,
+      };
+    },
+
+    /** Creates new material (or finds the material an earlier attempt staged) and stages it as pending. */
+    async createMaterial(ref: Ref): Promise<CreatedRef> {
+      return step(ref, 'material.created', async ({ ctx, source, spec, policy, primary, storeSpec, read, seen }) => {
+        const current = await read('current');
+        const staged = await read('pending');
+        const stage = async (material: Material) => {
+          seen.push(material);
+          await primary.stagePending(ctx, storeSpec, material);
+        };
+        const material = await source.create(ctx, spec, policy.strategy, { staged, current, stage });
+        seen.push(material);
+        await stage(material); // a no-op when the provider staged it already
+        await store.setMaterials(ref.rotationId, { old: current?.id ?? null, new: material.id });
+        return { materialId: material.id, previousMaterialId: current?.id ?? null };
+      }, (r) => ({ material: r.materialId, previous: r.previousMaterialId }));
+    },
+
+    /** The new material authenticates against its own system. */
+    async verifyMaterial(ref: Ref): Promise<void> {
+      await step(ref, 'material.verified', async ({ ctx, source, spec, requirePending }) => {
+        await source.verify(ctx, spec, await requirePending());
+      });
+    },
+
+    async propagateToDependent(ref: Ref & { dependent: string }): Promise<ReceiptRef> {
+      return step(ref, 'dependent.written', async (s) => {
+        const d = s.dependent(ref.dependent);
+        return d.impl.write(s.ctx, d.spec, await s.requirePending());
+      }, (r) => ({ dependent: ref.dependent, version: r.version, previousVersion: r.previousVersion }));
+    },
+
+    async checkDependent(ref: Ref & { dependent: string }): Promise<void> {
+      await step(ref, 'dependent.checked', async (s) => {
+        const d = s.dependent(ref.dependent);
+        await d.impl.check(s.ctx, d.spec, await s.requirePending());
+      }, () => ({ dependent: ref.dependent }));
+    },
+
+    /** An HTTP probe of a consumer: it must answer with the expected status once it uses the new material. */
+    async runHealthCheck(ref: Ref & { check: string }): Promise<void> {
+      await step(ref, 'health.checked', async ({ policy }) => {
+        const check = policy.healthChecks.find((c) => c.name === ref.check);
+        if (!check) throw new ProviderRefusal(`no health check ${ref.check} in policy ${ref.credentialId}`);
+        const { url, method, expectStatus, timeout } = check.http;
+        const response = await fetch(url, { method, signal: AbortSignal.timeout(durationMs(timeout)) });
+        await response.body?.cancel();
+        if (response.status !== expectStatus) {
+          throw new Error(`health check ${check.name}: ${method} ${url} answered ${response.status}, expected ${expectStatus}`);
+        }
+      }, () => ({ check: ref.check }));
+    },
+
+    /** pending → current, current → previous in the primary store. */
+    async promoteMaterial(ref: Ref): Promise<void> {
+      await step(ref, 'material.promoted', async ({ ctx, primary, storeSpec }) => primary.promote(ctx, storeSpec));
+    },
+
+    async disableOldMaterial(ref: Ref & { which: 'current' | 'previous'; materialId: string }): Promise<void> {
+      await step(ref, 'material.disabled', async ({ ctx, source, spec, read }) => {
+        const old = await expectOld(await read(ref.which), ref.materialId);
+        await source.disable?.(ctx, spec, old);
+      }, () => ({ material: ref.materialId }));
+    },
+
+    /** Irreversible. Refuses to revoke anything but the exact old material the workflow names. */
+    async revokeOldMaterial(ref: Ref & { which: 'current' | 'previous'; materialId: string }): Promise<void> {
+      await step(ref, 'material.revoked', async ({ ctx, source, spec, policy, read }) => {
+        const old = await expectOld(await read(ref.which), ref.materialId);
+        if (ref.which === 'previous' && policy.strategy === 'dual') {
+          const current = await read('current');
+          if (current && current.id === old.id) throw new ProviderRefusal(`refusing to revoke ${old.id}: it is the current material`);
+        }
+        await source.revoke(ctx, spec, policy.strategy, old);
+      }, () => ({ material: ref.materialId }));
+    },
+
+    /** Rollback: puts a dependent back to what its receipt says it held. */
+    async restoreDependent(ref: Ref & { dependent: string; receipt: ReceiptRef }): Promise<void> {
+      await step(ref, 'dependent.restored', async (s) => {
+        const d = s.dependent(ref.dependent);
+        await d.impl.restore(s.ctx, d.spec, ref.receipt);
+      }, () => ({ dependent: ref.dependent, version: ref.receipt.previousVersion }));
+    },
+
+    /** Rollback: invalidates the new material and drops it from the primary store. */
+    async discardMaterial(ref: Ref): Promise<void> {
+      await step(ref, 'material.discarded', async ({ ctx, source, spec, policy, primary, storeSpec, read }) => {
+        const created = await read('pending');
+        if (created) await source.discard(ctx, spec, policy.strategy, created, await read('current'));
+        await primary.discardPending(ctx, storeSpec);
+      });
+    },
+
+    async recordDecision(ref: Ref & { step: string; decision: string }): Promise<void> {
+      await store.appendAudit({ ...ref, actor: 'operator', event: 'rotation.decision', detail: { step: ref.step, decision: ref.decision } });
+    },
+
+    async finishRotation(ref: Ref & { outcome: Outcome; error?: string }): Promise<void> {
+      await store.finishRun(ref.rotationId, ref.outcome, ref.error);
+      await store.appendAudit({
+        credentialId: ref.credentialId,
+        rotationId: ref.rotationId,
+        actor: 'rotor',
+        event: 'rotation.finished',
+        detail: { outcome: ref.outcome, error: ref.error ?? null },
+      });
+    },
+  };
+}
+
+async function expectOld(material: Material | null, expectedId: string): Promise<Material> {
+  if (!material) throw new ProviderRefusal(`old material ${expectedId} is no longer in the primary store`);
+  if (material.id !== expectedId) throw new ProviderRefusal(`old material is ${material.id}, expected ${expectedId}: refusing to touch it`);
+  return material;
+}
+
+/** Replaces every secret value of the given materials in a message: defence in depth for error text. */
+export function scrub(message: string, materials: Material[]): string {
+  let out = message;
+  for (const m of materials) {
+    for (const value of Object.values(m.revealAll())) {
+      if (value.length >= 4) out = out.split(value).join('[redacted]');
+    }
+  }
+  return out;
+}
+
+function activitySignal(): AbortSignal | undefined {
+  try {
+    return Context.current().cancellationSignal;
+  } catch {
+    return undefined; // called outside an activity (tests of a single step)
+  }
+}

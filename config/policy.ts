@@ -1,0 +1,113 @@
+import { z } from 'zod';
+import { DurationSchema, PositiveDurationSchema } from './duration.js';
+
+/**
+ * The rotation policy schema: what an ops team declares for one credential. Provider-specific parts
+ * (`credential`, `store`, each dependent) carry a `type`; their other fields are checked by that
+ * provider's own spec schema in load.ts, so this file never names a provider.
+ */
+
+export const CredentialIdSchema = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/, {
+    message: 'must be 1-63 lowercase letters, digits, ".", "_" or "-", starting and ending with a letter or digit',
+  });
+
+/** A provider block: `type` plus that provider's spec fields (checked later against its schema). */
+const ProviderBlockSchema = z.looseObject({ type: z.string().min(1, 'is required') });
+
+const DependentBlockSchema = z.looseObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, { message: 'must be a short lowercase name' }),
+  type: z.string().min(1, 'is required'),
+});
+
+/** Five-field cron: minute hour day-of-month month day-of-week, as Temporal Schedules accept. */
+const CRON_FIELD = /^(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(\/\d+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(\/\d+)?)*$/;
+export const CronSchema = z
+  .string()
+  .refine((text) => {
+    const fields = text.trim().split(/\s+/);
+    return fields.length === 5 && fields.every((f) => CRON_FIELD.test(f));
+  }, { message: 'must be a five-field cron expression like "0 3 * * 1"' });
+
+export const ScheduleSchema = z
+  .strictObject({
+    /** Cadence; defaults per credential type (databases and CI tokens 30d, cloud keys 90d). */
+    every: PositiveDurationSchema.optional(),
+    cron: CronSchema.optional(),
+    /** Random delay added to each start so many credentials do not rotate in the same second. */
+    jitter: DurationSchema.default('0s'),
+  })
+  .refine((s) => !(s.every && s.cron), { message: 'give either every or cron, not both' });
+
+export const HealthCheckSchema = z.strictObject({
+  name: z.string().min(1),
+  http: z.strictObject({
+    url: z.url({ protocol: /^https?$/ }),
+    method: z.enum(['GET', 'HEAD']).default('GET'),
+    expectStatus: z.int().min(100).max(599).default(200),
+    timeout: PositiveDurationSchema.default('10s'),
+  }),
+});
+
+export const PolicySchema = z.strictObject({
+  /** Credential id: also the Temporal workflow id and schedule id stem. */
+  id: CredentialIdSchema,
+  /** Who answers for this identity: a team or a person. The seeds make ownership mandatory. */
+  owner: z.string().trim().min(1, 'is required: every non-human identity needs an accountable owner'),
+  /** Why the identity exists, in a sentence. */
+  purpose: z.string().trim().min(3, 'is required: say why this identity exists'),
+  environment: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, { message: 'must be a short lowercase name like production' }),
+  /** When the identity should be decommissioned (YYYY-MM-DD). */
+  expires: z.iso.date().optional(),
+  enabled: z.boolean().default(true),
+  credential: ProviderBlockSchema,
+  strategy: z.enum(['dual', 'single']).optional(),
+  schedule: ScheduleSchema.default({ jitter: '0s' }),
+  /** The primary store: where material lives between steps, staged pending then promoted. */
+  store: ProviderBlockSchema,
+  dependents: z.array(DependentBlockSchema).default([]),
+  healthChecks: z.array(HealthCheckSchema).default([]),
+  verify: z.strictObject({ timeout: PositiveDurationSchema.default('5m') }).default({ timeout: '5m' }),
+  revoke: z
+    .strictObject({
+      /** Grace: how long old and new material overlap before the old is disabled. */
+      after: DurationSchema.default('24h'),
+      /** Delay between disabling and deleting, where the system can disable. */
+      deleteAfter: DurationSchema.default('0s'),
+    })
+    .default({ after: '24h', deleteAfter: '0s' }),
+  rollback: z.enum(['auto', 'manual']).default('auto'),
+  emergency: z
+    .strictObject({
+      /** Grace for emergency rotations; 0s revokes as soon as dependents serve the new material. */
+      grace: DurationSchema.default('0s'),
+      /** Confirmed compromise: revoke the old material before propagating (dependents fail meanwhile). */
+      revokeFirst: z.boolean().default(false),
+    })
+    .default({ grace: '0s', revokeFirst: false }),
+});
+
+export type PolicyInput = z.input<typeof PolicySchema>;
+type ParsedPolicy = z.output<typeof PolicySchema>;
+
+export interface ProviderRef {
+  type: string;
+  /** The provider's spec, validated by its schema. Holds secret references, never secret values. */
+  spec: Record<string, unknown>;
+}
+
+export interface DependentRef extends ProviderRef {
+  name: string;
+}
+
+/** A validated policy, with provider specs parsed and defaults applied. */
+export interface Policy extends Omit<ParsedPolicy, 'credential' | 'store' | 'dependents' | 'strategy' | 'schedule'> {
+  credential: ProviderRef;
+  strategy: 'dual' | 'single';
+  schedule: { every?: string; cron?: string; jitter: string };
+  store: ProviderRef;
+  dependents: DependentRef[];
+  /** Where the policy came from, for error messages and `rotor plan`. */
+  source: { file: string; index: number };
+}

@@ -1,0 +1,39 @@
+import { loadPolicies, type ProviderCatalog } from '../config/load.js';
+import type { Policy } from '../config/policy.js';
+
+/**
+ * The policies in force. A reload validates the whole directory first and swaps only when every
+ * file is valid, so a bad edit never changes what is running.
+ */
+export class PolicySet {
+  #byId = new Map<string, Policy>();
+
+  constructor(private readonly dir: string, private readonly catalog: ProviderCatalog) {}
+
+  static async load(dir: string, catalog: ProviderCatalog): Promise<PolicySet> {
+    const set = new PolicySet(dir, catalog);
+    await set.reload();
+    return set;
+  }
+
+  static of(policies: Policy[], catalog: ProviderCatalog): PolicySet {
+    const set = new PolicySet('', catalog);
+    set.#byId = new Map(policies.map((p) => [p.id, p]));
+    return set;
+  }
+
+  /** Throws PolicyLoadError (and keeps the old set) when any file is invalid. */
+  async reload(): Promise<Policy[]> {
+    const policies = await loadPolicies(this.dir, this.catalog);
+    this.#byId = new Map(policies.map((p) => [p.id, p]));
+    return policies;
+  }
+
+  get(id: string): Policy | undefined {
+    return this.#byId.get(id);
+  }
+
+  all(): Policy[] {
+    return [...this.#byId.values()];
+  }
+}

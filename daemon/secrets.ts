@@ -1,0 +1,23 @@
+import vault from 'node-vault';
+import { resolveSecretRef, SecretRefError, type VaultReader } from '../config/secret-ref.js';
+
+/**
+ * Resolves Rotor's own secret references. `vault:` references need VAULT_ADDR and a token given
+ * as a reference itself (VAULT_TOKEN_REF=env:VAULT_TOKEN or file:/run/secrets/vault-token).
+ */
+export function createSecretResolver(options: { vaultAddress?: string; vaultTokenRef?: string } = {}): (ref: string) => Promise<string> {
+  let reader: VaultReader | undefined;
+  if (options.vaultAddress && options.vaultTokenRef) {
+    const tokenRef = options.vaultTokenRef;
+    reader = async (mount, path, key) => {
+      const client = vault({ endpoint: options.vaultAddress, token: await resolveSecretRef(tokenRef), noCustomHTTPVerbs: true });
+      const response = (await client.read(`${mount}/data/${path}`).catch((error: { response?: { statusCode?: number } }) => {
+        throw new SecretRefError(`cannot read vault:${mount}/${path} (HTTP ${error.response?.statusCode ?? 'error'})`);
+      })) as { data?: { data?: Record<string, unknown> } };
+      const value = response.data?.data?.[key];
+      if (typeof value !== 'string') throw new SecretRefError(`vault:${mount}/${path} has no string key ${key}`);
+      return value;
+    };
+  }
+  return (ref) => resolveSecretRef(ref, { vault: reader });
+}

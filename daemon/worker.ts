@@ -1,0 +1,41 @@
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities } from '../activities/index.js';
+import type { Logger } from '../lib/logger.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+import type { RotorStore } from '../store/index.js';
+import type { PolicySet } from './policies.js';
+
+/** The workflow entry file the Temporal bundler compiles (TypeScript is fine: it bundles with swc). */
+export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export interface WorkerDeps {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  store: RotorStore;
+  policies: PolicySet;
+  providers: ProviderRegistry;
+  logger: Logger;
+  resolveSecret(ref: string): Promise<string>;
+  /** A pre-built bundle (tests build one per file to save time); otherwise bundled from source. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+}
+
+/** A Temporal worker running the rotation workflows and their activities. */
+export async function createRotorWorker(deps: WorkerDeps): Promise<Worker> {
+  const activities = createActivities({
+    store: deps.store,
+    policy: (id) => deps.policies.get(id),
+    providers: deps.providers,
+    logger: deps.logger,
+    resolveSecret: deps.resolveSecret,
+  });
+  return Worker.create({
+    connection: deps.connection,
+    namespace: deps.namespace,
+    taskQueue: deps.taskQueue,
+    activities,
+    ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath }),
+  });
+}

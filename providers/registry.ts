@@ -1,0 +1,46 @@
+/**
+ * Every provider Rotor knows, one registration line each. The protocol, the workflows and the
+ * policy loader reach providers only through this registry and never name one.
+ */
+import type { ProviderCatalog } from '../config/load.js';
+import type { CredentialProvider, StoreProvider } from './contracts.js';
+import { postgresPassword } from './postgres-password/index.js';
+import { vaultKv } from './vault-kv/index.js';
+
+const credentialProviders: CredentialProvider[] = [
+  postgresPassword,
+];
+
+const storeProviders: StoreProvider[] = [
+  vaultKv,
+];
+
+export interface ProviderRegistry {
+  credential(type: string): CredentialProvider | undefined;
+  store(type: string): StoreProvider | undefined;
+  /** What the policy loader needs: spec schemas and a few facts per type. */
+  catalog: ProviderCatalog;
+}
+
+export function createRegistry(credentials: CredentialProvider[], stores: StoreProvider[]): ProviderRegistry {
+  const byCredential = new Map(credentials.map((p) => [p.type, p]));
+  const byStore = new Map(stores.map((p) => [p.type, p]));
+  return {
+    credential: (type) => byCredential.get(type),
+    store: (type) => byStore.get(type),
+    catalog: {
+      credential(type) {
+        const p = byCredential.get(type);
+        return p && { spec: p.spec, strategies: p.source.strategies, defaultEvery: p.defaultEvery };
+      },
+      store(type) {
+        const p = byStore.get(type);
+        return p && { spec: p.spec, primary: p.primary !== undefined };
+      },
+      credentialTypes: () => [...byCredential.keys()].sort(),
+      storeTypes: () => [...byStore.keys()].sort(),
+    },
+  };
+}
+
+export const registry = createRegistry(credentialProviders, storeProviders);

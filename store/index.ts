@@ -1,0 +1,281 @@
+import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { runner } from 'node-pg-migrate';
+
+export type Trigger = 'scheduled' | 'manual' | 'emergency';
+export type Outcome = 'running' | 'succeeded' | 'rolled_back' | 'failed' | 'aborted';
+export type StepStatus = 'started' | 'succeeded' | 'failed' | 'skipped';
+
+export interface CredentialRow {
+  id: string;
+  type: string;
+  owner: string | null;
+  purpose: string | null;
+  environment: string | null;
+  expires: string | null;
+  status: 'managed' | 'unmanaged' | 'retired';
+  policyHash: string | null;
+  currentMaterial: string | null;
+  lastRotatedAt: Date | null;
+  nextDueAt: Date | null;
+}
+
+export interface RunRow {
+  rotationId: string;
+  credentialId: string;
+  workflowId: string;
+  runId: string;
+  trigger: Trigger;
+  reason: string | null;
+  outcome: Outcome;
+  step: string | null;
+  error: string | null;
+  oldMaterial: string | null;
+  newMaterial: string | null;
+  startedAt: Date;
+  finishedAt: Date | null;
+}
+
+export interface AuditEvent {
+  credentialId?: string;
+  rotationId?: string;
+  actor: string;
+  event: string;
+  /** References and outcomes only: never a secret value. */
+  detail?: Record<string, unknown>;
+}
+
+export interface InventoryEntry {
+  id: string;
+  type: string;
+  owner: string;
+  purpose: string;
+  environment: string;
+  expires?: string;
+  policyHash: string;
+  cadenceMs?: number;
+}
+
+/** DATE columns stay 'YYYY-MM-DD' strings: a Date would shift with the process time zone. */
+const DATE_OID = 1082;
+const typeParser = ((oid: number, format?: 'text' | 'binary') =>
+  oid === DATE_OID ? (value: string) => value : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser;
+
+const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url));
+const GENESIS_HASH = '0'.repeat(64);
+/** Serialises audit appends so the hash chain has one order. */
+const AUDIT_LOCK = 0x0a0d17;
+
+/** Rotor's own PostgreSQL: inventory, rotation runs and their steps, and the audit log. */
+export class RotorStore {
+  private constructor(private readonly pool: pg.Pool) {}
+
+  static async connect(databaseUrl: string, options: { migrate?: boolean } = {}): Promise<RotorStore> {
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: 5, types: { getTypeParser: typeParser } });
+    // A dropped idle connection must not crash the daemon; the next query reconnects.
+    pool.on('error', () => undefined);
+    const store = new RotorStore(pool);
+    if (options.migrate ?? true) await store.migrate(databaseUrl);
+    return store;
+  }
+
+  /** Applies pending migrations; safe to run from many processes at once (advisory lock). */
+  async migrate(databaseUrl: string): Promise<void> {
+    await runner({
+      databaseUrl,
+      dir: MIGRATIONS_DIR,
+      direction: 'up',
+      migrationsTable: 'rotor_migrations',
+      singleTransaction: true,
+      log: () => undefined,
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  /** Records managed credentials from the policies; keeps their rotation history. */
+  async upsertCredentials(entries: InventoryEntry[]): Promise<void> {
+    for (const e of entries) {
+      await this.pool.query(
+        `INSERT INTO credentials (id, type, owner, purpose, environment, expires, status, policy_hash, cadence_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, 'managed', $7, $8)
+         ON CONFLICT (id) DO UPDATE SET type = $2, owner = $3, purpose = $4, environment = $5, expires = $6,
+           status = 'managed', policy_hash = $7, cadence_ms = $8, last_seen_at = now(), updated_at = now(),
+           next_due_at = CASE WHEN credentials.last_rotated_at IS NULL THEN NULL
+                              ELSE credentials.last_rotated_at + ($8::bigint * interval '1 millisecond') END`,
+        [e.id, e.type, e.owner, e.purpose, e.environment, e.expires ?? null, e.policyHash, e.cadenceMs ?? null],
+      );
+    }
+  }
+
+  async getCredential(id: string): Promise<CredentialRow | undefined> {
+    const { rows } = await this.pool.query(`SELECT * FROM credentials WHERE id = $1`, [id]);
+    return rows[0] && toCredential(rows[0]);
+  }
+
+  async listCredentials(): Promise<CredentialRow[]> {
+    const { rows } = await this.pool.query(`SELECT * FROM credentials ORDER BY id`);
+    return rows.map(toCredential);
+  }
+
+  /** Opens a run; a retry with the same rotation id returns the existing run unchanged. */
+  async startRun(run: { rotationId: string; credentialId: string; workflowId: string; runId: string; trigger: Trigger; reason?: string }): Promise<void> {
+    await this.pool.query(
+      `INSERT INTO rotation_runs (rotation_id, credential_id, workflow_id, run_id, trigger, reason)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (rotation_id) DO NOTHING`,
+      [run.rotationId, run.credentialId, run.workflowId, run.runId, run.trigger, run.reason ?? null],
+    );
+  }
+
+  async recordStep(rotationId: string, step: string, status: StepStatus, detail?: string): Promise<void> {
+    await this.pool.query(
+      `WITH s AS (INSERT INTO rotation_steps (rotation_id, step, status, detail) VALUES ($1, $2, $3, $4))
+       UPDATE rotation_runs SET step = $2 WHERE rotation_id = $1`,
+      [rotationId, step, status, detail ?? null],
+    );
+  }
+
+  async setMaterials(rotationId: string, materials: { old?: string | null; new?: string | null }): Promise<void> {
+    await this.pool.query(
+      `UPDATE rotation_runs SET old_material = COALESCE($2, old_material), new_material = COALESCE($3, new_material) WHERE rotation_id = $1`,
+      [rotationId, materials.old ?? null, materials.new ?? null],
+    );
+  }
+
+  /** Closes a run; on success the inventory learns the new material and the next due date. Idempotent. */
+  async finishRun(rotationId: string, outcome: Exclude<Outcome, 'running'>, error?: string): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query(
+        `UPDATE rotation_runs SET outcome = $2, error = $3, finished_at = now()
+         WHERE rotation_id = $1 AND outcome = 'running' RETURNING credential_id, new_material`,
+        [rotationId, outcome, error ?? null],
+      );
+      if (rows[0] && outcome === 'succeeded') {
+        await client.query(
+          `UPDATE credentials SET last_rotated_at = now(), current_material = $2, updated_at = now(),
+             next_due_at = CASE WHEN cadence_ms IS NULL THEN NULL ELSE now() + cadence_ms * interval '1 millisecond' END
+           WHERE id = $1`,
+          [rows[0].credential_id, rows[0].new_material],
+        );
+      }
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK');
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async getRun(rotationId: string): Promise<RunRow | undefined> {
+    const { rows } = await this.pool.query(`SELECT * FROM rotation_runs WHERE rotation_id = $1`, [rotationId]);
+    return rows[0] && toRun(rows[0]);
+  }
+
+  async listRuns(credentialId: string, limit = 50): Promise<RunRow[]> {
+    const { rows } = await this.pool.query(
+      `SELECT * FROM rotation_runs WHERE credential_id = $1 ORDER BY started_at DESC LIMIT $2`,
+      [credentialId, limit],
+    );
+    return rows.map(toRun);
+  }
+
+  async listSteps(rotationId: string): Promise<Array<{ step: string; status: StepStatus; detail: string | null; at: Date }>> {
+    const { rows } = await this.pool.query(
+      `SELECT step, status, detail, at FROM rotation_steps WHERE rotation_id = $1 ORDER BY at, ctid`,
+      [rotationId],
+    );
+    return rows;
+  }
+
+  /** Appends one hash-chained audit row. */
+  async appendAudit(event: AuditEvent): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
+      const { rows } = await client.query(`SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1`);
+      const prevHash: string = rows[0]?.hash ?? GENESIS_HASH;
+      const at = new Date().toISOString();
+      const detail = event.detail ?? {};
+      const hash = auditHash(prevHash, at, event, detail);
+      await client.query(
+        `INSERT INTO audit_log (at, credential_id, rotation_id, actor, event, detail, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [at, event.credentialId ?? null, event.rotationId ?? null, event.actor, event.event, JSON.stringify(detail), prevHash, hash],
+      );
+      await client.query('COMMIT');
+    } catch (error) {
+      await client.query('ROLLBACK');
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async listAudit(filter: { credentialId?: string; rotationId?: string } = {}): Promise<Array<AuditEvent & { seq: number; at: Date }>> {
+    const { rows } = await this.pool.query(
+      `SELECT seq, at, credential_id, rotation_id, actor, event, detail FROM audit_log
+       WHERE ($1::text IS NULL OR credential_id = $1) AND ($2::text IS NULL OR rotation_id = $2) ORDER BY seq`,
+      [filter.credentialId ?? null, filter.rotationId ?? null],
+    );
+    return rows.map((r) => ({
+      seq: Number(r.seq),
+      at: r.at,
+      credentialId: r.credential_id ?? undefined,
+      rotationId: r.rotation_id ?? undefined,
+      actor: r.actor,
+      event: r.event,
+      detail: r.detail,
+    }));
+  }
+
+  /** For tests and `rotor` internals that need a raw query (e.g. the leak scan of the audit table). */
+  query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
+    return this.pool.query<R>(sql, params);
+  }
+}
+
+function auditHash(prevHash: string, at: string, e: AuditEvent, detail: Record<string, unknown>): string {
+  const canonical = JSON.stringify([prevHash, at, e.credentialId ?? null, e.rotationId ?? null, e.actor, e.event, detail]);
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+function toCredential(r: Record<string, unknown>): CredentialRow {
+  return {
+    id: r.id as string,
+    type: r.type as string,
+    owner: r.owner as string | null,
+    purpose: r.purpose as string | null,
+    environment: r.environment as string | null,
+    expires: r.expires as string | null,
+    status: r.status as CredentialRow['status'],
+    policyHash: r.policy_hash as string | null,
+    currentMaterial: r.current_material as string | null,
+    lastRotatedAt: r.last_rotated_at as Date | null,
+    nextDueAt: r.next_due_at as Date | null,
+  };
+}
+
+function toRun(r: Record<string, unknown>): RunRow {
+  return {
+    rotationId: r.rotation_id as string,
+    credentialId: r.credential_id as string,
+    workflowId: r.workflow_id as string,
+    runId: r.run_id as string,
+    trigger: r.trigger as Trigger,
+    reason: r.reason as string | null,
+    outcome: r.outcome as Outcome,
+    step: r.step as string | null,
+    error: r.error as string | null,
+    oldMaterial: r.old_material as string | null,
+    newMaterial: r.new_material as string | null,
+    startedAt: r.started_at as Date,
+    finishedAt: r.finished_at as Date | null,
+  };
+}

@@ -1,0 +1,215 @@
+/**
+ * The one rotation protocol every credential type runs (see shared/design/ARCHITECTURE.md):
+ *
+ *   create → verify new → propagate → verify dependents → promote → grace → disable → revoke
+ *
+ * A failure before promote rolls back (saga: compensations pushed after each step that succeeded,
+ * run in reverse), or waits for a human when the policy says `rollback: manual`. Deterministic
+ * workflow code only: every side effect is an activity.
+ */
+import {
+  CancellationScope,
+  condition,
+  defineQuery,
+  defineSignal,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { RotationActivities } from '../activities/index.js';
+import type { CreatedRef, HumanDecision, ReceiptRef, RotationInput, RotationPlan, RotationResult, RotationStatus } from './types.js';
+
+/** Ends the grace period now: revoke the old material without waiting. */
+export const revokeNowSignal = defineSignal('revokeNow');
+/** After a failure with `rollback: manual`: run the failed step again. */
+export const retrySignal = defineSignal('retry');
+/** After a failure with `rollback: manual`: undo what was done. */
+export const rollbackSignal = defineSignal('rollback');
+/** After a failure with `rollback: manual`: accept the failed check and go on. */
+export const continueSignal = defineSignal('continue');
+/** Stop: before promote this rolls back; after promote it ends leaving the old material valid. */
+export const abortSignal = defineSignal<[reason?: string]>('abort');
+export const statusQuery = defineQuery<RotationStatus>('status');
+
+const steps = proxyActivities<RotationActivities>({
+  startToCloseTimeout: '2m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 6 },
+});
+
+/** Bookkeeping must not fail a rotation for long: it retries harder than provider calls. */
+const bookkeeping = proxyActivities<RotationActivities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
+});
+
+class RolledBack extends Error {}
+
+export async function runRotationProtocol(input: RotationInput): Promise<RotationResult> {
+  const { workflowType, workflowId, runId } = workflowInfo();
+  const status: RotationStatus = { step: 'planning', since: new Date().toISOString() };
+  const setStep = (step: string, waitingFor?: string) => {
+    status.step = step;
+    status.since = new Date().toISOString();
+    status.waitingFor = waitingFor;
+  };
+  let decision: HumanDecision | undefined;
+  let revokeNow = false;
+  let abortReason: string | undefined;
+  setHandler(statusQuery, () => status);
+  setHandler(revokeNowSignal, () => void (revokeNow = true));
+  setHandler(retrySignal, () => void (decision = 'retry'));
+  setHandler(rollbackSignal, () => void (decision = 'rollback'));
+  setHandler(continueSignal, () => void (decision = 'continue'));
+  setHandler(abortSignal, (reason) => void (abortReason = reason ?? 'aborted by signal'));
+
+  const plan: RotationPlan = await bookkeeping.beginRotation({ ...input, workflowType, workflowId, rotationId: runId });
+  const { rotationId } = plan;
+  const ref = { credentialId: input.credentialId, rotationId };
+  const compensations: Array<{ name: string; run: () => Promise<void> }> = [];
+  let created: CreatedRef | undefined;
+  /** Set once a revoke-first emergency has killed the old material: from then on there is nothing to roll back to. */
+  let oldRevoked = false;
+
+  const finish = async (result: Omit<RotationResult, 'rotationId'>): Promise<RotationResult> => {
+    setStep(result.outcome);
+    await bookkeeping.finishRotation({ ...ref, outcome: result.outcome, error: result.error });
+    return { rotationId, ...result };
+  };
+
+  const rollBack = async (): Promise<void> => {
+    setStep('rolling back');
+    // Rollback must finish even when the workflow is being cancelled.
+    await CancellationScope.nonCancellable(async () => {
+      for (const compensation of [...compensations].reverse()) await compensation.run();
+    });
+  };
+
+  const revokeOld = async (which: 'current' | 'previous', oldId: string) => {
+    if (plan.canDisable) {
+      setStep('disabling old material');
+      await steps.disableOldMaterial({ ...ref, which, materialId: oldId });
+      if (plan.deleteAfterMs > 0) {
+        setStep('waiting before delete', `old material is disabled; deleted after ${plan.deleteAfterMs} ms`);
+        await condition(() => revokeNow, plan.deleteAfterMs);
+      }
+    }
+    setStep('revoking old material');
+    await steps.revokeOldMaterial({ ...ref, which, materialId: oldId });
+  };
+
+  // Steps before promote; any of them may fail and be rolled back.
+  const prePromoteSteps: Array<[string, () => Promise<void>]> = [
+    [
+      'creating new material',
+      async () => {
+        created = await steps.createMaterial(ref);
+        compensations.push({ name: 'discard', run: () => bookkeeping.discardMaterial(ref) });
+      },
+    ],
+    ['verifying new material', () => verifyWithin(plan.verifyTimeoutMs, ref)],
+    [
+      'revoking compromised material',
+      async () => {
+        if (plan.revokeFirst && created?.previousMaterialId) {
+          await revokeOld('current', created.previousMaterialId);
+          oldRevoked = true;
+        }
+      },
+    ],
+    [
+      'propagating to dependents',
+      async () => {
+        const results = await Promise.allSettled(
+          plan.dependents.map(async (dependent) => {
+            const receipt: ReceiptRef = await steps.propagateToDependent({ ...ref, dependent });
+            compensations.push({ name: `restore ${dependent}`, run: () => bookkeeping.restoreDependent({ ...ref, dependent, receipt }) });
+          }),
+        );
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
+      },
+    ],
+    [
+      'checking dependents',
+      async () => {
+        await Promise.all(plan.dependents.map((dependent) => steps.checkDependent({ ...ref, dependent })));
+        await Promise.all(plan.healthChecks.map((check) => steps.runHealthCheck({ ...ref, check })));
+      },
+    ],
+  ];
+
+  try {
+    for (let i = 0; i < prePromoteSteps.length; ) {
+      const [name, run] = prePromoteSteps[i]!;
+      if (abortReason) throw new RolledBack(abortReason);
+      setStep(name);
+      try {
+        await run();
+        i++;
+      } catch (error) {
+        if (isCancellation(error) || error instanceof RolledBack) throw error;
+        status.lastError = describe(name, error);
+        const choice = plan.rollback === 'auto' ? 'rollback' : await askHuman(name);
+        if (choice === 'retry') continue;
+        if (choice === 'continue') {
+          await steps.recordDecision({ ...ref, step: name, decision: 'continue' });
+          i++;
+          continue;
+        }
+        throw new RolledBack(status.lastError);
+      }
+    }
+  } catch (error) {
+    const reason = error instanceof RolledBack ? error.message : isCancellation(error) ? 'cancelled' : describe(status.step, error);
+    if (oldRevoked) {
+      // Rolling back would hand dependents the revoked material: keep the new one and call for help.
+      return finish({ outcome: 'failed', newMaterialId: created?.materialId, error: `${reason}; old material was revoked first, new material kept: fix the dependent and rotate again` });
+    }
+    try {
+      await rollBack();
+    } catch (rollbackError) {
+      return finish({ outcome: 'failed', error: `${reason}; rollback incomplete: ${describe('rollback', rollbackError)}` });
+    }
+    if (isCancellation(error)) throw error;
+    return finish({ outcome: abortReason && !status.lastError ? 'aborted' : 'rolled_back', error: reason });
+  }
+
+  setStep('promoting new material');
+  await steps.promoteMaterial(ref);
+  const oldId = created?.previousMaterialId ?? null;
+
+  if (oldId && !plan.revokeFirst && plan.strategy === 'dual') {
+    setStep('grace period', `old material stays valid for ${plan.graceMs} ms (signal revokeNow to end it)`);
+    await condition(() => revokeNow || abortReason !== undefined, plan.graceMs);
+    if (abortReason) {
+      return finish({ outcome: 'aborted', newMaterialId: created?.materialId, oldMaterialId: oldId, error: `${abortReason}; old material left valid` });
+    }
+    await revokeOld('previous', oldId);
+  }
+  return finish({ outcome: 'succeeded', newMaterialId: created?.materialId, oldMaterialId: oldId });
+
+  async function askHuman(step: string): Promise<HumanDecision> {
+    decision = undefined;
+    setStep(`failed: ${step}`, 'a human decision: signal retry, rollback or continue');
+    await condition(() => decision !== undefined || abortReason !== undefined);
+    return abortReason ? 'rollback' : decision!;
+  }
+
+  /** New material can take a while to work (AWS IAM: seconds): retry within the policy's window. */
+  async function verifyWithin(timeoutMs: number, r: typeof ref): Promise<void> {
+    const verify = proxyActivities<RotationActivities>({
+      startToCloseTimeout: '1m',
+      scheduleToCloseTimeout: timeoutMs,
+      retry: { initialInterval: '2s', backoffCoefficient: 1.5, maximumInterval: '30s' },
+    });
+    await verify.verifyMaterial(r);
+  }
+}
+
+/** A one-line reason from a failure chain (ActivityFailure → ApplicationFailure → message). */
+function describe(step: string, error: unknown): string {
+  let cause = error as { message?: string; cause?: unknown } | undefined;
+  while (cause && cause.cause && typeof cause.cause === 'object') cause = cause.cause as typeof cause;
+  return `${step}: ${cause?.message ?? String(error)}`;
+}
