@@ -18,15 +18,20 @@ export class PolicySet {
 
   static of(policies: Policy[], catalog: ProviderCatalog): PolicySet {
     const set = new PolicySet('', catalog);
-    set.#byId = new Map(policies.map((p) => [p.id, p]));
+    set.replace(policies);
     return set;
   }
 
   /** Throws PolicyLoadError (and keeps the old set) when any file is invalid. */
   async reload(): Promise<Policy[]> {
     const policies = await loadPolicies(this.dir, this.catalog);
-    this.#byId = new Map(policies.map((p) => [p.id, p]));
+    this.replace(policies);
     return policies;
+  }
+
+  /** Puts an already validated set in force. */
+  replace(policies: Policy[]): void {
+    this.#byId = new Map(policies.map((p) => [p.id, p]));
   }
 
   get(id: string): Policy | undefined {

@@ -5,12 +5,14 @@ import { resolveSecretRef, SecretRefError, type VaultReader } from '../config/se
  * Resolves Rotor's own secret references. `vault:` references need VAULT_ADDR and a token given
  * as a reference itself (VAULT_TOKEN_REF=env:VAULT_TOKEN or file:/run/secrets/vault-token).
  */
-export function createSecretResolver(options: { vaultAddress?: string; vaultTokenRef?: string } = {}): (ref: string) => Promise<string> {
+export function createSecretResolver(
+  options: { vaultAddress?: string; vaultTokenRef?: string; env?: NodeJS.ProcessEnv } = {},
+): (ref: string) => Promise<string> {
   let reader: VaultReader | undefined;
   if (options.vaultAddress && options.vaultTokenRef) {
     const tokenRef = options.vaultTokenRef;
     reader = async (mount, path, key) => {
-      const client = vault({ endpoint: options.vaultAddress, token: await resolveSecretRef(tokenRef), noCustomHTTPVerbs: true });
+      const client = vault({ endpoint: options.vaultAddress, token: await resolveSecretRef(tokenRef, { env: options.env }), noCustomHTTPVerbs: true });
       const response = (await client.read(`${mount}/data/${path}`).catch((error: { response?: { statusCode?: number } }) => {
         throw new SecretRefError(`cannot read vault:${mount}/${path} (HTTP ${error.response?.statusCode ?? 'error'})`);
       })) as { data?: { data?: Record<string, unknown> } };
@@ -19,5 +21,5 @@ export function createSecretResolver(options: { vaultAddress?: string; vaultToke
       return value;
     };
   }
-  return (ref) => resolveSecretRef(ref, { vault: reader });
+  return (ref) => resolveSecretRef(ref, { env: options.env, vault: reader });
 }
