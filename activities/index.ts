@@ -263,7 +263,8 @@ export function scrub(message: string, materials: Material[]): string {
   let out = message;
   for (const m of materials) {
     for (const value of Object.values(m.revealAll())) {
-      if (value.length >= 4) out = out.split(value).join('[redacted]');
+      // The material id (a role name, a key id) is public and worth keeping in the message.
+      if (value.length >= 4 && value !== m.id) out = out.split(value).join('[redacted]');
     }
   }
   return out;

@@ -11,6 +11,7 @@ export function parseDuration(text: string): number | undefined {
 /** A duration field of a policy: kept as the text the user wrote (Temporal accepts it as is). */
 export const DurationSchema = z.string().refine((text) => parseDuration(text) !== undefined, {
   message: 'must be a duration like 90s, 15m, 24h, 30d or 2w',
+  abort: true,
 });
 
 export const PositiveDurationSchema = DurationSchema.refine((text) => (parseDuration(text) ?? 0) > 0, {

@@ -105,7 +105,7 @@ async function readPolicyFile(file: string, problems: PolicyProblem[]): Promise<
 /** Parses the YAML text of one file into policies, adding any problems to `problems`. */
 export function parsePolicyText(text: string, file: string, catalog: ProviderCatalog, problems: PolicyProblem[]): Policy[] {
   const lineCounter = new LineCounter();
-  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (!Array.isArray(docs)) return [];
   const policies: Policy[] = [];
   let index = 0;

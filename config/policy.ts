@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { DurationSchema, PositiveDurationSchema } from './duration.js';
 
+// A missing field says so, instead of zod's "expected string, received undefined".
+z.config({ customError: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined) });
+
 /**
  * The rotation policy schema: what an ops team declares for one credential. Provider-specific parts
  * (`credential`, `store`, each dependent) carry a `type`; their other fields are checked by that
@@ -54,9 +57,12 @@ export const PolicySchema = z.strictObject({
   /** Credential id: also the Temporal workflow id and schedule id stem. */
   id: CredentialIdSchema,
   /** Who answers for this identity: a team or a person. The seeds make ownership mandatory. */
-  owner: z.string().trim().min(1, 'is required: every non-human identity needs an accountable owner'),
+  owner: z
+    .string({ error: 'is required: every non-human identity needs an accountable owner' })
+    .trim()
+    .min(1, 'is required: every non-human identity needs an accountable owner'),
   /** Why the identity exists, in a sentence. */
-  purpose: z.string().trim().min(3, 'is required: say why this identity exists'),
+  purpose: z.string({ error: 'is required: say why this identity exists' }).trim().min(3, 'is required: say why this identity exists'),
   environment: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, { message: 'must be a short lowercase name like production' }),
   /** When the identity should be decommissioned (YYYY-MM-DD). */
   expires: z.iso.date().optional(),

@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import vault from 'node-vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { capturedLogs, startRotorEnv, type RotorEnv, type RunningWorker } from '../harness/env.js';
+import { capturedLogs, startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { canLogin } from '../harness/postgres.js';
 import { historyText } from '../harness/leaks.js';
 import { rotationWorkflowId, startRotation } from '../../daemon/rotations.js';
@@ -18,7 +18,6 @@ import { statusQuery } from '../../workflows/protocol.js';
 import type { RotationResult, RotationStatus } from '../../workflows/types.js';
 
 let env: RotorEnv;
-let worker: RunningWorker;
 let health: Server;
 let healthStatus = 200;
 let healthUrl: string;
@@ -27,7 +26,7 @@ const issuedPasswords = new Set<string>();
 
 beforeAll(async () => {
   env = await startRotorEnv();
-  worker = await env.startWorker();
+  await env.startWorker();
   health = createServer((_req, res) => res.writeHead(healthStatus).end());
   await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
   healthUrl = `http://127.0.0.1:${(health.address() as AddressInfo).port}/healthz`;

@@ -1,0 +1,43 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { runCli } from '../cli/main.js';
+
+let dir: string;
+let out: string;
+let err: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'rotor-cli-'));
+  out = '';
+  err = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((err += String(chunk)), true));
+});
+afterEach(async () => {
+  vi.restoreAllMocks();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('rotor validate', () => {
+  it('accepts the example policies and lists them as JSON', async () => {
+    expect(await runCli(['validate', 'config/examples', '--json'])).toBe(0);
+    const rows = JSON.parse(out) as Array<{ id: string; type: string }>;
+    expect(rows.map((r) => r.id)).toContain('demo-db-app');
+  });
+
+  it('refuses a bad file with exit 2, naming file, line and path', async () => {
+    const file = join(dir, 'bad.yaml');
+    await writeFile(file, 'id: x\npurpose: no owner here\nenvironment: prod\n');
+    expect(await runCli(['validate', dir])).toBe(2);
+    expect(err).toContain(`${file}:1: owner:`);
+    expect(err).toMatch(/nothing changed/);
+  });
+
+  it('exits 2 on unknown options and 2 on an unknown credential', async () => {
+    expect(await runCli(['validate', '--frobnicate'])).toBe(2);
+    expect(await runCli(['rotate', 'no-such-credential', '--policies', 'config/examples'])).toBe(2);
+    expect(err).toMatch(/no policy for credential no-such-credential/);
+  });
+});

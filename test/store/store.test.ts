@@ -1,0 +1,51 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RotorStore } from '../../store/index.js';
+import { startPostgres, type PostgresServer } from '../harness/postgres.js';
+
+let postgres: PostgresServer;
+let store: RotorStore;
+
+beforeAll(async () => {
+  postgres = await startPostgres();
+  store = await RotorStore.connect(postgres.url);
+});
+afterAll(async () => {
+  await store?.close();
+  await postgres?.stop();
+});
+
+const entry = { id: 'orders-db', type: 'postgres-password', owner: 'team-a', purpose: 'orders login', environment: 'prod', policyHash: 'h1', cadenceMs: 30 * 86_400_000 };
+
+describe('RotorStore', () => {
+  it('migrates twice without harm (many workers start at once)', async () => {
+    const again = await RotorStore.connect(postgres.url);
+    await again.close();
+    const { rows } = await store.query<{ n: string }>('SELECT count(*) AS n FROM rotor_migrations');
+    expect(Number(rows[0]!.n)).toBe(1);
+  });
+
+  it('records a run; a repeated start is a no-op; success sets last rotated, next due and current material', async () => {
+    await store.upsertCredentials([entry]);
+    const run = { rotationId: 'r1', credentialId: 'orders-db', workflowId: 'rotate/orders-db', runId: 'r1', trigger: 'manual' as const };
+    await store.startRun(run);
+    await store.startRun({ ...run, trigger: 'emergency' });
+    await store.recordStep('r1', 'material.created', 'succeeded');
+    await store.setMaterials('r1', { old: null, new: 'orders_app_a' });
+    await store.finishRun('r1', 'succeeded');
+    await store.finishRun('r1', 'failed', 'a late retry must not overwrite the outcome');
+    const saved = await store.getRun('r1');
+    expect(saved).toMatchObject({ trigger: 'manual', outcome: 'succeeded', step: 'material.created', newMaterial: 'orders_app_a', error: null });
+    const credential = await store.getCredential('orders-db');
+    expect(credential!.currentMaterial).toBe('orders_app_a');
+    expect(credential!.nextDueAt!.getTime() - credential!.lastRotatedAt!.getTime()).toBe(entry.cadenceMs);
+  });
+
+  it('keeps the audit log append-only and hash-chained', async () => {
+    await store.appendAudit({ credentialId: 'orders-db', actor: 'rotor', event: 'one', detail: { n: 1 } });
+    await store.appendAudit({ credentialId: 'orders-db', actor: 'rotor', event: 'two' });
+    const { rows } = await store.query<{ prev_hash: string; hash: string }>('SELECT prev_hash, hash FROM audit_log ORDER BY seq');
+    for (let i = 1; i < rows.length; i++) expect(rows[i]!.prev_hash).toBe(rows[i - 1]!.hash);
+    await expect(store.query(`UPDATE audit_log SET event = 'forged'`)).rejects.toThrow(/append-only/);
+    await expect(store.query(`DELETE FROM audit_log`)).rejects.toThrow(/append-only/);
+  });
+});
