@@ -1,0 +1,134 @@
+/**
+ * Connections and role statements for the postgres-password provider. Every connection is closed
+ * in `finally`; every error is rebuilt from the role, database and SQLSTATE, with any secret the
+ * call handled scrubbed out, and never carries the SQL text (ALTER ROLE holds the password).
+ */
+import pg from 'pg';
+import { ProviderRefusal, type ProviderContext } from '../contracts.js';
+import { scramSecret } from './scram.js';
+import type { PostgresPasswordSpec } from './spec.js';
+
+/** SQLSTATEs a retry cannot fix: refused login, missing privilege, unknown database. */
+const REFUSALS = new Set(['28P01', '28000', '42501', '3D000']);
+const DUPLICATE_OBJECT = '42710';
+
+function sslOption(mode: PostgresPasswordSpec['sslmode']): pg.ClientConfig['ssl'] {
+  if (mode === 'disable') return false;
+  return { rejectUnauthorized: mode === 'verify-full' };
+}
+
+export function where(spec: PostgresPasswordSpec): string {
+  return `database "${spec.database}" at ${spec.host}:${spec.port}`;
+}
+
+/** The pg error's message and SQLSTATE, with every secret replaced; never the statement. */
+export function describeError(error: unknown, secrets: string[]): string {
+  let message = error instanceof Error ? error.message : String(error);
+  for (const secret of secrets) if (secret) message = message.split(secret).join('[redacted]');
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? `${message} (SQLSTATE ${code})` : message;
+}
+
+function sqlState(error: unknown): string | undefined {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+interface Session {
+  client: pg.Client;
+  /** Remember a secret so that errors of this session are scrubbed of it. */
+  secret(value: string): void;
+}
+
+/**
+ * Runs `work` on one connection as `login`. Errors become `<action> (<database>): <reason>`; with `refuse`, the
+ * SQLSTATEs no retry can fix become ProviderRefusal.
+ */
+export async function withConnection<T>(
+  ctx: ProviderContext,
+  spec: PostgresPasswordSpec,
+  login: { user: string; password: string },
+  action: string,
+  options: { refuse: boolean },
+  work: (session: Session) => Promise<T>,
+): Promise<T> {
+  ctx.signal?.throwIfAborted();
+  const secrets = [login.password];
+  const client = new pg.Client({
+    host: spec.host,
+    port: spec.port,
+    database: spec.database,
+    user: login.user,
+    password: login.password,
+    ssl: sslOption(spec.sslmode),
+    application_name: 'rotor',
+    connectionTimeoutMillis: 10_000,
+    statement_timeout: 30_000,
+  });
+  // A dropped connection emits 'error' on the client; the pending query rejects anyway.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return await work({ client, secret: (value) => secrets.push(value) });
+  } catch (error) {
+    if (error instanceof ProviderRefusal) throw error;
+    const message = `${action} (${where(spec)}): ${describeError(error, secrets)}`;
+    const code = sqlState(error);
+    throw options.refuse && code && REFUSALS.has(code) ? new ProviderRefusal(message) : new Error(message);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Runs `work` as the spec's admin login. */
+export async function withAdmin<T>(ctx: ProviderContext, spec: PostgresPasswordSpec, action: string, work: (session: Session) => Promise<T>): Promise<T> {
+  const password = await ctx.resolveSecret(spec.admin.password);
+  return withConnection(ctx, spec, { user: spec.admin.user, password }, action, { refuse: true }, work);
+}
+
+export async function roleExists(client: pg.Client, role: string): Promise<boolean> {
+  const { rowCount } = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+  return (rowCount ?? 0) > 0;
+}
+
+export async function canRoleLogin(client: pg.Client, role: string): Promise<boolean> {
+  const { rows } = await client.query<{ ok: boolean }>(
+    `SELECT rolcanlogin AND (rolvaliduntil IS NULL OR rolvaliduntil > now()) AS ok FROM pg_roles WHERE rolname = $1`,
+    [role],
+  );
+  return rows[0]?.ok === true;
+}
+
+/** Creates a role that cannot log in yet, optionally as a member of a group role; a no-op if it exists. */
+export async function ensureRole(client: pg.Client, role: string, memberOf?: string): Promise<void> {
+  if (!(await roleExists(client, role))) {
+    const inRole = memberOf ? ` IN ROLE ${client.escapeIdentifier(memberOf)}` : '';
+    try {
+      await client.query(`CREATE ROLE ${client.escapeIdentifier(role)} NOLOGIN INHERIT${inRole}`);
+      return;
+    } catch (error) {
+      // Another attempt created it in between: carry on as if it had been there.
+      if (sqlState(error) !== DUPLICATE_OBJECT) throw error;
+    }
+  }
+  if (!memberOf) return;
+  const { rows } = await client.query<{ member: boolean }>(`SELECT pg_has_role($1, $2, 'MEMBER') AS member`, [role, memberOf]);
+  if (!rows[0]?.member) await client.query(`GRANT ${client.escapeIdentifier(memberOf)} TO ${client.escapeIdentifier(role)}`);
+}
+
+/** Lets the role log in with this password (and lifts any expiry). */
+export async function setPassword(session: Session, role: string, password: string): Promise<void> {
+  const { client } = session;
+  session.secret(password);
+  // PostgreSQL stores a SCRAM secret as given: the plain password never reaches the server.
+  const secret = (await scramSecret(password)) ?? password;
+  session.secret(secret);
+  await client.query(
+    `ALTER ROLE ${client.escapeIdentifier(role)} WITH LOGIN PASSWORD ${client.escapeLiteral(secret)} VALID UNTIL 'infinity'`,
+  );
+}
+
+/** The role can no longer log in: no password and NOLOGIN. Sessions already open are left alone. */
+export async function disableLogin(client: pg.Client, role: string): Promise<void> {
+  await client.query(`ALTER ROLE ${client.escapeIdentifier(role)} WITH NOLOGIN PASSWORD NULL`);
+}

