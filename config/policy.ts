@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DurationSchema, PositiveDurationSchema } from './duration.js';
+import { WEEKDAYS } from '../workflows/windows.js';
 
 // A missing field says so, instead of zod's "expected string, received undefined".
 z.config({ customError: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined) });
@@ -33,6 +34,8 @@ export const CronSchema = z
     return fields.length === 5 && fields.every((f) => CRON_FIELD.test(f));
   }, { message: 'must be a five-field cron expression like "0 3 * * 1"' });
 
+const HhMmSchema = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { message: 'must be a UTC time like 02:30' });
+
 export const ScheduleSchema = z
   .strictObject({
     /** Cadence; defaults per credential type (databases and CI tokens 30d, cloud keys 90d). */
@@ -40,6 +43,18 @@ export const ScheduleSchema = z
     cron: CronSchema.optional(),
     /** Random delay added to each start so many credentials do not rotate in the same second. */
     jitter: DurationSchema.default('0s'),
+    /** Weekly UTC windows in which scheduled rotations may start; any time when empty. */
+    windows: z
+      .array(
+        z.strictObject({
+          days: z.array(z.enum(WEEKDAYS)).default([]),
+          start: HhMmSchema,
+          end: HhMmSchema,
+        }),
+      )
+      .default([]),
+    /** A scheduled rotation due outside every window waits for the next one, or is skipped. */
+    outsideWindow: z.enum(['delay', 'skip']).default('delay'),
   })
   .refine((s) => !(s.every && s.cron), { message: 'give either every or cron, not both' });
 
@@ -69,7 +84,7 @@ export const PolicySchema = z.strictObject({
   enabled: z.boolean().default(true),
   credential: ProviderBlockSchema,
   strategy: z.enum(['dual', 'single']).optional(),
-  schedule: ScheduleSchema.default({ jitter: '0s' }),
+  schedule: ScheduleSchema.default({ jitter: '0s', windows: [], outsideWindow: 'delay' }),
   /** The primary store: where material lives between steps, staged pending then promoted. */
   store: ProviderBlockSchema,
   dependents: z.array(DependentBlockSchema).default([]),
@@ -111,7 +126,7 @@ export interface DependentRef extends ProviderRef {
 export interface Policy extends Omit<ParsedPolicy, 'credential' | 'store' | 'dependents' | 'strategy' | 'schedule'> {
   credential: ProviderRef;
   strategy: 'dual' | 'single';
-  schedule: { every?: string; cron?: string; jitter: string };
+  schedule: ParsedPolicy['schedule'];
   store: ProviderRef;
   dependents: DependentRef[];
   /** Where the policy came from, for error messages and `rotor plan`. */

@@ -22,3 +22,4 @@ export async function rotateCiToken(input: RotationInput): Promise<RotationResul
 }
 
 export { abortSignal, continueSignal, retrySignal, revokeNowSignal, rollbackSignal, statusQuery } from './protocol.js';
+export { scheduledRotation } from './scheduled.js';

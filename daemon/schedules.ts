@@ -1,0 +1,133 @@
+/**
+ * Policies → Temporal Schedules, one per credential (`rotor/<credential-id>`), reconciled like
+ * `terraform plan/apply`: compute the changes first (pure), then apply them. A hash of everything a
+ * schedule is made from (but its paused state) sits in its memo, so an unchanged policy causes no
+ * write. Temporal cannot update a schedule's memo, so a changed schedule is replaced (deleted and
+ * created again); workflows it already started are not touched.
+ */
+import { createHash } from 'node:crypto';
+import { ScheduleNotFoundError, type Client, type ScheduleOptions } from '@temporalio/client';
+import type { Duration } from '@temporalio/common';
+import type { Policy } from '../config/policy.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+import type { ScheduledRotationInput } from '../workflows/scheduled.js';
+
+export const SCHEDULE_PREFIX = 'rotor/';
+
+export function scheduleId(credentialId: string): string {
+  return `${SCHEDULE_PREFIX}${credentialId}`;
+}
+
+export interface DesiredSchedule {
+  scheduleId: string;
+  credentialId: string;
+  hash: string;
+  paused: boolean;
+  options: ScheduleOptions;
+}
+
+export interface ExistingSchedule {
+  scheduleId: string;
+  hash?: string;
+  paused: boolean;
+}
+
+export type ScheduleChangeKind = 'create' | 'update' | 'pause' | 'unpause' | 'delete' | 'unchanged';
+
+export interface ScheduleChange {
+  kind: ScheduleChangeKind;
+  scheduleId: string;
+  credentialId: string;
+}
+
+/** The schedule a policy asks for. */
+export function desiredSchedule(policy: Policy, providers: ProviderRegistry, taskQueue: string): DesiredSchedule {
+  const provider = providers.credential(policy.credential.type);
+  if (!provider) throw new Error(`credential type ${policy.credential.type} is not registered`);
+  const { every, cron, jitter, windows, outsideWindow } = policy.schedule;
+  const input: ScheduledRotationInput = { credentialId: policy.id, workflowType: provider.workflow, windows, outsideWindow };
+  const spec: ScheduleOptions['spec'] = {
+    ...(every ? { intervals: [{ every: every as Duration }] } : {}),
+    ...(cron ? { cronExpressions: [cron] } : {}),
+    jitter: jitter as Duration,
+  };
+  const id = scheduleId(policy.id);
+  const shape = { spec, input, taskQueue };
+  const hash = createHash('sha256').update(JSON.stringify(shape)).digest('hex').slice(0, 16);
+  return {
+    scheduleId: id,
+    credentialId: policy.id,
+    hash,
+    paused: !policy.enabled,
+    options: {
+      scheduleId: id,
+      spec,
+      action: { type: 'startWorkflow', workflowType: 'scheduledRotation', workflowId: `scheduled/${policy.id}`, taskQueue, args: [input] },
+      // A rotation still running when the next one is due: skip, never run two at once.
+      policies: { overlap: 'SKIP', catchupWindow: '1d' },
+      memo: { rotorPolicyHash: hash, owner: policy.owner, purpose: policy.purpose, environment: policy.environment },
+      state: { paused: !policy.enabled, note: policy.enabled ? undefined : 'enabled: false in policy' },
+    },
+  };
+}
+
+/** What to change so that Temporal holds exactly the desired schedules. Pure. */
+export function planScheduleChanges(desired: DesiredSchedule[], existing: ExistingSchedule[]): ScheduleChange[] {
+  const current = new Map(existing.map((e) => [e.scheduleId, e]));
+  const changes: ScheduleChange[] = desired.map((d) => {
+    const e = current.get(d.scheduleId);
+    const base = { scheduleId: d.scheduleId, credentialId: d.credentialId };
+    if (!e) return { ...base, kind: 'create' };
+    if (e.hash !== d.hash) return { ...base, kind: 'update' };
+    if (e.paused !== d.paused) return { ...base, kind: d.paused ? 'pause' : 'unpause' };
+    return { ...base, kind: 'unchanged' };
+  });
+  const wanted = new Set(desired.map((d) => d.scheduleId));
+  for (const e of existing) {
+    if (!wanted.has(e.scheduleId)) changes.push({ kind: 'delete', scheduleId: e.scheduleId, credentialId: e.scheduleId.slice(SCHEDULE_PREFIX.length) });
+  }
+  return changes.sort((a, b) => a.scheduleId.localeCompare(b.scheduleId));
+}
+
+/** Rotor's schedules as Temporal holds them now. */
+export async function listRotorSchedules(client: Client): Promise<ExistingSchedule[]> {
+  const out: ExistingSchedule[] = [];
+  for await (const s of client.schedule.list()) {
+    if (!s.scheduleId.startsWith(SCHEDULE_PREFIX)) continue;
+    out.push({ scheduleId: s.scheduleId, hash: s.memo?.rotorPolicyHash as string | undefined, paused: s.state.paused });
+  }
+  return out;
+}
+
+/** Applies a plan. Each change is one Temporal call; `unchanged` makes none. */
+export async function applyScheduleChanges(client: Client, changes: ScheduleChange[], desired: DesiredSchedule[]): Promise<void> {
+  const byId = new Map(desired.map((d) => [d.scheduleId, d]));
+  for (const change of changes) {
+    const handle = client.schedule.getHandle(change.scheduleId);
+    const d = byId.get(change.scheduleId);
+    switch (change.kind) {
+      case 'create':
+        await client.schedule.create(d!.options);
+        break;
+      case 'update':
+        await handle.delete().catch(ignoreNotFound);
+        await client.schedule.create(d!.options);
+        break;
+      case 'pause':
+        await handle.pause('enabled: false in policy');
+        break;
+      case 'unpause':
+        await handle.unpause('enabled again in policy');
+        break;
+      case 'delete':
+        await handle.delete().catch(ignoreNotFound);
+        break;
+      case 'unchanged':
+        break;
+    }
+  }
+}
+
+function ignoreNotFound(error: unknown): void {
+  if (!(error instanceof ScheduleNotFoundError)) throw error;
+}
