@@ -14,6 +14,7 @@ import { createSecretResolver } from '../daemon/secrets.js';
 import { settingsFromEnv } from '../daemon/settings.js';
 import { createRotorWorker } from '../daemon/worker.js';
 import { inventoryEntry } from '../daemon/inventory.js';
+import { applyScheduleChanges, desiredSchedule, listRotorSchedules, planScheduleChanges, type ScheduleChange } from '../daemon/schedules.js';
 import { RotationAlreadyRunning, rotationResult, rotationWorkflowId, startRotation } from '../daemon/rotations.js';
 import { statusQuery } from '../workflows/protocol.js';
 import { printJson, printRows } from './output.js';
@@ -125,6 +126,46 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('plan')
+    .description('show what apply would change in Temporal Schedules, and which credentials are overdue')
+    .argument('[dir]', 'policy file or directory')
+    .option('--json', 'machine-readable output')
+    .action(async (dir: string | undefined, opts: { json?: boolean }) => {
+      await withTemporal(global(), async (client) => {
+        const { changes } = await planFromPolicies(client, dir ?? global().policies, global().taskQueue);
+        const overdue = await overdueCredentials(global().databaseUrl);
+        if (opts.json) return printJson({ changes, overdue });
+        printPlan(changes);
+        if (overdue.length > 0) {
+          process.stdout.write('\noverdue:\n');
+          printRows(overdue, { columns: ['id', 'owner', 'nextDue', 'lastRotated'] });
+        }
+      });
+    });
+
+  program
+    .command('apply')
+    .description('make Temporal Schedules match the policies (bad policies: nothing changes)')
+    .argument('[dir]', 'policy file or directory')
+    .option('--json', 'machine-readable output')
+    .action(async (dir: string | undefined, opts: { json?: boolean }) => {
+      const g = global();
+      await withTemporal(g, async (client) => {
+        const { policies, changes, desired } = await planFromPolicies(client, dir ?? g.policies, g.taskQueue);
+        await applyScheduleChanges(client, changes, desired);
+        const store = await RotorStore.connect(g.databaseUrl);
+        try {
+          await store.upsertCredentials(policies.map(inventoryEntry));
+          await store.retireCredentials(changes.filter((c) => c.kind === 'delete').map((c) => c.credentialId));
+        } finally {
+          await store.close();
+        }
+        if (opts.json) return printJson({ changes });
+        printPlan(changes);
+      });
+    });
+
+  program
     .command('worker')
     .description('run the Temporal worker that executes rotations')
     .action(async () => {
@@ -154,6 +195,44 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+async function withTemporal<T>(g: { temporal: string; namespace: string }, run: (client: Client) => Promise<T>): Promise<T> {
+  const connection = await Connection.connect({ address: g.temporal });
+  try {
+    return await run(new Client({ connection, namespace: g.namespace }));
+  } finally {
+    await connection.close();
+  }
+}
+
+async function planFromPolicies(client: Client, dir: string, taskQueue: string) {
+  const policies = await loadPolicies(dir, registry.catalog);
+  const desired = policies.map((p) => desiredSchedule(p, registry, taskQueue));
+  const changes = planScheduleChanges(desired, await listRotorSchedules(client));
+  return { policies, desired, changes };
+}
+
+const PLAN_SIGNS: Record<ScheduleChange['kind'], string> = { create: '+', update: '~', pause: '‖', unpause: '▶', delete: '-', unchanged: ' ' };
+
+function printPlan(changes: ScheduleChange[]): void {
+  for (const c of changes) if (c.kind !== 'unchanged') process.stdout.write(`${PLAN_SIGNS[c.kind]} ${c.scheduleId} (${c.kind})\n`);
+  const count = (kind: ScheduleChange['kind']) => changes.filter((c) => c.kind === kind).length;
+  process.stdout.write(
+    `\n${count('create')} to create, ${count('update')} to change, ${count('pause') + count('unpause')} to pause/unpause, ${count('delete')} to delete, ${count('unchanged')} unchanged\n`,
+  );
+}
+
+async function overdueCredentials(databaseUrl: string) {
+  const store = await RotorStore.connect(databaseUrl);
+  try {
+    const now = Date.now();
+    return (await store.listCredentials())
+      .filter((c) => c.status === 'managed' && c.nextDueAt && c.nextDueAt.getTime() < now)
+      .map((c) => ({ id: c.id, owner: c.owner, nextDue: c.nextDueAt, lastRotated: c.lastRotatedAt }));
+  } finally {
+    await store.close();
+  }
 }
 
 async function liveStatus(g: { temporal: string; namespace: string }, credentialId: string) {

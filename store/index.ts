@@ -111,6 +111,12 @@ export class RotorStore {
     }
   }
 
+  /** Marks credentials whose policy was removed; their history stays. */
+  async retireCredentials(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.pool.query(`UPDATE credentials SET status = 'retired', updated_at = now() WHERE id = ANY($1) AND status = 'managed'`, [ids]);
+  }
+
   async getCredential(id: string): Promise<CredentialRow | undefined> {
     const { rows } = await this.pool.query(`SELECT * FROM credentials WHERE id = $1`, [id]);
     return rows[0] && toCredential(rows[0]);
