@@ -134,6 +134,7 @@ export function createActivities(deps: ActivityDeps) {
         dependents: policy.dependents.map((d) => d.name),
         healthChecks: policy.healthChecks.map((c) => c.name),
         graceMs: durationMs(emergency ? policy.emergency.grace : policy.revoke.after),
+        emergencyGraceMs: durationMs(policy.emergency.grace),
         deleteAfterMs: emergency ? 0 : durationMs(policy.revoke.deleteAfter),
         verifyTimeoutMs: durationMs(policy.verify.timeout),
         rollback: policy.rollback,

@@ -12,7 +12,7 @@ import { RotorStore } from '../store/index.js';
 import { PolicySet } from '../daemon/policies.js';
 import { createSecretResolver } from '../daemon/secrets.js';
 import { settingsFromEnv } from '../daemon/settings.js';
-import { createRotorWorker } from '../daemon/worker.js';
+import { createRotorWorkers } from '../daemon/worker.js';
 import { inventoryEntry } from '../daemon/inventory.js';
 import { applyScheduleChanges, desiredSchedule, listRotorSchedules, planScheduleChanges, type ScheduleChange } from '../daemon/schedules.js';
 import { RotationAlreadyRunning, rotationResult, rotationWorkflowId, startRotation } from '../daemon/rotations.js';
@@ -76,13 +76,13 @@ export function buildProgram(): Command {
       const connection = await Connection.connect({ address: g.temporal });
       try {
         const client = new Client({ connection, namespace: g.namespace });
-        const handle = await startRotation(client, registry, policy, {
+        const { handle, runId } = await startRotation(client, registry, policy, {
           taskQueue: g.taskQueue,
           trigger: opts.emergency ? 'emergency' : 'manual',
           reason: opts.reason,
           revokeFirst: opts.revokeFirst,
         });
-        const started = { credential: credentialId, workflowId: handle.workflowId, runId: handle.firstExecutionRunId };
+        const started = { credential: credentialId, workflowId: handle.workflowId, runId };
         if (!opts.wait) return opts.json ? printJson(started) : void process.stdout.write(`started ${handle.workflowId} (run ${started.runId})\n`);
         const result = await rotationResult(handle);
         if (opts.json) printJson({ ...started, ...result });
@@ -175,7 +175,7 @@ export function buildProgram(): Command {
       const store = await RotorStore.connect(g.databaseUrl);
       await store.upsertCredentials(policies.all().map((p) => inventoryEntry(p)));
       const connection = await NativeConnection.connect({ address: g.temporal });
-      const worker = await createRotorWorker({
+      const workers = await createRotorWorkers({
         connection,
         namespace: g.namespace,
         taskQueue: g.taskQueue,
@@ -187,7 +187,7 @@ export function buildProgram(): Command {
       });
       logger.info({ taskQueue: g.taskQueue, policies: policies.all().length }, 'worker started');
       try {
-        await worker.run();
+        await Promise.all(workers.map((w) => w.run()));
       } finally {
         await connection.close();
         await store.close();

@@ -1,7 +1,13 @@
-import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle, type WorkflowHandleWithFirstExecutionRunId } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Policy } from '../config/policy.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotationInput, RotationResult } from '../workflows/types.js';
+import { emergencySignal } from '../workflows/protocol.js';
+
+/** Emergencies run on their own task queue, so a backlog of scheduled rotations never delays them. */
+export function emergencyTaskQueue(taskQueue: string): string {
+  return `${taskQueue}-emergency`;
+}
 
 /** One rotation per credential at a time: the workflow id is derived from the credential id. */
 export function rotationWorkflowId(credentialId: string): string {
@@ -18,7 +24,7 @@ export async function startRotation(
   providers: ProviderRegistry,
   policy: Policy,
   options: { taskQueue: string; trigger: RotationInput['trigger']; reason?: string; revokeFirst?: boolean },
-): Promise<WorkflowHandleWithFirstExecutionRunId> {
+): Promise<{ handle: WorkflowHandle; runId: string }> {
   const provider = providers.credential(policy.credential.type);
   if (!provider) throw new Error(`credential type ${policy.credential.type} is not registered`);
   const input: RotationInput = {
@@ -27,8 +33,21 @@ export async function startRotation(
     ...(options.reason ? { reason: options.reason } : {}),
     ...(options.revokeFirst ? { revokeFirst: true } : {}),
   };
+  if (options.trigger === 'emergency') {
+    // Signal-with-start: a rotation already running for this credential is upgraded (its grace
+    // shortened to the emergency grace) instead of failing; otherwise a new one starts.
+    const handle = await client.workflow.signalWithStart(provider.workflow, {
+      workflowId: rotationWorkflowId(policy.id),
+      taskQueue: emergencyTaskQueue(options.taskQueue),
+      args: [input],
+      signal: emergencySignal,
+      signalArgs: [{ reason: options.reason }],
+      memo: { owner: policy.owner, purpose: policy.purpose, environment: policy.environment, type: policy.credential.type },
+    });
+    return { handle, runId: handle.signaledRunId };
+  }
   try {
-    return await client.workflow.start(provider.workflow, {
+    const handle = await client.workflow.start(provider.workflow, {
       workflowId: rotationWorkflowId(policy.id),
       taskQueue: options.taskQueue,
       args: [input],
@@ -36,6 +55,7 @@ export async function startRotation(
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       memo: { owner: policy.owner, purpose: policy.purpose, environment: policy.environment, type: policy.credential.type },
     });
+    return { handle, runId: handle.firstExecutionRunId };
   } catch (error) {
     if (error instanceof WorkflowExecutionAlreadyStartedError) {
       throw new RotationAlreadyRunning(`a rotation of ${policy.id} is already running (workflow ${rotationWorkflowId(policy.id)})`);

@@ -5,6 +5,7 @@ import type { Logger } from '../lib/logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotorStore } from '../store/index.js';
 import type { PolicySet } from './policies.js';
+import { emergencyTaskQueue } from './rotations.js';
 
 /** The workflow entry file the Temporal bundler compiles (TypeScript is fine: it bundles with swc). */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -22,8 +23,11 @@ export interface WorkerDeps {
   workflowBundle?: WorkerOptions['workflowBundle'];
 }
 
-/** A Temporal worker running the rotation workflows and their activities. */
-export async function createRotorWorker(deps: WorkerDeps): Promise<Worker> {
+/**
+ * Temporal workers running the rotation workflows and their activities: one on the task queue,
+ * one on its emergency queue, so emergencies never wait behind a backlog of scheduled rotations.
+ */
+export async function createRotorWorkers(deps: WorkerDeps): Promise<Worker[]> {
   const activities = createActivities({
     store: deps.store,
     policy: (id) => deps.policies.get(id),
@@ -31,11 +35,10 @@ export async function createRotorWorker(deps: WorkerDeps): Promise<Worker> {
     logger: deps.logger,
     resolveSecret: deps.resolveSecret,
   });
-  return Worker.create({
-    connection: deps.connection,
-    namespace: deps.namespace,
-    taskQueue: deps.taskQueue,
-    activities,
-    ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath }),
-  });
+  const workflows = deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath };
+  return Promise.all(
+    [deps.taskQueue, emergencyTaskQueue(deps.taskQueue)].map((taskQueue) =>
+      Worker.create({ connection: deps.connection, namespace: deps.namespace, taskQueue, activities, ...workflows }),
+    ),
+  );
 }

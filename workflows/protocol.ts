@@ -30,6 +30,8 @@ export const rollbackSignal = defineSignal('rollback');
 export const continueSignal = defineSignal('continue');
 /** Stop: before promote this rolls back; after promote it ends leaving the old material valid. */
 export const abortSignal = defineSignal<[reason?: string]>('abort');
+/** A leak was reported while this rotation runs: finish it as an emergency (emergency grace). */
+export const emergencySignal = defineSignal<[{ reason?: string }]>('emergency');
 export const statusQuery = defineQuery<RotationStatus>('status');
 
 const steps = proxyActivities<RotationActivities>({
@@ -56,12 +58,15 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
   let decision: HumanDecision | undefined;
   let revokeNow = false;
   let abortReason: string | undefined;
+  /** Workflow time at which an emergency was signalled, if one was. */
+  let emergencyAt: number | undefined;
   setHandler(statusQuery, () => status);
   setHandler(revokeNowSignal, () => void (revokeNow = true));
   setHandler(retrySignal, () => void (decision = 'retry'));
   setHandler(rollbackSignal, () => void (decision = 'rollback'));
   setHandler(continueSignal, () => void (decision = 'continue'));
   setHandler(abortSignal, (reason) => void (abortReason = reason ?? 'aborted by signal'));
+  setHandler(emergencySignal, () => void (emergencyAt ??= Date.now()));
 
   const plan: RotationPlan = await bookkeeping.beginRotation({ ...input, workflowType, workflowId, rotationId: runId });
   const { rotationId } = plan;
@@ -181,13 +186,23 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
 
   if (oldId && !plan.revokeFirst && plan.strategy === 'dual') {
     setStep('grace period', `old material stays valid for ${plan.graceMs} ms (signal revokeNow to end it)`);
-    await condition(() => revokeNow || abortReason !== undefined, plan.graceMs);
+    await gracePeriod();
     if (abortReason) {
       return finish({ outcome: 'aborted', newMaterialId: created?.materialId, oldMaterialId: oldId, error: `${abortReason}; old material left valid` });
     }
     await revokeOld('previous', oldId);
   }
   return finish({ outcome: 'succeeded', newMaterialId: created?.materialId, oldMaterialId: oldId });
+
+  /** Waits out the grace; an emergency signal shortens it to the policy's emergency grace. */
+  async function gracePeriod(): Promise<void> {
+    const deadline = Date.now() + (emergencyAt !== undefined ? Math.min(plan.graceMs, plan.emergencyGraceMs) : plan.graceMs);
+    const stop = () => revokeNow || abortReason !== undefined;
+    await condition(() => stop() || emergencyAt !== undefined, Math.max(0, deadline - Date.now()));
+    if (stop() || emergencyAt === undefined) return;
+    const emergencyDeadline = Math.min(deadline, emergencyAt + plan.emergencyGraceMs);
+    if (emergencyDeadline > Date.now()) await condition(stop, emergencyDeadline - Date.now());
+  }
 
   async function askHuman(step: string): Promise<HumanDecision> {
     decision = undefined;

@@ -23,6 +23,8 @@ export interface RotationPlan {
   dependents: string[];
   healthChecks: string[];
   graceMs: number;
+  /** Grace when an emergency is signalled during a rotation already running. */
+  emergencyGraceMs: number;
   deleteAfterMs: number;
   verifyTimeoutMs: number;
   rollback: 'auto' | 'manual';

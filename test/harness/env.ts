@@ -14,7 +14,7 @@ import { registry } from '../../providers/registry.js';
 import { RotorStore } from '../../store/index.js';
 import { PolicySet } from '../../daemon/policies.js';
 import { createSecretResolver } from '../../daemon/secrets.js';
-import { createRotorWorker, workflowsPath } from '../../daemon/worker.js';
+import { createRotorWorkers, workflowsPath } from '../../daemon/worker.js';
 import { inventoryEntry } from '../../daemon/inventory.js';
 import { startPostgres, type PostgresServer } from './postgres.js';
 import { startVaultEmulator, type VaultEmulator } from './vault/index.js';
@@ -41,8 +41,9 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
 }
 
 export interface RunningWorker {
-  worker: Worker;
-  /** Shuts the worker down and waits until it has stopped. */
+  /** The worker of the task queue and the one of its emergency queue. */
+  workers: Worker[];
+  /** Shuts the workers down and waits until they have stopped. */
   stop(): Promise<void>;
 }
 
@@ -105,7 +106,7 @@ export async function startRotorEnv(options: { timeSkipping?: boolean } = {}): P
     async startWorker() {
       const native = await NativeConnection.connect({ address: temporal.address });
       nativeConnections.push(native);
-      const worker = await createRotorWorker({
+      const created = await createRotorWorkers({
         connection: native,
         namespace: temporal.namespace,
         taskQueue,
@@ -116,12 +117,12 @@ export async function startRotorEnv(options: { timeSkipping?: boolean } = {}): P
         resolveSecret,
         workflowBundle: await workflowBundle(),
       });
-      const running = worker.run();
+      const running = created.map((w) => w.run());
       const handle: RunningWorker = {
-        worker,
+        workers: created,
         async stop() {
-          if (worker.getState() === 'RUNNING') worker.shutdown();
-          await running;
+          for (const w of created) if (w.getState() === 'RUNNING') w.shutdown();
+          await Promise.all(running);
         },
       };
       workers.push(handle);

@@ -86,7 +86,7 @@ function login(credentials: { username: string; password: string }): Promise<boo
 
 async function rotate(id: string): Promise<RotationResult> {
   const policy = env.policies.get(id)!;
-  const handle = await startRotation(env.client, registry, policy, { taskQueue: env.taskQueue, trigger: 'manual', reason: 'test' });
+  const { handle } = await startRotation(env.client, registry, policy, { taskQueue: env.taskQueue, trigger: 'manual', reason: 'test' });
   return (await handle.result()) as RotationResult;
 }
 
@@ -114,7 +114,7 @@ describe('PostgreSQL password rotation through Vault', () => {
     expect(await login(before)).toBe(true);
 
     const policy = env.policies.get('orders-db')!;
-    const handle = await startRotation(env.client, registry, policy, { taskQueue: env.taskQueue, trigger: 'manual' });
+    const { handle } = await startRotation(env.client, registry, policy, { taskQueue: env.taskQueue, trigger: 'manual' });
     // Nobody waits on the result yet, so virtual time stands still inside the 24h grace period.
     await untilStep('orders-db', 'grace period');
     const after = await served('orders-db');
