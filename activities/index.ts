@@ -13,6 +13,7 @@ import type { Logger } from '../lib/logger.js';
 import { ProviderRefusal, type CredentialSource, type Dependent, type PrimaryStore, type ProviderContext } from '../providers/contracts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotorStore } from '../store/index.js';
+import type { RotorMetrics } from '../daemon/metrics.js';
 import type { CreatedRef, Outcome, ReceiptRef, RotationInput, RotationPlan } from '../workflows/types.js';
 
 export interface ActivityDeps {
@@ -22,6 +23,8 @@ export interface ActivityDeps {
   providers: ProviderRegistry;
   logger: Logger;
   resolveSecret(ref: string): Promise<string>;
+  /** Rotation counters and durations, when the process exports metrics. */
+  metrics?: RotorMetrics;
 }
 
 interface Ref {
@@ -241,7 +244,12 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     async finishRotation(ref: Ref & { outcome: Outcome; error?: string }): Promise<void> {
+      const run = await store.getRun(ref.rotationId);
       await store.finishRun(ref.rotationId, ref.outcome, ref.error);
+      if (run?.outcome === 'running') {
+        const type = deps.policy(ref.credentialId)?.credential.type ?? 'unknown';
+        deps.metrics?.recordRotation(type, ref.outcome, (Date.now() - run.startedAt.getTime()) / 1000);
+      }
       await store.appendAudit({
         credentialId: ref.credentialId,
         rotationId: ref.rotationId,

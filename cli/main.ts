@@ -13,6 +13,7 @@ import { PolicySet } from '../daemon/policies.js';
 import { createSecretResolver } from '../daemon/secrets.js';
 import { settingsFromEnv } from '../daemon/settings.js';
 import { createRotorWorkers } from '../daemon/worker.js';
+import { startDaemon } from '../daemon/run.js';
 import { inventoryEntry } from '../daemon/inventory.js';
 import { applyScheduleChanges, desiredSchedule, listRotorSchedules, planScheduleChanges, type ScheduleChange } from '../daemon/schedules.js';
 import { RotationAlreadyRunning, rotationResult, rotationWorkflowId, startRotation } from '../daemon/rotations.js';
@@ -166,6 +167,29 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('daemon')
+    .description('run the workers, the schedule reconciler (on start, SIGHUP and file change) and the HTTP API')
+    .action(async () => {
+      const g = global();
+      if (!settings.apiTokenRef) throw new UsageError('ROTOR_API_TOKEN_REF must name the HTTP API token (env:NAME or file:/path)');
+      const resolveSecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken });
+      const daemon = await startDaemon({
+        databaseUrl: g.databaseUrl,
+        temporalAddress: g.temporal,
+        namespace: g.namespace,
+        taskQueue: g.taskQueue,
+        policyDir: g.policies,
+        http: { host: settings.httpHost, port: settings.httpPort },
+        apiToken: await resolveSecret(settings.apiTokenRef),
+        providers: registry,
+        logger: createLogger(),
+        resolveSecret,
+      });
+      await untilSignalled();
+      await daemon.stop();
+    });
+
+  program
     .command('worker')
     .description('run the Temporal worker that executes rotations')
     .action(async () => {
@@ -195,6 +219,14 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+/** Resolves on SIGINT or SIGTERM: the daemon then stops its workers cleanly. */
+export function untilSignalled(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
 }
 
 async function withTemporal<T>(g: { temporal: string; namespace: string }, run: (client: Client) => Promise<T>): Promise<T> {

@@ -8,6 +8,10 @@ export interface Settings {
   /** Vault used to resolve `vault:` secret references (address + token reference). */
   vaultAddress?: string;
   vaultToken?: string;
+  httpHost: string;
+  httpPort: number;
+  /** Secret reference of the HTTP API's bearer token. */
+  apiTokenRef?: string;
 }
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
@@ -19,5 +23,8 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     policyDir: env.ROTOR_POLICIES ?? 'config/examples',
     vaultAddress: env.VAULT_ADDR,
     vaultToken: env.VAULT_TOKEN_REF,
+    httpHost: env.ROTOR_HTTP_HOST ?? '127.0.0.1',
+    httpPort: Number(env.ROTOR_HTTP_PORT ?? 8088),
+    apiTokenRef: env.ROTOR_API_TOKEN_REF,
   };
 }

@@ -6,6 +6,7 @@ import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotorStore } from '../store/index.js';
 import type { PolicySet } from './policies.js';
 import { emergencyTaskQueue } from './rotations.js';
+import type { RotorMetrics } from './metrics.js';
 
 /** The workflow entry file the Temporal bundler compiles (TypeScript is fine: it bundles with swc). */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -19,6 +20,7 @@ export interface WorkerDeps {
   providers: ProviderRegistry;
   logger: Logger;
   resolveSecret(ref: string): Promise<string>;
+  metrics?: RotorMetrics;
   /** A pre-built bundle (tests build one per file to save time); otherwise bundled from source. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 }
@@ -34,6 +36,7 @@ export async function createRotorWorkers(deps: WorkerDeps): Promise<Worker[]> {
     providers: deps.providers,
     logger: deps.logger,
     resolveSecret: deps.resolveSecret,
+    metrics: deps.metrics,
   });
   const workflows = deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath };
   return Promise.all(

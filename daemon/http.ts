@@ -1,0 +1,89 @@
+/**
+ * The daemon's HTTP API: start rotations (bearer token), metrics and health. Every refusal is
+ * decided before anything starts; bodies are validated with zod; no response echoes a secret.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { Client } from '@temporalio/client';
+import type { ProviderRegistry } from '../providers/registry.js';
+import type { PolicySet } from './policies.js';
+import type { RotorMetrics } from './metrics.js';
+import { RotationAlreadyRunning, startRotation } from './rotations.js';
+
+export interface HttpDeps {
+  client: Client;
+  providers: ProviderRegistry;
+  policies: PolicySet;
+  taskQueue: string;
+  metrics: RotorMetrics;
+  /** The API token (resolved from its secret reference); requests must present it as a bearer token. */
+  apiToken: string;
+  /** Readiness: Temporal and the store answer. */
+  ready(): Promise<boolean>;
+}
+
+const RotationRequestSchema = z.strictObject({
+  credential: z.string().min(1).max(63),
+  emergency: z.boolean().default(false),
+  revokeFirst: z.boolean().default(false),
+  reason: z.string().max(500).optional(),
+});
+
+/** Compares digests so the comparison takes the same time whatever the token's length or content. */
+export function tokenMatches(presented: string | undefined, expected: string): boolean {
+  if (!presented) return false;
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(presented), digest(expected));
+}
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  return header?.startsWith('Bearer ') ? header.slice(7) : undefined;
+}
+
+export function buildHttpServer(deps: HttpDeps): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 });
+
+  app.get('/healthz', async () => ({ ok: true }));
+  app.get('/readyz', async (_request, reply) => {
+    const ready = await deps.ready().catch(() => false);
+    return reply.code(ready ? 200 : 503).send({ ready });
+  });
+  app.get('/metrics', async (_request, reply) => {
+    return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+
+  app.post('/v1/rotations', async (request, reply) => {
+    if (!tokenMatches(bearer(request), deps.apiToken)) {
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
+    }
+    const parsed = RotationRequestSchema.safeParse(request.body);
+    if (!parsed.success) {
+      return reply.code(400).send({ error: 'bad request', problems: parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) });
+    }
+    const body = parsed.data;
+    if (body.revokeFirst && !body.emergency) return reply.code(400).send({ error: 'bad request', problems: ['revokeFirst: needs emergency: true'] });
+    const policy = deps.policies.get(body.credential);
+    if (!policy) return reply.code(404).send({ error: `no policy for credential ${body.credential}` });
+    try {
+      const { handle, runId } = await startRotation(deps.client, deps.providers, policy, {
+        taskQueue: deps.taskQueue,
+        trigger: body.emergency ? 'emergency' : 'manual',
+        reason: body.reason,
+        revokeFirst: body.revokeFirst,
+      });
+      return reply.code(202).send({ credential: policy.id, workflowId: handle.workflowId, runId });
+    } catch (error) {
+      if (error instanceof RotationAlreadyRunning) return reply.code(409).send({ error: error.message });
+      throw error;
+    }
+  });
+
+  // Fastify's own errors (bad JSON, wrong content type, body too large) keep their 4xx status.
+  app.setErrorHandler((error: { statusCode?: number; message: string }, _request, reply) => {
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    return reply.code(status).send({ error: status === 500 ? 'internal error' : error.message });
+  });
+  return app;
+}

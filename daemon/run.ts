@@ -1,0 +1,129 @@
+/**
+ * `rotor daemon`: the Temporal workers, the schedule reconciler (at start, on SIGHUP and when a
+ * policy file changes) and the HTTP API, in one process. A bad policy edit is refused whole and
+ * logged; what is scheduled stays as it was.
+ */
+import { watch } from 'node:fs';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import { formatProblem, PolicyLoadError } from '../config/load.js';
+import type { Logger } from '../lib/logger.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+import { RotorStore } from '../store/index.js';
+import { buildHttpServer } from './http.js';
+import { inventoryEntry } from './inventory.js';
+import { RotorMetrics } from './metrics.js';
+import { PolicySet } from './policies.js';
+import { applyScheduleChanges, desiredSchedule, listRotorSchedules, planScheduleChanges } from './schedules.js';
+import { createRotorWorkers } from './worker.js';
+
+export interface DaemonOptions {
+  databaseUrl: string;
+  temporalAddress: string;
+  namespace: string;
+  taskQueue: string;
+  policyDir: string;
+  http: { host: string; port: number };
+  apiToken: string;
+  providers: ProviderRegistry;
+  logger: Logger;
+  resolveSecret(ref: string): Promise<string>;
+}
+
+export interface RunningDaemon {
+  httpAddress: string;
+  /** Re-reads the policies and reconciles schedules; resolves false when the files were refused. */
+  reconcile(): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
+  const { logger } = o;
+  const policies = await PolicySet.load(o.policyDir, o.providers.catalog);
+  const store = await RotorStore.connect(o.databaseUrl);
+  const connection = await Connection.connect({ address: o.temporalAddress });
+  const client = new Client({ connection, namespace: o.namespace });
+  const native = await NativeConnection.connect({ address: o.temporalAddress });
+  const metrics = new RotorMetrics(store);
+
+  const reconcileWith = async (): Promise<void> => {
+    const all = policies.all();
+    const desired = all.map((p) => desiredSchedule(p, o.providers, o.taskQueue));
+    const changes = planScheduleChanges(desired, await listRotorSchedules(client));
+    await applyScheduleChanges(client, changes, desired);
+    await store.upsertCredentials(all.map(inventoryEntry));
+    await store.retireCredentials(changes.filter((c) => c.kind === 'delete').map((c) => c.credentialId));
+    const changed = changes.filter((c) => c.kind !== 'unchanged');
+    logger.info({ policies: all.length, changes: changed.map((c) => `${c.kind} ${c.scheduleId}`) }, 'schedules reconciled');
+  };
+  let reconciling = Promise.resolve(true);
+  const reconcile = (): Promise<boolean> => {
+    // One reconcile at a time; a request during one runs after it.
+    reconciling = reconciling.then(async () => {
+      try {
+        await policies.reload();
+      } catch (error) {
+        if (!(error instanceof PolicyLoadError)) throw error;
+        logger.error({ problems: error.problems.map(formatProblem) }, 'policies refused; nothing changed');
+        return false;
+      }
+      await reconcileWith();
+      return true;
+    });
+    return reconciling;
+  };
+
+  await reconcileWith();
+  const workers: Worker[] = await createRotorWorkers({
+    connection: native,
+    namespace: o.namespace,
+    taskQueue: o.taskQueue,
+    store,
+    policies,
+    providers: o.providers,
+    logger,
+    resolveSecret: o.resolveSecret,
+    metrics,
+  });
+  const running = workers.map((w) => w.run());
+
+  const http = buildHttpServer({
+    client,
+    providers: o.providers,
+    policies,
+    taskQueue: o.taskQueue,
+    metrics,
+    apiToken: o.apiToken,
+    ready: async () => {
+      await store.query('SELECT 1');
+      await client.workflowService.getSystemInfo({});
+      return true;
+    },
+  });
+  const httpAddress = await http.listen({ host: o.http.host, port: o.http.port });
+
+  let debounce: NodeJS.Timeout | undefined;
+  const watcher = watch(o.policyDir, { recursive: true }, () => {
+    clearTimeout(debounce);
+    debounce = setTimeout(() => void reconcile().catch((e: unknown) => logger.error({ error: String(e) }, 'reconcile failed')), 500);
+  });
+  const onHup = () => void reconcile().catch((e: unknown) => logger.error({ error: String(e) }, 'reconcile failed'));
+  process.on('SIGHUP', onHup);
+  logger.info({ http: httpAddress, taskQueue: o.taskQueue, policies: policies.all().length }, 'rotor daemon started');
+
+  return {
+    httpAddress,
+    reconcile,
+    async stop() {
+      process.off('SIGHUP', onHup);
+      watcher.close();
+      clearTimeout(debounce);
+      await http.close();
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await Promise.all(running);
+      await native.close();
+      await connection.close();
+      await store.close();
+    },
+  };
+}
