@@ -4,15 +4,19 @@
  */
 import type { ProviderCatalog } from '../config/load.js';
 import type { CredentialProvider, StoreProvider } from './contracts.js';
+import { awsIamAccessKey } from './aws-iam-access-key/index.js';
+import { awsSecretsManager } from './aws-secrets-manager/index.js';
 import { postgresPassword } from './postgres-password/index.js';
 import { vaultKv } from './vault-kv/index.js';
 
 const credentialProviders: CredentialProvider[] = [
   postgresPassword,
+  awsIamAccessKey,
 ];
 
 const storeProviders: StoreProvider[] = [
   vaultKv,
+  awsSecretsManager,
 ];
 
 export interface ProviderRegistry {

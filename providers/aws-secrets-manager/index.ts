@@ -1,0 +1,195 @@
+/**
+ * AWS Secrets Manager, as a dependent and as a primary store, on AWS's own rotation protocol:
+ * staging labels AWSPENDING → AWSCURRENT → AWSPREVIOUS on immutable versions.
+ *
+ * - Every version this provider writes has VersionId = ClientRequestToken = the rotation's token
+ *   (versionToken), so a retry's PutSecretValue is a no-op and a version says which rotation wrote it.
+ * - SecretString is a JSON object of the material's fields, nothing else: consumers read exactly
+ *   the fields they expect.
+ * - A material's id is recovered from its fields: `accessKeyId`, else `username`, else `keyId`.
+ *   Material without one of these cannot be staged (its id would not survive the round trip); a
+ *   version written by someone else without them gets its VersionId as id.
+ * - Rotor never creates the secret: it must exist with a current value, so consumers never read
+ *   unverified material (AWS makes the first version of a secret AWSCURRENT whatever its labels).
+ */
+import { createHash } from 'node:crypto';
+import { fingerprintFields, Material } from '../../lib/material.js';
+import { defineStore, ProviderRefusal, type Dependent, type PrimaryStore, type ProviderContext, type Stage } from '../contracts.js';
+import { CURRENT, holder, PENDING, PREVIOUS, SecretVersions, type SecretVersion } from './secrets.js';
+import { AwsSecretsManagerSpecSchema, type AwsSecretsManagerSpec } from './spec.js';
+
+export { AwsSecretsManagerSpecSchema, type AwsSecretsManagerSpec } from './spec.js';
+
+/** Fields a material id is read back from, in this order. */
+export const ID_FIELDS = ['accessKeyId', 'username', 'keyId'] as const;
+
+/**
+ * The VersionId (ClientRequestToken) of what a rotation writes: its id when that fits AWS's 32–64
+ * characters (Temporal run ids are UUIDs), else a UUID-shaped hash of it.
+ */
+export function versionToken(rotationId: string): string {
+  if (/^[A-Za-z0-9_-]{32,64}$/.test(rotationId)) return rotationId;
+  const h = createHash('sha256').update(rotationId).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+function serialize(material: Material): string {
+  const fields = material.revealAll();
+  // Sorted keys: the same material always makes the same SecretString, which PutSecretValue's idempotency compares.
+  return JSON.stringify(Object.fromEntries(Object.keys(fields).sort().map((k) => [k, fields[k]])));
+}
+
+function idFromFields(fields: Record<string, string>): string | undefined {
+  for (const name of ID_FIELDS) if (fields[name]) return fields[name];
+  return undefined;
+}
+
+/** The fields of a version's SecretString; refuses anything but a JSON object (without quoting it). */
+function parseFields(secretId: string, version: SecretVersion): Record<string, string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(version.secretString);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ProviderRefusal(`version ${version.versionId} of secret ${secretId} is not a JSON object (format: json)`);
+  }
+  return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+}
+
+function materialOf(secretId: string, version: SecretVersion | null): Material | null {
+  if (!version) return null;
+  const fields = parseFields(secretId, version);
+  return new Material(idFromFields(fields) ?? version.versionId, fields);
+}
+
+const dependent: Dependent<AwsSecretsManagerSpec> = {
+  /** A new version labelled AWSCURRENT (AWS moves AWSPREVIOUS onto the one it replaces). */
+  async write(ctx, spec, material) {
+    const token = versionToken(ctx.rotationId);
+    return SecretVersions.use(ctx, spec, async (secret) => {
+      const stages = await secret.requireStages();
+      if (stages[token]?.includes(CURRENT)) {
+        // Written by an earlier attempt: the version it replaced now carries AWSPREVIOUS.
+        return { version: token, previousVersion: holder(stages, PREVIOUS) ?? null };
+      }
+      const previous = holder(stages, CURRENT) ?? null;
+      const labels = await secret.put(token, serialize(material));
+      // The version existed without AWSCURRENT (put back by a restore): make it current again.
+      if (!labels.includes(CURRENT)) await secret.moveLabel(CURRENT, { moveTo: token, ...(previous ? { removeFrom: previous } : {}) });
+      ctx.logger.info({ secretId: spec.secretId, version: token, previousVersion: previous, material: material.id }, 'secrets manager version written');
+      return { version: token, previousVersion: previous };
+    });
+  },
+
+  /**
+   * Moves AWSCURRENT back to the version the receipt names. AWS then labels the rolled-back version
+   * AWSPREVIOUS; that label is taken off, so nobody reads the discarded material through it.
+   */
+  async restore(ctx, spec, receipt) {
+    await SecretVersions.use(ctx, spec, async (secret) => {
+      const stages = await secret.stages();
+      if (!stages) return; // the secret is gone: nothing of this rotation left to undo
+      const current = holder(stages, CURRENT);
+      if (receipt.previousVersion === null) {
+        if (current !== receipt.version) return;
+        throw new ProviderRefusal(`cannot restore secret ${spec.secretId}: it had no current version before version ${receipt.version}, and Secrets Manager always keeps one`);
+      }
+      let previousLabel = holder(stages, PREVIOUS);
+      if (current === receipt.version) {
+        await secret.moveLabel(CURRENT, { moveTo: receipt.previousVersion, removeFrom: receipt.version });
+        previousLabel = receipt.version;
+      } else if (current !== receipt.previousVersion) {
+        throw new ProviderRefusal(
+          `not restoring secret ${spec.secretId}: it changed since this rotation wrote version ${receipt.version} (AWSCURRENT is now ${current ?? 'nowhere'})`,
+        );
+      }
+      if (previousLabel === receipt.version) await secret.moveLabel(PREVIOUS, { removeFrom: receipt.version });
+      ctx.logger.info({ secretId: spec.secretId, version: receipt.previousVersion, from: receipt.version }, 'secrets manager previous version restored');
+    });
+  },
+
+  async check(ctx, spec, material) {
+    const current = await SecretVersions.use(ctx, spec, (secret) => secret.get({ stage: CURRENT }));
+    if (!current) throw new Error(`secret ${spec.secretId} has no AWSCURRENT version; expected material ${material.id}`);
+    if (fingerprintFields(parseFields(spec.secretId, current)) !== material.fingerprint()) {
+      throw new Error(`secret ${spec.secretId} AWSCURRENT (version ${current.versionId}) does not hold material ${material.id}`);
+    }
+  },
+};
+
+async function readStage(ctx: ProviderContext, spec: AwsSecretsManagerSpec, stage: Stage): Promise<Material | null> {
+  return SecretVersions.use(ctx, spec, async (secret) => {
+    if (stage !== 'pending') return materialOf(spec.secretId, await secret.get({ stage: stage === 'current' ? CURRENT : PREVIOUS }));
+    // AWSPENDING of another rotation is not ours: only the version this rotation wrote counts.
+    const pending = await secret.get({ stage: PENDING });
+    return pending?.versionId === versionToken(ctx.rotationId) ? materialOf(spec.secretId, pending) : null;
+  });
+}
+
+const primary: PrimaryStore<AwsSecretsManagerSpec> = {
+  /**
+   * PutSecretValue labelled AWSPENDING; the label leaves any stale version of another rotation (one
+   * rotation per credential runs at a time, so that one has ended). A retry is a no-op by the token;
+   * the same rotation staging other material is refused by AWS (versions are immutable).
+   */
+  async stagePending(ctx, spec, material) {
+    const fields = material.revealAll();
+    if (idFromFields(fields) !== material.id) {
+      throw new ProviderRefusal(`material ${material.id} cannot be stored in Secrets Manager: its id must be the value of one of its fields ${ID_FIELDS.join(', ')}`);
+    }
+    const token = versionToken(ctx.rotationId);
+    await SecretVersions.use(ctx, spec, async (secret) => {
+      const stages = await secret.requireStages();
+      if (!holder(stages, CURRENT)) {
+        throw new ProviderRefusal(`secret ${spec.secretId} has no AWSCURRENT version: put the value now in service there first`);
+      }
+      const stale = holder(stages, PENDING);
+      if (stale && stale !== token) ctx.logger.warn({ secretId: spec.secretId, staleVersion: stale }, 'moving AWSPENDING off a stale version of another rotation');
+      const labels = await secret.put(token, serialize(material), [PENDING]);
+      if (!labels.includes(PENDING) && !labels.includes(CURRENT)) {
+        // The version exists but lost its label (discarded earlier): label it again.
+        const now = holder((await secret.stages()) ?? {}, PENDING);
+        await secret.moveLabel(PENDING, { moveTo: token, ...(now ? { removeFrom: now } : {}) });
+      }
+      ctx.logger.info({ secretId: spec.secretId, version: token, material: material.id }, 'secrets manager material staged as AWSPENDING');
+    });
+  },
+
+  read: readStage,
+
+  /** AWSCURRENT moves to this rotation's version (AWS labels the old one AWSPREVIOUS), then AWSPENDING comes off. */
+  async promote(ctx, spec) {
+    const token = versionToken(ctx.rotationId);
+    await SecretVersions.use(ctx, spec, async (secret) => {
+      const stages = await secret.requireStages();
+      const ours = stages[token] ?? [];
+      if (!ours.includes(CURRENT)) {
+        if (!ours.includes(PENDING)) throw new ProviderRefusal(`nothing to promote in secret ${spec.secretId}: rotation ${ctx.rotationId} has no AWSPENDING version`);
+        const current = holder(stages, CURRENT);
+        await secret.moveLabel(CURRENT, { moveTo: token, ...(current ? { removeFrom: current } : {}) });
+        ctx.logger.info({ secretId: spec.secretId, version: token, previousVersion: current ?? null }, 'secrets manager version promoted to AWSCURRENT');
+      }
+      if (ours.includes(PENDING)) await secret.moveLabel(PENDING, { removeFrom: token });
+    });
+  },
+
+  async discardPending(ctx, spec) {
+    const token = versionToken(ctx.rotationId);
+    await SecretVersions.use(ctx, spec, async (secret) => {
+      const stages = await secret.stages();
+      // Only this rotation's label: another rotation's pending version is not ours to drop.
+      if (!stages?.[token]?.includes(PENDING)) return;
+      await secret.moveLabel(PENDING, { removeFrom: token });
+      ctx.logger.info({ secretId: spec.secretId, version: token }, 'secrets manager AWSPENDING discarded');
+    });
+  },
+};
+
+export const awsSecretsManager = defineStore({
+  type: 'aws-secrets-manager',
+  spec: AwsSecretsManagerSpecSchema,
+  dependent,
+  primary,
+});
