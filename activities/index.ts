@@ -8,7 +8,7 @@
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Policy } from '../config/policy.js';
 import { durationMs } from '../config/duration.js';
-import type { Material } from '../lib/material.js';
+import { fingerprintValue, type Material } from '../lib/material.js';
 import type { Logger } from '../lib/logger.js';
 import { ProviderRefusal, type CredentialSource, type Dependent, type PrimaryStore, type ProviderContext } from '../providers/contracts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
@@ -159,6 +159,7 @@ export function createActivities(deps: ActivityDeps) {
         seen.push(material);
         await stage(material); // a no-op when the provider staged it already
         await store.setMaterials(ref.rotationId, { old: current?.id ?? null, new: material.id });
+        await store.recordFingerprints(ref.credentialId, ref.rotationId, material.id, fieldFingerprints(material));
         return { materialId: material.id, previousMaterialId: current?.id ?? null };
       }, (r) => ({ material: r.materialId, previous: r.previousMaterialId }));
     },
@@ -277,6 +278,16 @@ export function scrub(message: string, materials: Material[]): string {
     }
   }
   return out;
+}
+
+/** SHA-256 of each field but the public id, the form a leaked value is matched in. */
+function fieldFingerprints(material: Material): Record<string, string> {
+  const all = material.revealAll();
+  return Object.fromEntries(
+    Object.entries(all)
+      .filter(([, value]) => value !== material.id)
+      .map(([field, value]) => [field, fingerprintValue(value)]),
+  );
 }
 
 function activitySignal(): AbortSignal | undefined {

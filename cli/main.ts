@@ -19,6 +19,7 @@ import { applyScheduleChanges, desiredSchedule, listRotorSchedules, planSchedule
 import { RotationAlreadyRunning, rotationResult, rotationWorkflowId, startRotation } from '../daemon/rotations.js';
 import { statusQuery } from '../workflows/protocol.js';
 import { printJson, printRows } from './output.js';
+import { fingerprintValue } from '../lib/material.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -92,6 +93,45 @@ export function buildProgram(): Command {
       } finally {
         await connection.close();
       }
+    });
+
+  program
+    .command('leak')
+    .description('a secret leaked: find its credential by public id or value fingerprint and rotate it as an emergency')
+    .argument('[value]', 'the leaked value or public id (AWS key id, key id); omit or "-" to read it from stdin (keeps it out of shell history)')
+    .option('--reason <text>', 'why, recorded in the audit log', 'leak reported')
+    .option('--revoke-first', 'confirmed compromise: revoke the old material before propagating')
+    .option('--dry-run', 'only say which credential matches')
+    .option('--json', 'machine-readable output')
+    .action(async (value: string | undefined, opts: { reason: string; revokeFirst?: boolean; dryRun?: boolean; json?: boolean }) => {
+      const g = global();
+      const leaked = value && value !== '-' ? value : (await readStdin()).trim();
+      if (!leaked) throw new UsageError('give the leaked value or id, or pipe it on stdin');
+      const store = await RotorStore.connect(g.databaseUrl);
+      let matches;
+      try {
+        matches = [...(await store.findMaterial(leaked)), ...(await store.findMaterial(fingerprintValue(leaked)))];
+      } finally {
+        await store.close();
+      }
+      const credentialIds = [...new Set(matches.map((m) => m.credentialId))];
+      if (credentialIds.length === 0) throw new UsageError('no managed credential has this value or id (nothing started)');
+      const policies = await loadPolicies(g.policies, registry.catalog);
+      const started = [];
+      for (const id of credentialIds) {
+        const policy = policies.find((p) => p.id === id);
+        if (!policy) throw new UsageError(`credential ${id} matches but has no policy any more: decommission it by hand`);
+        if (opts.dryRun) {
+          started.push({ credential: id, started: false });
+          continue;
+        }
+        const run = await withTemporal(g, (client) =>
+          startRotation(client, registry, policy, { taskQueue: g.taskQueue, trigger: 'emergency', reason: opts.reason, revokeFirst: opts.revokeFirst }),
+        );
+        started.push({ credential: id, started: true, workflowId: run.handle.workflowId, runId: run.runId });
+      }
+      if (opts.json) return printJson(started);
+      for (const s of started) process.stdout.write(`${s.credential}: ${s.started ? `emergency rotation started (${s.workflowId})` : 'matches (dry run)'}\n`);
     });
 
   program
@@ -219,6 +259,13 @@ export function buildProgram(): Command {
     });
 
   return program;
+}
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) return '';
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Resolves on SIGINT or SIGTERM: the daemon then stops its workers cleanly. */

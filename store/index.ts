@@ -199,6 +199,28 @@ export class RotorStore {
     return rows;
   }
 
+  /** Records the fingerprints of a rotation's new material (idempotent per rotation and field). */
+  async recordFingerprints(credentialId: string, rotationId: string, materialId: string, fingerprints: Record<string, string>): Promise<void> {
+    for (const [field, fingerprint] of Object.entries(fingerprints)) {
+      await this.pool.query(
+        `INSERT INTO material_fingerprints (credential_id, material_id, field, fingerprint, rotation_id)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (rotation_id, field) DO NOTHING`,
+        [credentialId, materialId, field, fingerprint, rotationId],
+      );
+    }
+  }
+
+  /** Credentials whose material has this public id or this value fingerprint, newest first. */
+  async findMaterial(publicIdOrFingerprint: string): Promise<Array<{ credentialId: string; materialId: string; rotationId: string; createdAt: Date }>> {
+    const { rows } = await this.pool.query(
+      `SELECT DISTINCT ON (credential_id, material_id) credential_id, material_id, rotation_id, created_at
+       FROM material_fingerprints WHERE material_id = $1 OR fingerprint = $1
+       ORDER BY credential_id, material_id, created_at DESC`,
+      [publicIdOrFingerprint],
+    );
+    return rows.map((r) => ({ credentialId: r.credential_id, materialId: r.material_id, rotationId: r.rotation_id, createdAt: r.created_at }));
+  }
+
   /** Appends one hash-chained audit row. */
   async appendAudit(event: AuditEvent): Promise<void> {
     const client = await this.pool.connect();
