@@ -14,7 +14,7 @@ import { ProviderRefusal, type CredentialSource, type Dependent, type PrimarySto
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotorStore } from '../store/index.js';
 import type { RotorMetrics } from '../daemon/metrics.js';
-import type { CreatedRef, Outcome, ReceiptRef, RotationInput, RotationPlan } from '../workflows/types.js';
+import type { CreatedRef, NotificationEvent, Outcome, ReceiptRef, RotationInput, RotationPlan } from '../workflows/types.js';
 
 export interface ActivityDeps {
   store: RotorStore;
@@ -143,6 +143,8 @@ export function createActivities(deps: ActivityDeps) {
         rollback: policy.rollback,
         revokeFirst: emergency && (input.revokeFirst ?? policy.emergency.revokeFirst),
         canDisable: provider.source.disable !== undefined,
+        approvalTimeoutMs: policy.approval.required && !emergency ? durationMs(policy.approval.timeout) : 0,
+        notifies: policy.notify !== undefined,
       };
     },
 
@@ -240,8 +242,32 @@ export function createActivities(deps: ActivityDeps) {
       });
     },
 
-    async recordDecision(ref: Ref & { step: string; decision: string }): Promise<void> {
-      await store.appendAudit({ ...ref, actor: 'operator', event: 'rotation.decision', detail: { step: ref.step, decision: ref.decision } });
+    /** Posts a Slack-compatible message to the policy's webhook; retried with backoff by Temporal. */
+    async notify(ref: Ref & { event: NotificationEvent; text: string }): Promise<void> {
+      const policy = deps.policy(ref.credentialId);
+      if (!policy?.notify) return;
+      const url = await deps.resolveSecret(policy.notify.webhook);
+      const text = `[rotor] ${ref.credentialId} (${policy.owner}, ${policy.environment}): ${ref.text}`;
+      const response = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text, rotor: { credential: ref.credentialId, rotation: ref.rotationId, event: ref.event, owner: policy.owner } }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      await response.body?.cancel();
+      // The URL itself is a secret (Slack webhooks carry a token): errors name the status only.
+      if (!response.ok) throw new Error(`notification webhook answered ${response.status}`);
+      await store.appendAudit({ ...ref, actor: 'rotor', event: 'notification.sent', detail: { event: ref.event } });
+    },
+
+    async recordDecision(ref: Ref & { step: string; decision: string; by?: string }): Promise<void> {
+      await store.appendAudit({
+        credentialId: ref.credentialId,
+        rotationId: ref.rotationId,
+        actor: ref.by ? `operator:${ref.by}` : 'operator',
+        event: 'rotation.decision',
+        detail: { step: ref.step, decision: ref.decision },
+      });
     },
 
     async finishRotation(ref: Ref & { outcome: Outcome; error?: string }): Promise<void> {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DurationSchema, PositiveDurationSchema } from './duration.js';
 import { WEEKDAYS } from '../workflows/windows.js';
+import { SecretRefSchema } from './secret-ref.js';
 
 // A missing field says so, instead of zod's "expected string, received undefined".
 z.config({ customError: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined) });
@@ -99,6 +100,12 @@ export const PolicySchema = z.strictObject({
     })
     .default({ after: '24h', deleteAfter: '0s' }),
   rollback: z.enum(['auto', 'manual']).default('auto'),
+  /** Rotations wait for an `approve` signal (or `reject`) before changing anything; emergencies do not. */
+  approval: z
+    .strictObject({ required: z.boolean().default(false), timeout: PositiveDurationSchema.default('24h') })
+    .default({ required: false, timeout: '24h' }),
+  /** Slack-compatible webhook for failures, rollbacks, emergencies and approval waits. */
+  notify: z.strictObject({ webhook: SecretRefSchema }).optional(),
   emergency: z
     .strictObject({
       /** Grace for emergency rotations; 0s revokes as soon as dependents serve the new material. */

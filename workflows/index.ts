@@ -21,5 +21,5 @@ export async function rotateCiToken(input: RotationInput): Promise<RotationResul
   return runRotationProtocol(input);
 }
 
-export { abortSignal, continueSignal, emergencySignal, retrySignal, revokeNowSignal, rollbackSignal, statusQuery } from './protocol.js';
+export { abortSignal, approveSignal, continueSignal, emergencySignal, rejectSignal, retrySignal, revokeNowSignal, rollbackSignal, statusQuery } from './protocol.js';
 export { scheduledRotation } from './scheduled.js';

@@ -18,7 +18,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RotationActivities } from '../activities/index.js';
-import type { CreatedRef, HumanDecision, ReceiptRef, RotationInput, RotationPlan, RotationResult, RotationStatus } from './types.js';
+import type { CreatedRef, HumanDecision, NotificationEvent, ReceiptRef, RotationInput, RotationPlan, RotationResult, RotationStatus } from './types.js';
 
 /** Ends the grace period now: revoke the old material without waiting. */
 export const revokeNowSignal = defineSignal('revokeNow');
@@ -32,11 +32,20 @@ export const continueSignal = defineSignal('continue');
 export const abortSignal = defineSignal<[reason?: string]>('abort');
 /** A leak was reported while this rotation runs: finish it as an emergency (emergency grace). */
 export const emergencySignal = defineSignal<[{ reason?: string }]>('emergency');
+/** Approval gate (policy `approval.required`): go ahead, or refuse this rotation. */
+export const approveSignal = defineSignal<[{ by?: string }?]>('approve');
+export const rejectSignal = defineSignal<[{ by?: string; reason?: string }?]>('reject');
 export const statusQuery = defineQuery<RotationStatus>('status');
 
 const steps = proxyActivities<RotationActivities>({
   startToCloseTimeout: '2m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 6 },
+});
+
+/** Notifications retry with backoff for a while, then give up: the rotation goes on regardless. */
+const notifications = proxyActivities<RotationActivities>({
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5 },
 });
 
 /** Bookkeeping must not fail a rotation for long: it retries harder than provider calls. */
@@ -67,6 +76,9 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
   setHandler(continueSignal, () => void (decision = 'continue'));
   setHandler(abortSignal, (reason) => void (abortReason = reason ?? 'aborted by signal'));
   setHandler(emergencySignal, () => void (emergencyAt ??= Date.now()));
+  let approval: { approved: boolean; by?: string; reason?: string } | undefined;
+  setHandler(approveSignal, (who) => void (approval ??= { approved: true, by: who?.by }));
+  setHandler(rejectSignal, (who) => void (approval ??= { approved: false, by: who?.by, reason: who?.reason }));
 
   const plan: RotationPlan = await bookkeeping.beginRotation({ ...input, workflowType, workflowId, rotationId: runId });
   const { rotationId } = plan;
@@ -76,11 +88,32 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
   /** Set once a revoke-first emergency has killed the old material: from then on there is nothing to roll back to. */
   let oldRevoked = false;
 
+  /** Tells the owner, when the policy has a webhook. A notification never fails a rotation. */
+  const notify = async (event: NotificationEvent, text: string): Promise<void> => {
+    if (!plan.notifies) return;
+    await notifications.notify({ ...ref, event, text }).catch(() => undefined);
+  };
+
   const finish = async (result: Omit<RotationResult, 'rotationId'>): Promise<RotationResult> => {
     setStep(result.outcome);
     await bookkeeping.finishRotation({ ...ref, outcome: result.outcome, error: result.error });
+    if (result.outcome === 'failed' || result.outcome === 'rolled_back') {
+      await notify(result.outcome, `rotation ${result.outcome.replace('_', ' ')}: ${result.error ?? ''}`);
+    }
+    if (input.trigger === 'emergency') await notify('emergency_finished', `emergency rotation ${result.outcome}`);
     return { rotationId, ...result };
   };
+
+  if (input.trigger === 'emergency') await notify('emergency_started', `emergency rotation started: ${input.reason ?? 'no reason given'}`);
+  if (plan.approvalTimeoutMs > 0) {
+    setStep('waiting for approval', `an approve or reject signal within ${plan.approvalTimeoutMs} ms`);
+    await notify('awaiting_approval', 'rotation waits for approval (signal approve or reject)');
+    const answered = await condition(() => approval !== undefined || abortReason !== undefined, plan.approvalTimeoutMs);
+    if (!answered) return finish({ outcome: 'aborted', error: 'approval timed out; nothing was changed' });
+    if (abortReason) return finish({ outcome: 'aborted', error: `${abortReason}; nothing was changed` });
+    await steps.recordDecision({ ...ref, step: 'approval', decision: approval!.approved ? 'approved' : 'rejected', by: approval!.by });
+    if (!approval!.approved) return finish({ outcome: 'aborted', error: `rejected${approval!.by ? ` by ${approval!.by}` : ''}${approval!.reason ? `: ${approval!.reason}` : ''}; nothing was changed` });
+  }
 
   const rollBack = async (): Promise<void> => {
     setStep('rolling back');
@@ -207,6 +240,7 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
   async function askHuman(step: string): Promise<HumanDecision> {
     decision = undefined;
     setStep(`failed: ${step}`, 'a human decision: signal retry, rollback or continue');
+    await notify('awaiting_decision', `step "${step}" failed (${status.lastError}); signal retry, rollback or continue`);
     await condition(() => decision !== undefined || abortReason !== undefined);
     return abortReason ? 'rollback' : decision!;
   }

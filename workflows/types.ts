@@ -31,7 +31,14 @@ export interface RotationPlan {
   revokeFirst: boolean;
   /** The source has a reversible disable step before revoke. */
   canDisable: boolean;
+  /** Wait for an approve/reject signal this long before changing anything; 0 when not required. */
+  approvalTimeoutMs: number;
+  /** The policy names a notification webhook. */
+  notifies: boolean;
 }
+
+/** Events worth a message to the owner (never with secret values). */
+export type NotificationEvent = 'failed' | 'rolled_back' | 'emergency_started' | 'emergency_finished' | 'awaiting_approval' | 'awaiting_decision';
 
 /** Names the version a dependent held before a write (mirrors providers/contracts Receipt). */
 export interface ReceiptRef {
