@@ -230,6 +230,18 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('dev')
+    .description('the demo without Docker: embedded PostgreSQL, Vault emulator, in-memory Temporal and the daemon')
+    .option('--dir <dir>', 'where the demo keeps its files', '.rotor-dev')
+    .option('--temporal-port <port>', 'port of the in-memory Temporal server', '7233')
+    .option('--http-port <port>', 'port of the HTTP API', String(settings.httpPort))
+    .option('--every <duration>', 'rotation cadence of the demo credential', '2m')
+    .action(async (opts: { dir: string; temporalPort: string; httpPort: string; every: string }) => {
+      const { runDev } = await import('./dev.js');
+      await runDev({ dir: opts.dir, temporalPort: Number(opts.temporalPort), httpPort: Number(opts.httpPort), every: opts.every }, untilSignalled());
+    });
+
+  program
     .command('worker')
     .description('run the Temporal worker that executes rotations')
     .action(async () => {
