@@ -7,15 +7,11 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import vault from 'node-vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capturedLogs, startRotorEnv, type RotorEnv } from '../harness/env.js';
-import { canLogin } from '../harness/postgres.js';
 import { historyText } from '../harness/leaks.js';
-import { rotationWorkflowId, startRotation } from '../../daemon/rotations.js';
-import { registry } from '../../providers/registry.js';
-import { statusQuery } from '../../workflows/protocol.js';
-import type { RotationResult, RotationStatus } from '../../workflows/types.js';
+import { dbPolicyYaml, login as loginAs, rotateDb, servedLogin, startDbRotation, untilStep, type DbLogin } from '../harness/db-rotation.js';
+import type { RotationResult } from '../../workflows/types.js';
 
 let env: RotorEnv;
 let health: Server;
@@ -37,71 +33,18 @@ afterAll(async () => {
   await new Promise((resolve) => health?.close(resolve));
 });
 
-function policyYaml(id: string, options: { strategy: 'dual' | 'single'; role: string; healthCheck?: boolean }): string {
-  const { postgres, vault: v } = env;
-  return `
-id: ${id}
-owner: team-payments
-purpose: End-to-end test login
-environment: test
-credential:
-  type: postgres-password
-  host: ${postgres.host}
-  port: ${postgres.port}
-  database: ${postgres.database}
-  admin:
-    user: ${postgres.adminUser}
-    password: env:PG_ADMIN_PASSWORD
-  role: ${options.role}
-strategy: ${options.strategy}
-store:
-  type: vault-kv
-  address: ${v.address}
-  token: env:VAULT_TOKEN
-  path: rotor/${id}
-dependents:
-  - name: app
-    type: vault-kv
-    address: ${v.address}
-    token: env:VAULT_TOKEN
-    path: apps/${id}/db
-${options.healthCheck ? `healthChecks:\n  - name: app\n    http:\n      url: ${healthUrl}\n` : ''}
-revoke:
-  after: 24h
-`;
+const policyYaml = (id: string, o: { strategy: 'dual' | 'single'; role: string; healthCheck?: boolean }) =>
+  dbPolicyYaml(env, id, { strategy: o.strategy, role: o.role, healthCheckUrl: o.healthCheck ? healthUrl : undefined });
+
+/** What the application sees now; every password seen is kept for the leak scan. */
+async function served(id: string): Promise<DbLogin> {
+  const credentials = await servedLogin(env, id);
+  issuedPasswords.add(credentials.password);
+  return credentials;
 }
 
-/** What an application reading the dependent sees now. */
-async function served(id: string): Promise<{ username: string; password: string }> {
-  const client = vault({ endpoint: env.vault.address, token: env.vault.token, noCustomHTTPVerbs: true });
-  const { data } = (await client.read(`secret/data/apps/${id}/db`)) as { data: { data: { username: string; password: string } } };
-  issuedPasswords.add(data.data.password);
-  return data.data;
-}
-
-function login(credentials: { username: string; password: string }): Promise<boolean> {
-  const { host, port, database } = env.postgres;
-  return canLogin({ host, port, database, user: credentials.username, password: credentials.password });
-}
-
-async function rotate(id: string): Promise<RotationResult> {
-  const policy = env.policies.get(id)!;
-  const { handle } = await startRotation(env.client, registry, policy, { taskQueue: env.taskQueue, trigger: 'manual', reason: 'test' });
-  return (await handle.result()) as RotationResult;
-}
-
-/** Waits (by querying, never by sleeping) until the rotation reports the given step. */
-async function untilStep(id: string, step: string): Promise<RotationStatus> {
-  const handle = env.client.workflow.getHandle(rotationWorkflowId(id));
-  for (;;) {
-    const status = await handle.query(statusQuery).catch(() => undefined);
-    if (status?.step === step) return status;
-    if (status && ['succeeded', 'rolled_back', 'failed', 'aborted'].includes(status.step)) {
-      throw new Error(`rotation ended in ${status.step} before reaching ${step}`);
-    }
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
+const login = (credentials: DbLogin) => loginAs(env, credentials);
+const rotate = (id: string) => rotateDb(env, id, { reason: 'test' });
 
 describe('PostgreSQL password rotation through Vault', () => {
   it('dual: the new role works and is served, the old works through the grace and is refused after it', async () => {
@@ -113,10 +56,9 @@ describe('PostgreSQL password rotation through Vault', () => {
     expect(before.username).toBe('orders_app_a');
     expect(await login(before)).toBe(true);
 
-    const policy = env.policies.get('orders-db')!;
-    const { handle } = await startRotation(env.client, registry, policy, { taskQueue: env.taskQueue, trigger: 'manual' });
+    const handle = await startDbRotation(env, 'orders-db');
     // Nobody waits on the result yet, so virtual time stands still inside the 24h grace period.
-    await untilStep('orders-db', 'grace period');
+    await untilStep(env, 'orders-db', 'grace period');
     const after = await served('orders-db');
     expect(after.username).toBe('orders_app_b');
     expect(after.password).not.toBe(before.password);
