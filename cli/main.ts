@@ -14,6 +14,7 @@ import { createSecretResolver } from '../daemon/secrets.js';
 import { settingsFromEnv } from '../daemon/settings.js';
 import { createRotorWorkers } from '../daemon/worker.js';
 import { startDaemon } from '../daemon/run.js';
+import { rotationHistory } from '../daemon/history.js';
 import { inventoryEntry } from '../daemon/inventory.js';
 import { applyScheduleChanges, desiredSchedule, listRotorSchedules, planScheduleChanges, type ScheduleChange } from '../daemon/schedules.js';
 import { RotationAlreadyRunning, rotationResult, rotationWorkflowId, startRotation } from '../daemon/rotations.js';
@@ -132,6 +133,23 @@ export function buildProgram(): Command {
       }
       if (opts.json) return printJson(started);
       for (const s of started) process.stdout.write(`${s.credential}: ${s.started ? `emergency rotation started (${s.workflowId})` : 'matches (dry run)'}\n`);
+    });
+
+  program
+    .command('history')
+    .description('past rotations of a credential, from Temporal and the store')
+    .argument('<credential>', 'credential id')
+    .option('--limit <n>', 'how many', '20')
+    .option('--json', 'machine-readable output')
+    .action(async (credentialId: string, opts: { limit: string; json?: boolean }) => {
+      const g = global();
+      const store = await RotorStore.connect(g.databaseUrl);
+      try {
+        const rows = await withTemporal(g, (client) => rotationHistory(client, store, credentialId, Number(opts.limit)));
+        printRows(rows as unknown as Array<Record<string, unknown>>, { json: opts.json, columns: ['started', 'trigger', 'status', 'outcome', 'step', 'error', 'runId'] });
+      } finally {
+        await store.close();
+      }
     });
 
   program

@@ -3,6 +3,7 @@ import type { Policy } from '../config/policy.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotationInput, RotationResult } from '../workflows/types.js';
 import { emergencySignal } from '../workflows/protocol.js';
+import { rotationSearchAttributes } from '../workflows/search-attributes.js';
 
 /** Emergencies run on their own task queue, so a backlog of scheduled rotations never delays them. */
 export function emergencyTaskQueue(taskQueue: string): string {
@@ -27,6 +28,16 @@ export async function startRotation(
 ): Promise<{ handle: WorkflowHandle; runId: string }> {
   const provider = providers.credential(policy.credential.type);
   if (!provider) throw new Error(`credential type ${policy.credential.type} is not registered`);
+  const labels = {
+    memo: { owner: policy.owner, purpose: policy.purpose, environment: policy.environment, type: policy.credential.type },
+    typedSearchAttributes: rotationSearchAttributes({
+      credentialId: policy.id,
+      type: policy.credential.type,
+      owner: policy.owner,
+      environment: policy.environment,
+      trigger: options.trigger,
+    }),
+  };
   const input: RotationInput = {
     credentialId: policy.id,
     trigger: options.trigger,
@@ -42,7 +53,7 @@ export async function startRotation(
       args: [input],
       signal: emergencySignal,
       signalArgs: [{ reason: options.reason }],
-      memo: { owner: policy.owner, purpose: policy.purpose, environment: policy.environment, type: policy.credential.type },
+      ...labels,
     });
     return { handle, runId: handle.signaledRunId };
   }
@@ -53,7 +64,7 @@ export async function startRotation(
       args: [input],
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      memo: { owner: policy.owner, purpose: policy.purpose, environment: policy.environment, type: policy.credential.type },
+      ...labels,
     });
     return { handle, runId: handle.firstExecutionRunId };
   } catch (error) {

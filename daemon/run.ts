@@ -11,11 +11,12 @@ import type { Logger } from '../lib/logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import { RotorStore } from '../store/index.js';
 import { buildHttpServer } from './http.js';
+import { registerSearchAttributes } from './history.js';
 import { inventoryEntry } from './inventory.js';
 import { RotorMetrics } from './metrics.js';
 import { PolicySet } from './policies.js';
-import { applyScheduleChanges, desiredSchedule, listRotorSchedules, planScheduleChanges } from './schedules.js';
-import { createRotorWorkers } from './worker.js';
+import { applyScheduleChanges, desiredSchedule, listRotorSchedules, planScheduleChanges, type ScheduleChange } from './schedules.js';
+import { createRotorWorkers, type WorkerDeps } from './worker.js';
 
 export interface DaemonOptions {
   databaseUrl: string;
@@ -28,12 +29,14 @@ export interface DaemonOptions {
   providers: ProviderRegistry;
   logger: Logger;
   resolveSecret(ref: string): Promise<string>;
+  /** A pre-built workflow bundle (tests); otherwise bundled from source at start. */
+  workflowBundle?: WorkerDeps['workflowBundle'];
 }
 
 export interface RunningDaemon {
   httpAddress: string;
-  /** Re-reads the policies and reconciles schedules; resolves false when the files were refused. */
-  reconcile(): Promise<boolean>;
+  /** Re-reads the policies and reconciles schedules; `ok: false` when the files were refused (nothing changed). */
+  reconcile(): Promise<{ ok: boolean; changes: ScheduleChange[] }>;
   stop(): Promise<void>;
 }
 
@@ -43,10 +46,11 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const store = await RotorStore.connect(o.databaseUrl);
   const connection = await Connection.connect({ address: o.temporalAddress });
   const client = new Client({ connection, namespace: o.namespace });
+  await registerSearchAttributes(connection, o.namespace);
   const native = await NativeConnection.connect({ address: o.temporalAddress });
   const metrics = new RotorMetrics(store);
 
-  const reconcileWith = async (): Promise<void> => {
+  const reconcileWith = async (): Promise<ScheduleChange[]> => {
     const all = policies.all();
     const desired = all.map((p) => desiredSchedule(p, o.providers, o.taskQueue));
     const changes = planScheduleChanges(desired, await listRotorSchedules(client));
@@ -55,9 +59,10 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     await store.retireCredentials(changes.filter((c) => c.kind === 'delete').map((c) => c.credentialId));
     const changed = changes.filter((c) => c.kind !== 'unchanged');
     logger.info({ policies: all.length, changes: changed.map((c) => `${c.kind} ${c.scheduleId}`) }, 'schedules reconciled');
+    return changes;
   };
-  let reconciling = Promise.resolve(true);
-  const reconcile = (): Promise<boolean> => {
+  let reconciling: Promise<{ ok: boolean; changes: ScheduleChange[] }> = Promise.resolve({ ok: true, changes: [] });
+  const reconcile = () => {
     // One reconcile at a time; a request during one runs after it.
     reconciling = reconciling.then(async () => {
       try {
@@ -65,10 +70,9 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       } catch (error) {
         if (!(error instanceof PolicyLoadError)) throw error;
         logger.error({ problems: error.problems.map(formatProblem) }, 'policies refused; nothing changed');
-        return false;
+        return { ok: false, changes: [] };
       }
-      await reconcileWith();
-      return true;
+      return { ok: true, changes: await reconcileWith() };
     });
     return reconciling;
   };
@@ -84,6 +88,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     logger,
     resolveSecret: o.resolveSecret,
     metrics,
+    workflowBundle: o.workflowBundle,
   });
   const running = workers.map((w) => w.run());
 

@@ -45,7 +45,13 @@ export function desiredSchedule(policy: Policy, providers: ProviderRegistry, tas
   const provider = providers.credential(policy.credential.type);
   if (!provider) throw new Error(`credential type ${policy.credential.type} is not registered`);
   const { every, cron, jitter, windows, outsideWindow } = policy.schedule;
-  const input: ScheduledRotationInput = { credentialId: policy.id, workflowType: provider.workflow, windows, outsideWindow };
+  const input: ScheduledRotationInput = {
+    credentialId: policy.id,
+    workflowType: provider.workflow,
+    windows,
+    outsideWindow,
+    labels: { type: policy.credential.type, owner: policy.owner, environment: policy.environment, purpose: policy.purpose },
+  };
   const spec: ScheduleOptions['spec'] = {
     ...(every ? { intervals: [{ every: every as Duration }] } : {}),
     ...(cron ? { cronExpressions: [cron] } : {}),

@@ -8,6 +8,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { executeChild, ParentClosePolicy, sleep } from '@temporalio/workflow';
 import type { RotationResult } from './types.js';
 import { msUntilWindowOpens, type MaintenanceWindow } from './windows.js';
+import { rotationSearchAttributes } from './search-attributes.js';
 
 export interface ScheduledRotationInput {
   credentialId: string;
@@ -17,6 +18,8 @@ export interface ScheduledRotationInput {
   windows: MaintenanceWindow[];
   /** Outside a window: wait for the next one, or skip this run. */
   outsideWindow: 'delay' | 'skip';
+  /** Labels for the rotation's search attributes and memo. */
+  labels: { type: string; owner: string; environment: string; purpose: string };
 }
 
 export type ScheduledRotationResult =
@@ -35,6 +38,8 @@ export async function scheduledRotation(input: ScheduledRotationInput): Promise<
       args: [{ credentialId: input.credentialId, trigger: 'scheduled' }],
       // The rotation must finish even if someone terminates the launcher.
       parentClosePolicy: ParentClosePolicy.ABANDON,
+      typedSearchAttributes: rotationSearchAttributes({ credentialId: input.credentialId, trigger: 'scheduled', ...input.labels }),
+      memo: { ...input.labels },
     });
     return { started: true, result };
   } catch (error) {
