@@ -109,6 +109,33 @@ describe('rotor daemon', () => {
   });
 });
 
+describe('maintenance windows', () => {
+  it('a rotation due outside its window waits for the window to open', async () => {
+    const opensAt = new Date(env.temporal.now() + 2 * 3_600_000);
+    const hhmm = (d: Date) => d.toISOString().slice(11, 16);
+    const closesAt = new Date(opensAt.getTime() + 3_600_000);
+    await writeFile(join(dir, 'window.yaml'), policy('window-db', `schedule:\n  every: 30d\n  windows:\n    - start: "${hhmm(opensAt)}"\n      end: "${hhmm(closesAt)}"`));
+    expect((await daemon.reconcile()).ok).toBe(true);
+    await env.client.schedule.getHandle(scheduleId('window-db')).trigger();
+    const launcher = await until('the launcher', async () => {
+      for await (const w of env.client.workflow.list({ query: `WorkflowType = 'scheduledRotation' AND ExecutionStatus = 'Running'` })) return w;
+      return undefined;
+    });
+    expect((await env.store.listRuns('window-db')).length).toBe(0);
+
+    await env.temporal.advance('2h');
+    const outcome = (await env.client.workflow.getHandle(launcher.workflowId, launcher.runId).result()) as { started: boolean };
+    expect(outcome.started).toBe(true);
+    const rotations = [];
+    for await (const w of env.client.workflow.list({ query: `RotorCredentialId = 'window-db'` })) rotations.push(w);
+    expect(rotations).toHaveLength(1);
+    // Minute precision: the window opens at the start of its minute.
+    expect(rotations[0]!.startTime.getTime()).toBeGreaterThanOrEqual(opensAt.getTime() - 60_000);
+    await rm(join(dir, 'window.yaml'));
+    await daemon.reconcile();
+  });
+});
+
 describe('HTTP API', () => {
   const post = (body: unknown, token?: string) =>
     fetch(`${daemon.httpAddress}/v1/rotations`, {
