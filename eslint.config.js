@@ -13,6 +13,10 @@ export default tseslint.config(
     },
   },
   {
+    files: ['bin/**/*.js'],
+    languageOptions: { globals: { process: 'readonly' } },
+  },
+  {
     files: ['cli/**', 'bench/**', 'test/**'],
     rules: { 'no-console': 'off' },
   },
