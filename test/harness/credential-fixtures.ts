@@ -1,0 +1,119 @@
+/**
+ * One fixture per credential type for the shared end-to-end suite (test/rotation/credential-types):
+ * each prepares a credential in service in its emulator, writes the policy (its primary store plus a
+ * Vault dependent), and says how to tell whether material works, how to throttle its system and how
+ * to make verification fail. A new credential type adds a fixture here; the suite stays the same.
+ */
+import vault from 'node-vault';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { RotorEnv } from './env.js';
+import { awsFault, startAwsEmulator, type AwsEmulator } from './aws/index.js';
+
+export type Fields = Record<string, string>;
+
+export interface PreparedCredential {
+  /** Policy YAML for the credential id given to prepare(). */
+  yaml: string;
+  /** The material that is in service before Rotor's first rotation. */
+  initial: Fields;
+  /** Whether these fields authenticate against the credential's system. */
+  works(fields: Fields): Promise<boolean>;
+  /** The credential system answers the next `times` calls to create material with throttling. */
+  throttleCreate(times: number): void;
+  /** New material stops verifying (until restoreVerify). */
+  breakVerify(): void;
+  restoreVerify(): void;
+  /** Every secret value the emulator issued, for leak scans. */
+  issuedSecrets(): string[];
+}
+
+export interface CredentialFixture {
+  type: string;
+  workflow: string;
+  /** Starts the emulators the type needs (once per file). */
+  start(env: RotorEnv): Promise<void>;
+  prepare(env: RotorEnv, id: string): Promise<PreparedCredential>;
+  close(): Promise<void>;
+}
+
+/** What a consumer reads from the Vault dependent every fixture's policy writes. */
+export async function servedFields(env: RotorEnv, id: string): Promise<Fields> {
+  const client = vault({ endpoint: env.vault.address, token: env.vault.token, noCustomHTTPVerbs: true });
+  const { data } = (await client.read(`secret/data/apps/${id}/secret`)) as { data: { data: Fields } };
+  return data.data;
+}
+
+function vaultDependent(env: RotorEnv, id: string): string {
+  return `dependents:
+  - name: app
+    type: vault-kv
+    address: ${env.vault.address}
+    token: env:VAULT_TOKEN
+    path: apps/${id}/secret`;
+}
+
+/** AWS IAM access key, Secrets Manager as primary store. */
+export function awsFixture(): CredentialFixture {
+  let aws: AwsEmulator;
+  return {
+    type: 'aws-iam-access-key',
+    workflow: 'rotateAwsAccessKey',
+    async start(env) {
+      aws = await startAwsEmulator();
+      const rotor = aws.iam.createUser('rotor');
+      env.env.ROTOR_AWS_KEY_ID = rotor.accessKeyId;
+      env.env.ROTOR_AWS_SECRET = rotor.secretAccessKey;
+    },
+    async prepare(env, id) {
+      const user = aws.iam.createUser(`app-${id}`);
+      const initial = { accessKeyId: user.accessKeyId, secretAccessKey: user.secretAccessKey };
+      const admin = { accessKeyId: env.env.ROTOR_AWS_KEY_ID!, secretAccessKey: env.env.ROTOR_AWS_SECRET! };
+      const sm = new SecretsManagerClient({ endpoint: aws.endpoint, region: aws.region, credentials: admin, maxAttempts: 1 });
+      await sm.send(new CreateSecretCommand({ Name: `rotor/${id}`, SecretString: JSON.stringify(initial) }));
+      sm.destroy();
+      const connection = `  endpoint: ${aws.endpoint}
+  region: ${aws.region}
+  credentials:
+    accessKeyId: env:ROTOR_AWS_KEY_ID
+    secretAccessKey: env:ROTOR_AWS_SECRET`;
+      return {
+        initial,
+        yaml: `
+id: ${id}
+owner: team-payments
+purpose: Payments API access to S3
+environment: test
+credential:
+  type: aws-iam-access-key
+  userName: ${user.userName}
+${connection}
+store:
+  type: aws-secrets-manager
+  secretId: rotor/${id}
+${connection}
+${vaultDependent(env, id)}
+verify:
+  timeout: 2m
+revoke:
+  after: 24h
+`,
+        async works(fields) {
+          const sts = new STSClient({ endpoint: aws.endpoint, region: aws.region, maxAttempts: 1, credentials: fields as never });
+          try {
+            return await sts.send(new GetCallerIdentityCommand({})).then(() => true, () => false);
+          } finally {
+            sts.destroy();
+          }
+        },
+        throttleCreate(times) {
+          aws.faults.add({ match: (r) => r.path === '/iam/CreateAccessKey', status: 400, ...awsFault('iam', 'Throttling', 'Rate exceeded'), times });
+        },
+        breakVerify: () => aws.iam.setPropagationDelay(24 * 3_600_000),
+        restoreVerify: () => aws.iam.setPropagationDelay(0),
+        issuedSecrets: () => aws.iam.issuedSecrets(),
+      };
+    },
+    close: async () => aws?.close(),
+  };
+}

@@ -1,0 +1,122 @@
+/**
+ * The same end-to-end promises for every credential type, through the real Temporal worker and
+ * the type's named workflow, against its emulator: a full dual rotation (the old material works
+ * until revoked, then is refused), an emergency rotation, a throttled provider survived by retries,
+ * a failed verify rolled back (old material works, stores unchanged), and no secret value in
+ * histories, logs or the store.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { capturedLogs, startRotorEnv, type RotorEnv } from '../harness/env.js';
+import { historyText } from '../harness/leaks.js';
+import { awsFixture, servedFields, type CredentialFixture } from '../harness/credential-fixtures.js';
+import { rotationWorkflowId, startRotation } from '../../daemon/rotations.js';
+import { registry } from '../../providers/registry.js';
+import { statusQuery } from '../../workflows/protocol.js';
+import type { RotationResult } from '../../workflows/types.js';
+
+const fixtures: CredentialFixture[] = [awsFixture()];
+
+describe.each(fixtures)('$type', (fixture) => {
+  let env: RotorEnv;
+  let n = 0;
+  const nextId = () => `${fixture.type.split('-')[0]}-cred-${++n}`;
+  /** Any prepared credential: its emulator's list of issued secrets covers every test of the file. */
+  let prepared: { issuedSecrets(): string[] } | undefined;
+
+  beforeAll(async () => {
+    env = await startRotorEnv();
+    await fixture.start(env);
+    await env.startWorker();
+  });
+  afterAll(async () => {
+    await env?.close();
+    await fixture.close();
+  });
+
+  async function start(id: string, trigger: 'manual' | 'emergency' = 'manual') {
+    return (await startRotation(env.client, registry, env.policies.get(id)!, { taskQueue: env.taskQueue, trigger, reason: 'test' })).handle;
+  }
+  const rotate = async (id: string, trigger: 'manual' | 'emergency' = 'manual') => (await (await start(id, trigger)).result()) as RotationResult;
+
+  async function untilGrace(id: string): Promise<void> {
+    const handle = env.client.workflow.getHandle(rotationWorkflowId(id));
+    for (;;) {
+      const status = await handle.query(statusQuery).catch(() => undefined);
+      if (status?.step === 'grace period') return;
+      if (status && ['succeeded', 'rolled_back', 'failed', 'aborted'].includes(status.step)) throw new Error(`ended in ${status.step}`);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  it(`runs as ${fixture.workflow}: old material works through the grace and is refused after it`, async () => {
+    const id = nextId();
+    const credential = await fixture.prepare(env, id);
+    prepared = credential;
+    await env.usePolicies(credential.yaml);
+    const handle = await start(id);
+    expect((await handle.describe()).type).toBe(fixture.workflow);
+    await untilGrace(id);
+    const served = await servedFields(env, id);
+    expect(served).not.toEqual(credential.initial);
+    expect(await credential.works(served)).toBe(true);
+    expect(await credential.works(credential.initial)).toBe(true);
+    const result = (await handle.result()) as RotationResult;
+    expect(result.outcome).toBe('succeeded');
+    expect(await credential.works(credential.initial)).toBe(false);
+    expect(await credential.works(served)).toBe(true);
+  });
+
+  it('an emergency rotation revokes the old material without a grace', async () => {
+    const id = nextId();
+    const credential = await fixture.prepare(env, id);
+    await env.usePolicies(credential.yaml);
+    const startedAt = env.temporal.now();
+    expect((await rotate(id, 'emergency')).outcome).toBe('succeeded');
+    expect(env.temporal.now() - startedAt).toBeLessThan(3_600_000);
+    expect(await credential.works(credential.initial)).toBe(false);
+    expect(await credential.works(await servedFields(env, id))).toBe(true);
+  });
+
+  it('survives a throttled provider through retries', async () => {
+    const id = nextId();
+    const credential = await fixture.prepare(env, id);
+    await env.usePolicies(credential.yaml);
+    credential.throttleCreate(3);
+    const result = await rotate(id);
+    expect(result.outcome).toBe('succeeded');
+    // The SDK may absorb one throttle itself; the rest fail activity attempts that Temporal retries.
+    const failures = (await env.store.listSteps(result.rotationId)).filter((s) => s.step === 'material.created' && s.status === 'failed');
+    expect(failures.length).toBeGreaterThanOrEqual(1);
+    expect(failures[0]!.detail).toMatch(/Rate exceeded|Throttl/);
+    expect(await credential.works(await servedFields(env, id))).toBe(true);
+  });
+
+  it('a failed verify rolls back: the old material still works and no store changed', async () => {
+    const id = nextId();
+    const credential = await fixture.prepare(env, id);
+    await env.usePolicies(credential.yaml);
+    credential.breakVerify();
+    const result = await rotate(id);
+    credential.restoreVerify();
+    expect(result.outcome).toBe('rolled_back');
+    expect(await credential.works(credential.initial)).toBe(true);
+    await expect(servedFields(env, id)).rejects.toThrow(); // the dependent was never written
+    const events = (await env.store.listAudit({ rotationId: result.rotationId })).map((e) => e.event);
+    expect(events).toContain('material.discarded');
+    expect(events).not.toContain('dependent.written');
+  });
+
+  it('no secret value the emulator issued appears in histories, logs or the store', async () => {
+    const secrets = prepared!.issuedSecrets();
+    expect(secrets.length).toBeGreaterThan(5);
+    const histories: string[] = [];
+    for await (const w of env.client.workflow.list()) histories.push(historyText(await env.client.workflow.getHandle(w.workflowId, w.runId).fetchHistory()));
+    const { rows } = await env.store.query<{ row: string }>(
+      `SELECT row_to_json(a)::text AS row FROM audit_log a UNION ALL SELECT row_to_json(r)::text FROM rotation_runs r
+       UNION ALL SELECT row_to_json(s)::text FROM rotation_steps s`,
+    );
+    const haystack = [...histories, ...capturedLogs, ...rows.map((r) => r.row)].join('\n');
+    expect(haystack).toContain('AKIA'); // key ids are public and do appear: the scan reads real content
+    for (const secret of secrets) expect(haystack.includes(secret)).toBe(false);
+  });
+});
