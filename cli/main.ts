@@ -191,14 +191,13 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .action(async (dir: string | undefined, opts: { json?: boolean }) => {
       await withTemporal(global(), async (client) => {
-        const { changes } = await planFromPolicies(client, dir ?? global().policies, global().taskQueue);
-        const overdue = await overdueCredentials(global().databaseUrl);
-        if (opts.json) return printJson({ changes, overdue });
+        const { changes, policies } = await planFromPolicies(client, dir ?? global().policies, global().taskQueue);
+        const due = await dueDates(global().databaseUrl, policies.map((p) => p.id));
+        const credentials = changes.map((c) => ({ credential: c.credentialId, schedule: c.kind, ...due.get(c.credentialId) }));
+        if (opts.json) return printJson({ changes, credentials });
         printPlan(changes);
-        if (overdue.length > 0) {
-          process.stdout.write('\noverdue:\n');
-          printRows(overdue, { columns: ['id', 'owner', 'nextDue', 'lastRotated'] });
-        }
+        process.stdout.write('\n');
+        printRows(credentials, { columns: ['credential', 'schedule', 'lastRotated', 'nextDue', 'overdue'] });
       });
     });
 
@@ -332,13 +331,17 @@ function printPlan(changes: ScheduleChange[]): void {
   );
 }
 
-async function overdueCredentials(databaseUrl: string) {
+/** Last rotation, next due date and overdue flag per credential, from the inventory. */
+async function dueDates(databaseUrl: string, ids: string[]) {
   const store = await RotorStore.connect(databaseUrl);
   try {
     const now = Date.now();
-    return (await store.listCredentials())
-      .filter((c) => c.status === 'managed' && c.nextDueAt && c.nextDueAt.getTime() < now)
-      .map((c) => ({ id: c.id, owner: c.owner, nextDue: c.nextDueAt, lastRotated: c.lastRotatedAt }));
+    const wanted = new Set(ids);
+    return new Map(
+      (await store.listCredentials())
+        .filter((c) => wanted.has(c.id))
+        .map((c) => [c.id, { lastRotated: c.lastRotatedAt, nextDue: c.nextDueAt, overdue: c.nextDueAt ? c.nextDueAt.getTime() < now : c.lastRotatedAt === null }]),
+    );
   } finally {
     await store.close();
   }

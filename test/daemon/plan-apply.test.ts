@@ -1,0 +1,63 @@
+/** `rotor plan` and `rotor apply` against a real Temporal (in-memory) and the store. */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { startRotorEnv, type RotorEnv } from '../harness/env.js';
+import { dbPolicyYaml } from '../harness/db-rotation.js';
+import { runCli } from '../../cli/main.js';
+
+let env: RotorEnv;
+let dir: string;
+let out = '';
+
+beforeAll(async () => {
+  env = await startRotorEnv();
+  dir = await mkdtemp(join(tmpdir(), 'rotor-plan-'));
+});
+afterAll(async () => {
+  await env?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+beforeEach(() => {
+  out = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
+});
+afterEach(() => vi.restoreAllMocks());
+
+const cli = (...args: string[]) =>
+  runCli([...args, '--policies', dir, '--database-url', env.postgres.url, '--temporal', env.temporal.address, '--task-queue', env.taskQueue]);
+
+describe('rotor plan / apply', () => {
+  it('plans creations without changing anything, applies them, then plans nothing', async () => {
+    await writeFile(join(dir, 'a.yaml'), [dbPolicyYaml(env, 'plan-a', { role: 'plan_a' }), dbPolicyYaml(env, 'plan-b', { role: 'plan_b', extra: 'enabled: false' })].join('\n---\n'));
+    expect(await cli('plan')).toBe(0);
+    expect(out).toContain('+ rotor/plan-a (create)');
+    expect(out).toMatch(/2 to create, 0 to change, 0 to pause\/unpause, 0 to delete, 0 unchanged/);
+    const before: string[] = [];
+    for await (const s of env.client.schedule.list()) before.push(s.scheduleId);
+    expect(before).toEqual([]);
+
+    expect(await cli('apply', '--json')).toBe(0);
+    const paused = await env.client.schedule.getHandle('rotor/plan-b').describe();
+    expect(paused.state.paused).toBe(true);
+
+    out = '';
+    expect(await cli('plan', '--json')).toBe(0);
+    const plan = JSON.parse(out) as { changes: Array<{ kind: string }>; credentials: Array<{ credential: string; overdue: boolean }> };
+    expect(plan.changes.map((c) => c.kind)).toEqual(['unchanged', 'unchanged']);
+    // Never rotated: due now.
+    expect(plan.credentials).toEqual(expect.arrayContaining([expect.objectContaining({ credential: 'plan-a', overdue: true })]));
+  });
+
+  it('a bad policy directory is refused with exit 2 and nothing changes', async () => {
+    await writeFile(join(dir, 'bad.yaml'), 'id: plan-c\nowner: x\n');
+    expect(await cli('apply')).toBe(2);
+    expect(out).toMatch(/bad\.yaml.*purpose/);
+    const ids: string[] = [];
+    for await (const s of env.client.schedule.list()) ids.push(s.scheduleId);
+    expect(ids.sort()).toEqual(['rotor/plan-a', 'rotor/plan-b']);
+    await rm(join(dir, 'bad.yaml'));
+  });
+});
