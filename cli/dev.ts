@@ -54,7 +54,13 @@ export async function runDev(options: DevOptions, untilStopped: Promise<void>): 
     logger,
     resolveSecret: createSecretResolver({ env }),
   });
-  const connection = `ROTOR_DATABASE_URL=${postgres.url.replace(/:[^:@/]+@/, ':***@')} TEMPORAL_ADDRESS=${temporal.address} ROTOR_POLICIES=${join(dir, 'policies')}`;
+  // Settings for other `rotor` commands, in a file only the user can read (it holds the DB password).
+  const envFile = join(dir, 'env');
+  await writeFile(
+    envFile,
+    `ROTOR_DATABASE_URL=${postgres.url}\nTEMPORAL_ADDRESS=${temporal.address}\nROTOR_POLICIES=${join(dir, 'policies')}\nROTOR_HTTP_PORT=${options.httpPort}\n`,
+    { mode: 0o600 },
+  );
   process.stderr.write(
     [
       '',
@@ -63,8 +69,10 @@ export async function runDev(options: DevOptions, untilStopped: Promise<void>): 
       `  HTTP API ${daemon.httpAddress}  (token in ${join(dir, 'api-token')})   metrics ${daemon.httpAddress}/metrics`,
       `  policy ${join(dir, 'policies', 'demo.yaml')}: demo-db-app rotates every ${options.every}`,
       '',
-      `  watch it:  ${connection.split(' ').slice(1).join(' ')} npx rotor status demo-db-app`,
-      `  rotate now: TEMPORAL_ADDRESS=${temporal.address} ROTOR_POLICIES=${join(dir, 'policies')} npx rotor rotate demo-db-app --wait`,
+      `  in another shell:  set -a; . ${envFile}; set +a`,
+      '    npx rotor status demo-db-app          # live step and recent runs',
+      '    npx rotor rotate demo-db-app --wait   # rotate now',
+      '    npx rotor history demo-db-app',
       '',
     ].join('\n'),
   );

@@ -1,6 +1,6 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { isGrpcServiceError, type Client, type Connection } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import type { RotorStore } from '../store/index.js';
 import { ROTOR_CREDENTIAL_ID, ROTOR_SEARCH_ATTRIBUTES } from '../workflows/search-attributes.js';
 
@@ -10,7 +10,7 @@ import { ROTOR_CREDENTIAL_ID, ROTOR_SEARCH_ATTRIBUTES } from '../workflows/searc
  */
 export async function registerSearchAttributes(connection: Connection, namespace: string): Promise<void> {
   const searchAttributes = Object.fromEntries(
-    ROTOR_SEARCH_ATTRIBUTES.map((k) => [k.name, temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
+    ROTOR_SEARCH_ATTRIBUTES.map((k) => [k.name, proto.temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
   );
   try {
     await connection.operatorService.addSearchAttributes({ namespace, searchAttributes });
