@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runCli } from '../cli/main.js';
 
@@ -18,6 +19,17 @@ beforeEach(async () => {
 afterEach(async () => {
   vi.restoreAllMocks();
   await rm(dir, { recursive: true, force: true });
+});
+
+describe('the rotor binary', () => {
+  it('runs under plain node (ESM imports resolve outside vitest) and exits 0/2 as documented', () => {
+    const run = (args: string[]) => spawnSync(process.execPath, ['bin/rotor.js', ...args], { encoding: 'utf8', env: { ...process.env, ROTOR_LOG_LEVEL: 'silent' } });
+    const ok = run(['validate', 'config/examples']);
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(/demo-db-app/);
+    expect(run(['validate', '/nonexistent']).status).toBe(2);
+  });
 });
 
 describe('rotor validate', () => {
