@@ -10,7 +10,7 @@ import type { Policy } from '../config/policy.js';
 import { durationMs } from '../config/duration.js';
 import { fingerprintValue, type Material } from '../lib/material.js';
 import type { Logger } from '../lib/logger.js';
-import { ProviderRefusal, type CredentialSource, type Dependent, type PrimaryStore, type ProviderContext } from '../providers/contracts.js';
+import { ProviderRefusal, type CredentialSource, type Dependent, type PrimaryStore, type ProviderContext, type Usage } from '../providers/contracts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotorStore } from '../store/index.js';
 import type { RotorMetrics } from '../daemon/metrics.js';
@@ -145,6 +145,11 @@ export function createActivities(deps: ActivityDeps) {
         canDisable: provider.source.disable !== undefined,
         approvalTimeoutMs: policy.approval.required && !emergency ? durationMs(policy.approval.timeout) : 0,
         notifies: policy.notify !== undefined,
+        drain:
+          provider.source.inUse && (emergency ? policy.emergency.requireDrained : policy.revoke.requireDrained)
+            ? { checkEveryMs: durationMs(policy.revoke.drainCheckEvery), maxWaitMs: durationMs(policy.revoke.maxWait) }
+            : null,
+        group: policy.group ?? null,
       };
     },
 
@@ -201,9 +206,12 @@ export function createActivities(deps: ActivityDeps) {
       }, () => ({ check: ref.check }));
     },
 
-    /** pending → current, current → previous in the primary store. */
-    async promoteMaterial(ref: Ref): Promise<void> {
-      await step(ref, 'material.promoted', async ({ ctx, primary, storeSpec }) => primary.promote(ctx, storeSpec));
+    /** pending → current, current → previous in the primary store. Returns when (system clock). */
+    async promoteMaterial(ref: Ref): Promise<{ promotedAt: string }> {
+      return step(ref, 'material.promoted', async ({ ctx, primary, storeSpec }) => {
+        await primary.promote(ctx, storeSpec);
+        return { promotedAt: new Date().toISOString() };
+      });
     },
 
     async disableOldMaterial(ref: Ref & { which: 'current' | 'previous'; materialId: string }): Promise<void> {
@@ -223,6 +231,36 @@ export function createActivities(deps: ActivityDeps) {
         }
         await source.revoke(ctx, spec, policy.strategy, old);
       }, () => ({ material: ref.materialId }));
+    },
+
+    /** Drain detection: whether the old material was used since the new one was promoted. */
+    async checkDrained(ref: Ref & { materialId: string; since: string }): Promise<Usage & { checkedAt: string }> {
+      return step(ref, 'material.drain-checked', async ({ ctx, source, spec, read }) => {
+        // The system's clock, not the workflow's: usage timestamps come from the system.
+        const checkedAt = new Date().toISOString();
+        const old = await expectOld(await read('previous'), ref.materialId);
+        const usage = source.inUse ? await source.inUse(ctx, spec, old, new Date(ref.since)) : { inUse: false, detail: 'no usage signal' };
+        return { ...usage, checkedAt };
+      }, (usage) => ({ material: ref.materialId, inUse: usage.inUse, detail: usage.detail }));
+    },
+
+    /**
+     * Pre-flight, before anything changes: Rotor's identity can do every step for the credential,
+     * its primary store and each dependent, and limits allow a new credential. Lists every problem.
+     */
+    async preflight(ref: Ref): Promise<void> {
+      await step(ref, 'rotation.preflight', async (s) => {
+        const problems: string[] = [];
+        const credentialProblems = (await s.source.preflight?.(s.ctx, s.spec, s.policy.strategy)) ?? [];
+        problems.push(...credentialProblems.map((p) => `credential: ${p}`));
+        const stores = [{ name: 'primary store', type: s.policy.store.type, spec: s.storeSpec }, ...s.policy.dependents.map((d) => ({ name: `dependent ${d.name}`, type: d.type, spec: d.spec }))];
+        for (const store of stores) {
+          const provider = deps.providers.store(store.type)?.dependent as Dependent<unknown> | undefined;
+          const found = (await provider?.preflight?.(s.ctx, store.spec)) ?? [];
+          problems.push(...found.map((p) => `${store.name}: ${p}`));
+        }
+        if (problems.length > 0) throw new ProviderRefusal(`pre-flight failed, nothing was changed: ${problems.join('; ')}`);
+      });
     },
 
     /** Rollback: puts a dependent back to what its receipt says it held. */

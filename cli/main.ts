@@ -16,7 +16,7 @@ import { createRotorWorkers } from '../daemon/worker.js';
 import { startDaemon } from '../daemon/run.js';
 import { rotationHistory } from '../daemon/history.js';
 import { inventoryEntry } from '../daemon/inventory.js';
-import { applyScheduleChanges, desiredSchedule, listRotorSchedules, planScheduleChanges, type ScheduleChange } from '../daemon/schedules.js';
+import { applyScheduleChanges, desiredSchedules, listRotorSchedules, planScheduleChanges, type ScheduleChange } from '../daemon/schedules.js';
 import { RotationAlreadyRunning, rotationResult, rotationWorkflowId, startRotation } from '../daemon/rotations.js';
 import { statusQuery } from '../workflows/protocol.js';
 import { printJson, printRows } from './output.js';
@@ -316,7 +316,7 @@ async function withTemporal<T>(g: { temporal: string; namespace: string }, run: 
 
 async function planFromPolicies(client: Client, dir: string, taskQueue: string) {
   const policies = await loadPolicies(dir, registry.catalog);
-  const desired = policies.map((p) => desiredSchedule(p, registry, taskQueue));
+  const desired = desiredSchedules(policies, registry, taskQueue);
   const changes = planScheduleChanges(desired, await listRotorSchedules(client));
   return { policies, desired, changes };
 }

@@ -97,8 +97,14 @@ export const PolicySchema = z.strictObject({
       after: DurationSchema.default('24h'),
       /** Delay between disabling and deleting, where the system can disable. */
       deleteAfter: DurationSchema.default('0s'),
+      /** Before revoking, wait until the old material is no longer used (where the system tells). */
+      requireDrained: z.boolean().default(true),
+      /** How often to look again while the old material is still used. */
+      drainCheckEvery: PositiveDurationSchema.default('5m'),
+      /** After this long still in use: stop and wait for a human (revokeNow or abort); never revoke silently. */
+      maxWait: PositiveDurationSchema.default('7d'),
     })
-    .default({ after: '24h', deleteAfter: '0s' }),
+    .default({ after: '24h', deleteAfter: '0s', requireDrained: true, drainCheckEvery: '5m', maxWait: '7d' }),
   rollback: z.enum(['auto', 'manual']).default('auto'),
   /** Rotations wait for an `approve` signal (or `reject`) before changing anything; emergencies do not. */
   approval: z
@@ -112,8 +118,15 @@ export const PolicySchema = z.strictObject({
       grace: DurationSchema.default('0s'),
       /** Confirmed compromise: revoke the old material before propagating (dependents fail meanwhile). */
       revokeFirst: z.boolean().default(false),
+      /** Emergencies revoke without waiting for the old material to drain, unless this is set. */
+      requireDrained: z.boolean().default(false),
     })
-    .default({ grace: '0s', revokeFirst: false }),
+    .default({ grace: '0s', revokeFirst: false, requireDrained: false }),
+  /**
+   * Credentials of one group never rotate at the same time (a lock), and the reconciler spreads
+   * their schedules across the cadence. Credentials that share a dependent should share a group.
+   */
+  group: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, { message: 'must be a short lowercase name' }).optional(),
 });
 
 export type PolicyInput = z.input<typeof PolicySchema>;

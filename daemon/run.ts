@@ -15,7 +15,7 @@ import { registerSearchAttributes } from './history.js';
 import { inventoryEntry } from './inventory.js';
 import { RotorMetrics } from './metrics.js';
 import { PolicySet } from './policies.js';
-import { applyScheduleChanges, desiredSchedule, listRotorSchedules, planScheduleChanges, type ScheduleChange } from './schedules.js';
+import { applyScheduleChanges, desiredSchedules, listRotorSchedules, planScheduleChanges, type ScheduleChange } from './schedules.js';
 import { createRotorWorkers, type WorkerDeps } from './worker.js';
 
 export interface DaemonOptions {
@@ -52,7 +52,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
 
   const reconcileWith = async (): Promise<ScheduleChange[]> => {
     const all = policies.all();
-    const desired = all.map((p) => desiredSchedule(p, o.providers, o.taskQueue));
+    const desired = desiredSchedules(all, o.providers, o.taskQueue);
     const changes = planScheduleChanges(desired, await listRotorSchedules(client));
     await applyScheduleChanges(client, changes, desired);
     await store.upsertCredentials(all.map(inventoryEntry));

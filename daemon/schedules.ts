@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { ScheduleNotFoundError, type Client, type ScheduleOptions } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import type { Policy } from '../config/policy.js';
+import { durationMs } from '../config/duration.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { ScheduledRotationInput } from '../workflows/scheduled.js';
 
@@ -40,8 +41,23 @@ export interface ScheduleChange {
   credentialId: string;
 }
 
-/** The schedule a policy asks for. */
-export function desiredSchedule(policy: Policy, providers: ProviderRegistry, taskQueue: string): DesiredSchedule {
+/**
+ * The schedules of a whole policy set. Credentials of one group share its cadence out: the i-th of
+ * n (by id) is offset by i/n of the interval, deterministically, so they never fall due together.
+ */
+export function desiredSchedules(policies: Policy[], providers: ProviderRegistry, taskQueue: string): DesiredSchedule[] {
+  const groups = new Map<string, string[]>();
+  for (const p of policies) if (p.group) groups.set(p.group, [...(groups.get(p.group) ?? []), p.id]);
+  return policies.map((p) => {
+    const members = p.group ? groups.get(p.group)!.sort() : [p.id];
+    const every = p.schedule.every ? durationMs(p.schedule.every) : 0;
+    const offsetMs = members.length > 1 && every > 0 ? Math.floor((members.indexOf(p.id) * every) / members.length) : 0;
+    return desiredSchedule(p, providers, taskQueue, offsetMs);
+  });
+}
+
+/** The schedule a policy asks for; `offsetMs` shifts an interval cadence (group staggering). */
+export function desiredSchedule(policy: Policy, providers: ProviderRegistry, taskQueue: string, offsetMs = 0): DesiredSchedule {
   const provider = providers.credential(policy.credential.type);
   if (!provider) throw new Error(`credential type ${policy.credential.type} is not registered`);
   const { every, cron, jitter, windows, outsideWindow } = policy.schedule;
@@ -53,7 +69,7 @@ export function desiredSchedule(policy: Policy, providers: ProviderRegistry, tas
     labels: { type: policy.credential.type, owner: policy.owner, environment: policy.environment, purpose: policy.purpose },
   };
   const spec: ScheduleOptions['spec'] = {
-    ...(every ? { intervals: [{ every: every as Duration }] } : {}),
+    ...(every ? { intervals: [{ every: every as Duration, ...(offsetMs > 0 ? { offset: offsetMs } : {}) }] } : {}),
     ...(cron ? { cronExpressions: [cron] } : {}),
     jitter: jitter as Duration,
   };

@@ -65,6 +65,30 @@ export interface CredentialSource<Spec> {
   revoke(ctx: ProviderContext, spec: Spec, strategy: 'dual' | 'single', old: Material): Promise<void>;
   /** What exists, for discovery. */
   list(ctx: ProviderContext, spec: Spec): Promise<DiscoveredCredential[]>;
+  /**
+   * Drain detection: is the old material still used since `since` (when the new one was promoted)?
+   * Absent when the system gives no usage signal; then revoke waits only for the grace period.
+   */
+  inUse?(ctx: ProviderContext, spec: Spec, old: Material, since: Date): Promise<Usage>;
+  /** Checks, changing nothing, that Rotor's identity can do every step here; returns what is missing. */
+  preflight?(ctx: ProviderContext, spec: Spec, strategy: 'dual' | 'single'): Promise<string[]>;
+  /** Posture: grants of the spec's principal broader than any one workload needs (admin, wildcard actions). */
+  privileges?(ctx: ProviderContext, spec: Spec): Promise<PrivilegeFacts>;
+  /** Decommission: irreversibly invalidates material even when it is the last valid one (revoke refuses that). */
+  retire?(ctx: ProviderContext, spec: Spec, strategy: 'dual' | 'single', material: Material): Promise<void>;
+}
+
+/** Over-privilege evidence for one principal: policy names and reasons, never secret values. */
+export interface PrivilegeFacts {
+  /** E.g. `AdministratorAccess attached`, `inline policy "ops" allows Action "*"`; empty when none found. */
+  broad: string[];
+}
+
+/** What drain detection found: whether old material is still used, and the evidence. */
+export interface Usage {
+  inUse: boolean;
+  /** E.g. "2 open sessions" or "last used 12:03 via s3"; no secret values. */
+  detail: string;
 }
 
 /** Names the version a dependent held before a write, so restore can put it back. */
@@ -83,6 +107,10 @@ export interface Dependent<Spec> {
   restore(ctx: ProviderContext, spec: Spec, receipt: Receipt): Promise<void>;
   /** Throws unless the dependent now serves this material (compared by fingerprint). */
   check(ctx: ProviderContext, spec: Spec, material: Material): Promise<void>;
+  /** Checks, changing nothing, that Rotor can write here; returns what is missing. */
+  preflight?(ctx: ProviderContext, spec: Spec): Promise<string[]>;
+  /** Decommission: removes the material this dependent holds, every version. Removing what is gone succeeds. */
+  remove?(ctx: ProviderContext, spec: Spec): Promise<void>;
 }
 
 export type Stage = 'pending' | 'current' | 'previous';

@@ -7,8 +7,13 @@
  * run in reverse), or waits for a human when the policy says `rollback: manual`. Deterministic
  * workflow code only: every side effect is an activity.
  */
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import {
   CancellationScope,
+  ParentClosePolicy,
+  sleep,
+  startChild,
+  type ChildWorkflowHandle,
   condition,
   defineQuery,
   defineSignal,
@@ -18,6 +23,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RotationActivities } from '../activities/index.js';
+import { groupLock, releaseSignal } from './group-lock.js';
 import type { CreatedRef, HumanDecision, NotificationEvent, ReceiptRef, RotationInput, RotationPlan, RotationResult, RotationStatus } from './types.js';
 
 /** Ends the grace period now: revoke the old material without waiting. */
@@ -87,6 +93,8 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
   let created: CreatedRef | undefined;
   /** Set once a revoke-first emergency has killed the old material: from then on there is nothing to roll back to. */
   let oldRevoked = false;
+  /** The group lock, while this rotation holds it. */
+  let lock: ChildWorkflowHandle<typeof groupLock> | undefined;
 
   /** Tells the owner, when the policy has a webhook. A notification never fails a rotation. */
   const notify = async (event: NotificationEvent, text: string): Promise<void> => {
@@ -96,6 +104,7 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
 
   const finish = async (result: Omit<RotationResult, 'rotationId'>): Promise<RotationResult> => {
     setStep(result.outcome);
+    if (lock) await lock.signal(releaseSignal).catch(() => undefined);
     await bookkeeping.finishRotation({ ...ref, outcome: result.outcome, error: result.error });
     if (result.outcome === 'failed' || result.outcome === 'rolled_back') {
       await notify(result.outcome, `rotation ${result.outcome.replace('_', ' ')}: ${result.error ?? ''}`);
@@ -135,6 +144,17 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
     setStep('revoking old material');
     await steps.revokeOldMaterial({ ...ref, which, materialId: oldId });
   };
+
+  // Credentials of one group never rotate at once. Emergencies do not wait for the lock.
+  if (plan.group && input.trigger !== 'emergency') lock = await acquireGroupLock(plan.group);
+
+  // Pre-flight: a missing permission or a full key slot fails here, before anything changes.
+  setStep('pre-flight');
+  try {
+    await steps.preflight(ref);
+  } catch (error) {
+    return finish({ outcome: 'failed', error: describe('pre-flight', error) });
+  }
 
   // Steps before promote; any of them may fail and be rolled back.
   const prePromoteSteps: Array<[string, () => Promise<void>]> = [
@@ -210,17 +230,24 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
       return finish({ outcome: 'failed', error: `${reason}; rollback incomplete: ${describe('rollback', rollbackError)}` });
     }
     if (isCancellation(error)) throw error;
-    return finish({ outcome: abortReason && !status.lastError ? 'aborted' : 'rolled_back', error: reason });
+    if (abortReason && !status.lastError) return finish({ outcome: 'aborted', error: reason });
+    return finish({
+      outcome: 'rolled_back',
+      error: `${reason}; rolled back, the previous credential still serves. Next: fix the cause, then rotate ${input.credentialId} again`,
+    });
   }
 
   setStep('promoting new material');
-  await steps.promoteMaterial(ref);
+  const { promotedAt } = await steps.promoteMaterial(ref);
   const oldId = created?.previousMaterialId ?? null;
 
   if (oldId && !plan.revokeFirst && plan.strategy === 'dual') {
     setStep('grace period', `old material stays valid for ${plan.graceMs} ms (signal revokeNow to end it)`);
     await gracePeriod();
     if (abortReason) {
+      return finish({ outcome: 'aborted', newMaterialId: created?.materialId, oldMaterialId: oldId, error: `${abortReason}; old material left valid` });
+    }
+    if (plan.drain && !(await waitForDrain(oldId, promotedAt))) {
       return finish({ outcome: 'aborted', newMaterialId: created?.materialId, oldMaterialId: oldId, error: `${abortReason}; old material left valid` });
     }
     await revokeOld('previous', oldId);
@@ -235,6 +262,48 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
     if (stop() || emergencyAt === undefined) return;
     const emergencyDeadline = Math.min(deadline, emergencyAt + plan.emergencyGraceMs);
     if (emergencyDeadline > Date.now()) await condition(stop, emergencyDeadline - Date.now());
+  }
+
+  /**
+   * Drain detection: revoke only once the old material is no longer used. Still used after
+   * `maxWait`: wait for a human (revokeNow forces, abort keeps it). Never revokes silently.
+   * Each check asks "used since the previous check?" (first: since promotion). Returns false when aborted.
+   */
+  async function waitForDrain(oldId: string, promotedAt: string): Promise<boolean> {
+    let since = promotedAt;
+    const deadline = Date.now() + plan.drain!.maxWaitMs;
+    let told = false;
+    for (;;) {
+      if (revokeNow) return true;
+      if (abortReason) return false;
+      const usage = await steps.checkDrained({ ...ref, materialId: oldId, since });
+      if (!usage.inUse) return true;
+      since = usage.checkedAt;
+      if (!told) {
+        told = true;
+        await notify('old_still_in_use', `old material is still in use (${usage.detail}); revoke waits until it drains`);
+      }
+      if (Date.now() >= deadline) {
+        setStep('old material still in use', `a human: ${usage.detail}; signal revokeNow to revoke anyway, or abort to keep it`);
+        await condition(() => revokeNow || abortReason !== undefined);
+        return !abortReason;
+      }
+      setStep('waiting for old material to drain', usage.detail);
+      await condition(() => revokeNow || abortReason !== undefined, Math.min(plan.drain!.checkEveryMs, Math.max(1, deadline - Date.now())));
+    }
+  }
+
+  /** Takes the group's lock, looking again with backoff (30s doubling to 15m) while another holds it. */
+  async function acquireGroupLock(group: string): Promise<ChildWorkflowHandle<typeof groupLock>> {
+    for (let wait = 30_000; ; wait = Math.min(wait * 2, 15 * 60_000)) {
+      try {
+        return await startChild(groupLock, { workflowId: `group-lock/${group}`, parentClosePolicy: ParentClosePolicy.TERMINATE });
+      } catch (error) {
+        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+        setStep('waiting for group lock', `another rotation of group ${group} is running`);
+        await sleep(wait);
+      }
+    }
   }
 
   async function askHuman(step: string): Promise<HumanDecision> {

@@ -35,10 +35,21 @@ export interface RotationPlan {
   approvalTimeoutMs: number;
   /** The policy names a notification webhook. */
   notifies: boolean;
+  /** Drain detection before revoke: 0 interval means off. */
+  drain: { checkEveryMs: number; maxWaitMs: number } | null;
+  /** Rotations of this group hold a lock so they never overlap. */
+  group: string | null;
 }
 
 /** Events worth a message to the owner (never with secret values). */
-export type NotificationEvent = 'failed' | 'rolled_back' | 'emergency_started' | 'emergency_finished' | 'awaiting_approval' | 'awaiting_decision';
+export type NotificationEvent =
+  | 'failed'
+  | 'rolled_back'
+  | 'emergency_started'
+  | 'emergency_finished'
+  | 'awaiting_approval'
+  | 'awaiting_decision'
+  | 'old_still_in_use';
 
 /** Names the version a dependent held before a write (mirrors providers/contracts Receipt). */
 export interface ReceiptRef {

@@ -28,6 +28,7 @@ import {
   type CredentialSource,
   type DiscoveredCredential,
   type ProviderContext,
+  type Usage,
 } from '../contracts.js';
 import { callerIdentity, IamAccessKeys, type AccessKeyInfo, type LastUsed } from './iam.js';
 import { AwsIamAccessKeySpecSchema, type AwsIamAccessKeySpec } from './spec.js';
@@ -191,7 +192,32 @@ export async function lastUsed(ctx: ProviderContext, spec: AwsIamAccessKeySpec, 
   return IamAccessKeys.use(ctx, spec, (iam) => iam.lastUsed(accessKeyId));
 }
 
+/**
+ * Drain detection: the old key signed a request after the new one was promoted. IAM updates
+ * last-used data with a delay (AWS documents up to hours), so the grace period should exceed it.
+ */
+async function inUse(ctx: ProviderContext, spec: AwsIamAccessKeySpec, old: Material, since: Date): Promise<Usage> {
+  const used = await lastUsed(ctx, spec, old.id);
+  if (!used?.at) return { inUse: false, detail: `access key ${old.id} has no recorded use` };
+  const recent = used.at.getTime() > since.getTime();
+  return { inUse: recent, detail: `access key ${old.id} last used ${used.at.toISOString()}${used.service ? ` by ${used.service}` : ''}` };
+}
+
+/** ListAccessKeys is allowed and a key slot is free (or can be freed) for the new key. */
+async function preflight(ctx: ProviderContext, spec: AwsIamAccessKeySpec): Promise<string[]> {
+  try {
+    const keys = await IamAccessKeys.use(ctx, spec, (iam) => iam.list());
+    if (keys.length < 2) return [];
+    if (spec.allowDeleteInactive && keys.some((k) => k.status === 'Inactive')) return [];
+    return [`both access key slots of IAM user "${spec.userName}" are taken (${keys.map((k) => `${k.id} ${k.status}`).join(', ')}); delete one, or set allowDeleteInactive`];
+  } catch (error) {
+    return [(error as Error).message];
+  }
+}
+
 const source: CredentialSource<AwsIamAccessKeySpec> = {
+  inUse,
+  preflight,
   strategies: ['dual'],
   create,
   verify,

@@ -17,6 +17,7 @@ import {
   type CredentialSource,
   type DiscoveredCredential,
   type ProviderContext,
+  type Usage,
 } from '../contracts.js';
 import { canRoleLogin, disableLogin, ensureRole, roleExists, setPassword, withAdmin, withConnection } from './db.js';
 import { loginRoles, PostgresPasswordSpecSchema, type PostgresPasswordSpec } from './spec.js';
@@ -141,6 +142,24 @@ export async function connectionInUse(ctx: ProviderContext, spec: PostgresPasswo
   });
 }
 
+/** Open sessions of the old login role: pooled connections still using the old password. */
+async function inUse(ctx: ProviderContext, spec: PostgresPasswordSpec, old: Material): Promise<Usage> {
+  const sessions = await connectionInUse(ctx, spec, old.id);
+  return { inUse: sessions > 0, detail: `${sessions} open session${sessions === 1 ? '' : 's'} of role "${old.id}"` };
+}
+
+/** The admin login works and may manage roles (CREATEROLE or superuser). */
+async function preflight(ctx: ProviderContext, spec: PostgresPasswordSpec): Promise<string[]> {
+  try {
+    return await withAdmin(ctx, spec, `cannot log in as "${spec.admin.user}"`, async ({ client }) => {
+      const { rows } = await client.query<{ ok: boolean }>('SELECT rolcreaterole OR rolsuper AS ok FROM pg_roles WHERE rolname = current_user');
+      return rows[0]?.ok ? [] : [`role "${spec.admin.user}" lacks CREATEROLE on ${spec.host}:${spec.port}/${spec.database}`];
+    });
+  } catch (error) {
+    return [(error as Error).message];
+  }
+}
+
 const source: CredentialSource<PostgresPasswordSpec> = {
   strategies: ['dual', 'single'],
   create,
@@ -148,6 +167,8 @@ const source: CredentialSource<PostgresPasswordSpec> = {
   discard,
   revoke,
   list,
+  inUse,
+  preflight,
 };
 
 export const postgresPassword = defineCredential({

@@ -91,6 +91,16 @@ function parseVersion(text: string, what: string): number {
 }
 
 const dependent: Dependent<VaultKvSpec> = {
+  /** The token is valid and may read the path's metadata (a write is only tried by the rotation). */
+  async preflight(ctx, spec) {
+    try {
+      await (await connect(ctx, spec)).readMetadata(spec.path);
+      return [];
+    } catch (error) {
+      return [(error as Error).message];
+    }
+  },
+
   async write(ctx, spec, material) {
     return commit(ctx, await connect(ctx, spec), spec.path, material);
   },

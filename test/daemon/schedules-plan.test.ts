@@ -60,3 +60,18 @@ describe('schedule planning', () => {
     expect(dflt!.options.spec.intervals).toEqual([{ every: '30d' }]);
   });
 });
+
+describe('group staggering', () => {
+  it('spreads the schedules of one group across the cadence, deterministically', async () => {
+    const { desiredSchedules } = await import('../../daemon/schedules.js');
+    const problems: PolicyProblem[] = [];
+    const yaml = ['c', 'a', 'b', 'solo'].map((id) => policy(id, id === 'solo' ? 'schedule: { every: 30d }' : 'group: payments\nschedule: { every: 30d }')).join('\n---\n');
+    const policies = parsePolicyText(yaml, 'f.yaml', registry.catalog, problems);
+    expect(problems).toEqual([]);
+    const offsets = Object.fromEntries(desiredSchedules(policies, registry, 'rotor').map((d) => [d.credentialId, d.options.spec.intervals?.[0]?.offset ?? 0]));
+    const day = 86_400_000;
+    expect(offsets).toEqual({ a: 0, b: 10 * day, c: 20 * day, solo: 0 });
+    const again = Object.fromEntries(desiredSchedules([...policies].reverse(), registry, 'rotor').map((d) => [d.credentialId, d.hash]));
+    expect(again).toEqual(Object.fromEntries(desiredSchedules(policies, registry, 'rotor').map((d) => [d.credentialId, d.hash])));
+  });
+});

@@ -79,11 +79,13 @@ describe('PostgreSQL password rotation through Vault', () => {
     const events = (await env.store.listAudit({ rotationId: second.rotationId })).map((e) => e.event);
     expect(events).toEqual([
       'rotation.started',
+      'rotation.preflight',
       'material.created',
       'material.verified',
       'dependent.written',
       'dependent.checked',
       'material.promoted',
+      'material.drain-checked',
       'material.revoked',
       'rotation.finished',
     ]);

@@ -1,0 +1,155 @@
+/**
+ * Rotation safety by design: revoke waits while the old material is still used (PostgreSQL
+ * sessions, AWS key use), pre-flight refuses before anything changes, a group never rotates two
+ * credentials at once, and a step that always fails ends after bounded retries with the old
+ * credential still serving.
+ */
+import pg from 'pg';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startRotorEnv, type RotorEnv } from '../harness/env.js';
+import { dbPolicyYaml, login, rotateDb, servedLogin, startDbRotation, untilStep } from '../harness/db-rotation.js';
+import { awsFixture, servedFields, type PreparedCredential } from '../harness/credential-fixtures.js';
+import { startRotation } from '../../daemon/rotations.js';
+import { registry } from '../../providers/registry.js';
+import type { RotationResult } from '../../workflows/types.js';
+
+let env: RotorEnv;
+const aws = awsFixture();
+let n = 0;
+let id: string;
+let role: string;
+
+beforeAll(async () => {
+  env = await startRotorEnv();
+  await aws.start(env);
+  await env.startWorker();
+});
+afterAll(async () => {
+  await env?.close();
+  await aws.close();
+});
+beforeEach(() => {
+  n++;
+  id = `safe-${n}`;
+  role = `safe_${n}`;
+});
+
+describe('drain detection', () => {
+  it('revoke waits while a session of the old PostgreSQL role is open, and proceeds once it closes', async () => {
+    await env.usePolicies(dbPolicyYaml(env, id, { role }));
+    await rotateDb(env, id);
+    const old = await servedLogin(env, id);
+    const session = new pg.Client({ host: env.postgres.host, port: env.postgres.port, database: env.postgres.database, user: old.username, password: old.password });
+    await session.connect();
+    try {
+      const handle = await startDbRotation(env, id);
+      await untilStep(env, id, 'grace period');
+      await env.temporal.advance('24h');
+      const waiting = await untilStep(env, id, 'waiting for old material to drain');
+      expect(waiting.waitingFor).toMatch(/1 open session of role "safe_\d+_a"/);
+      await env.temporal.advance('5m');
+      await untilStep(env, id, 'waiting for old material to drain');
+      expect(await login(env, old)).toBe(true); // still not revoked
+      await session.end();
+      const result = (await handle.result()) as RotationResult;
+      expect(result.outcome).toBe('succeeded');
+      expect(await login(env, old)).toBe(false);
+    } finally {
+      await session.end().catch(() => undefined);
+    }
+  });
+
+  it('revoke waits while the old AWS key keeps being used, and proceeds once it stops', async () => {
+    const credential: PreparedCredential = await aws.prepare(env, id);
+    await env.usePolicies(credential.yaml);
+    const old = credential.initial;
+    const useOldKey = async () => {
+      const sts = new STSClient({ endpoint: (credential.yaml.match(/endpoint: (\S+)/) ?? [])[1], region: 'us-east-1', maxAttempts: 1, credentials: old as never });
+      await sts.send(new GetCallerIdentityCommand({}));
+      sts.destroy();
+    };
+    const { handle } = await startRotation(env.client, registry, env.policies.get(id)!, { taskQueue: env.taskQueue, trigger: 'manual' });
+    await untilStep(env, id, 'grace period');
+    await useOldKey(); // an app still on the old key
+    await env.temporal.advance('24h');
+    const waiting = await untilStep(env, id, 'waiting for old material to drain');
+    expect(waiting.waitingFor).toMatch(/last used/);
+    await useOldKey(); // still used during the next interval
+    await env.temporal.advance('5m');
+    await untilStep(env, id, 'waiting for old material to drain');
+    expect(await credential.works(old)).toBe(true);
+    // The app moved to the new key: the next check finds no use and the old key is revoked.
+    const result = (await handle.result()) as RotationResult;
+    expect(result.outcome).toBe('succeeded');
+    expect(await credential.works(old)).toBe(false);
+    expect(await credential.works(await servedFields(env, id))).toBe(true);
+  });
+});
+
+describe('pre-flight', () => {
+  it('a missing permission fails before anything changes, naming it', async () => {
+    const admin = new pg.Client({ connectionString: env.postgres.url });
+    await admin.connect();
+    await admin.query(`CREATE ROLE weak_admin_${n} LOGIN PASSWORD '${env.postgres.adminPassword}'`);
+    await admin.end();
+    await env.usePolicies(dbPolicyYaml(env, id, { role }).replace(`user: ${env.postgres.adminUser}`, `user: weak_admin_${n}`));
+    const result = await rotateDb(env, id);
+    expect(result.outcome).toBe('failed');
+    expect(result.error).toMatch(/pre-flight failed, nothing was changed: credential: role "weak_admin_\d+" lacks CREATEROLE/);
+    const events = (await env.store.listAudit({ rotationId: result.rotationId })).map((e) => e.event);
+    expect(events).toEqual(['rotation.started', 'rotation.finished']);
+    await expect(servedLogin(env, id)).rejects.toThrow();
+  });
+
+  it('a dependent Rotor cannot reach is named, and nothing changes', async () => {
+    await env.usePolicies(dbPolicyYaml(env, id, { role }));
+    await rotateDb(env, id);
+    const before = await servedLogin(env, id);
+    env.env.VAULT_TOKEN_WRONG = 'not-the-token';
+    await env.usePolicies(dbPolicyYaml(env, id, { role }).replace(/(dependents:[\s\S]*?token: )env:VAULT_TOKEN/, '$1env:VAULT_TOKEN_WRONG'));
+    const result = await rotateDb(env, id);
+    expect(result.outcome).toBe('failed');
+    expect(result.error).toMatch(/dependent app: .*403|dependent app: .*permission denied/);
+    expect(await servedLogin(env, id)).toEqual(before);
+    expect(await login(env, before)).toBe(true);
+  });
+});
+
+describe('staggering', () => {
+  it('two credentials of one group never rotate at the same time', async () => {
+    const [a, b] = [`${id}-a`, `${id}-b`];
+    await env.usePolicies([dbPolicyYaml(env, a, { role: `${role}_x`, extra: 'group: payments' }), dbPolicyYaml(env, b, { role: `${role}_y`, extra: 'group: payments' })].join('\n---\n'));
+    await rotateDb(env, a); // a first rotation, so the next one has old material and a grace period
+    const first = await startDbRotation(env, a);
+    await untilStep(env, a, 'grace period');
+    const second = await startDbRotation(env, b);
+    await untilStep(env, b, 'waiting for group lock');
+    const [ra, rb] = (await Promise.all([first.result(), second.result()])) as RotationResult[];
+    expect([ra!.outcome, rb!.outcome]).toEqual(['succeeded', 'succeeded']);
+    const finishedA = (await env.store.listAudit({ rotationId: ra!.rotationId })).find((e) => e.event === 'rotation.finished')!;
+    const createdB = (await env.store.listAudit({ rotationId: rb!.rotationId })).find((e) => e.event === 'material.created')!;
+    expect(createdB.seq).toBeGreaterThan(finishedA.seq);
+  });
+});
+
+describe('bounded retries', () => {
+  it('a step that always fails ends after its bounded retries, says what to do, and the old credential still serves', async () => {
+    await env.usePolicies(dbPolicyYaml(env, id, { role }));
+    await rotateDb(env, id);
+    const before = await servedLogin(env, id);
+    const path = `/v1/secret/data/apps/${id}/db`;
+    env.vault.faults.add({ match: (r) => r.method !== 'GET' && r.path === path, status: 500, body: { errors: ['internal error'] }, times: Infinity });
+    try {
+      const result = await rotateDb(env, id);
+      expect(result.outcome).toBe('rolled_back');
+      expect(result.error).toMatch(/^propagating to dependents: .*500.*rolled back, the previous credential still serves\. Next: fix the cause/);
+      const attempts = (await env.store.listSteps(result.rotationId)).filter((s) => s.step === 'dependent.written' && s.status === 'failed');
+      expect(attempts.length).toBe(6);
+    } finally {
+      env.vault.faults.clear();
+    }
+    expect(await servedLogin(env, id)).toEqual(before);
+    expect(await login(env, before)).toBe(true);
+  });
+});
