@@ -14,6 +14,7 @@ import { ProviderRefusal, type CredentialSource, type Dependent, type PrimarySto
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotorStore } from '../store/index.js';
 import type { RotorMetrics } from '../daemon/metrics.js';
+import { preflightPolicy } from '../daemon/preflight.js';
 import type { CreatedRef, NotificationEvent, Outcome, ReceiptRef, RotationInput, RotationPlan } from '../workflows/types.js';
 
 export interface ActivityDeps {
@@ -250,15 +251,7 @@ export function createActivities(deps: ActivityDeps) {
      */
     async preflight(ref: Ref): Promise<void> {
       await step(ref, 'rotation.preflight', async (s) => {
-        const problems: string[] = [];
-        const credentialProblems = (await s.source.preflight?.(s.ctx, s.spec, s.policy.strategy)) ?? [];
-        problems.push(...credentialProblems.map((p) => `credential: ${p}`));
-        const stores = [{ name: 'primary store', type: s.policy.store.type, spec: s.storeSpec }, ...s.policy.dependents.map((d) => ({ name: `dependent ${d.name}`, type: d.type, spec: d.spec }))];
-        for (const store of stores) {
-          const provider = deps.providers.store(store.type)?.dependent as Dependent<unknown> | undefined;
-          const found = (await provider?.preflight?.(s.ctx, store.spec)) ?? [];
-          problems.push(...found.map((p) => `${store.name}: ${p}`));
-        }
+        const problems = await preflightPolicy(s.policy, deps.providers, s.ctx);
         if (problems.length > 0) throw new ProviderRefusal(`pre-flight failed, nothing was changed: ${problems.join('; ')}`);
       });
     },

@@ -15,6 +15,8 @@ import { settingsFromEnv } from '../daemon/settings.js';
 import { createRotorWorkers } from '../daemon/worker.js';
 import { startDaemon } from '../daemon/run.js';
 import { rotationHistory } from '../daemon/history.js';
+import { preflightPolicy } from '../daemon/preflight.js';
+import type { Policy } from '../config/policy.js';
 import { inventoryEntry } from '../daemon/inventory.js';
 import { applyScheduleChanges, desiredSchedules, listRotorSchedules, planScheduleChanges, type ScheduleChange } from '../daemon/schedules.js';
 import { RotationAlreadyRunning, rotationResult, rotationWorkflowId, startRotation } from '../daemon/rotations.js';
@@ -188,16 +190,25 @@ export function buildProgram(): Command {
     .command('plan')
     .description('show what apply would change in Temporal Schedules, and which credentials are overdue')
     .argument('[dir]', 'policy file or directory')
+    .option('--check', 'also run every policy\'s pre-flight (permissions, limits); exit 1 when one fails')
     .option('--json', 'machine-readable output')
-    .action(async (dir: string | undefined, opts: { json?: boolean }) => {
+    .action(async (dir: string | undefined, opts: { json?: boolean; check?: boolean }) => {
       await withTemporal(global(), async (client) => {
         const { changes, policies } = await planFromPolicies(client, dir ?? global().policies, global().taskQueue);
+        const preflight = opts.check ? await preflightAll(policies) : undefined;
+        if (preflight && Object.values(preflight).some((p) => p.length > 0)) process.exitCode = 1;
         const due = await dueDates(global().databaseUrl, policies.map((p) => p.id));
         const credentials = changes.map((c) => ({ credential: c.credentialId, schedule: c.kind, ...due.get(c.credentialId) }));
-        if (opts.json) return printJson({ changes, credentials });
+        if (opts.json) return printJson({ changes, credentials, ...(preflight ? { preflight } : {}) });
         printPlan(changes);
         process.stdout.write('\n');
         printRows(credentials, { columns: ['credential', 'schedule', 'lastRotated', 'nextDue', 'overdue'] });
+        if (preflight) {
+          process.stdout.write('\npre-flight:\n');
+          for (const [id, problems] of Object.entries(preflight)) {
+            process.stdout.write(problems.length ? problems.map((p) => `  ✗ ${id}: ${p}\n`).join('') : `  ✓ ${id}\n`);
+          }
+        }
       });
     });
 
@@ -329,6 +340,14 @@ function printPlan(changes: ScheduleChange[]): void {
   process.stdout.write(
     `\n${count('create')} to create, ${count('update')} to change, ${count('pause') + count('unpause')} to pause/unpause, ${count('delete')} to delete, ${count('unchanged')} unchanged\n`,
   );
+}
+
+async function preflightAll(policies: Policy[]): Promise<Record<string, string[]>> {
+  const resolveSecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken });
+  const logger = createLogger({ level: 'silent' });
+  const out: Record<string, string[]> = {};
+  for (const p of policies) out[p.id] = await preflightPolicy(p, registry, { rotationId: 'preflight', logger, resolveSecret });
+  return out;
 }
 
 /** Last rotation, next due date and overdue flag per credential, from the inventory. */

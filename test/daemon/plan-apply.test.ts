@@ -61,3 +61,22 @@ describe('rotor plan / apply', () => {
     await rm(join(dir, 'bad.yaml'));
   });
 });
+
+describe('rotor plan --check', () => {
+  it('runs every pre-flight without changing anything; a missing permission exits 1 and is named', async () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, env.env);
+    try {
+      out = '';
+      expect(await cli('plan', '--check', '--json')).toBe(0);
+      expect(JSON.parse(out).preflight).toEqual({ 'plan-a': [], 'plan-b': [] });
+      await writeFile(join(dir, 'a.yaml'), dbPolicyYaml(env, 'plan-a', { role: 'plan_a' }).replace('token: env:VAULT_TOKEN', 'token: env:NO_SUCH_TOKEN'));
+      process.env.NO_SUCH_TOKEN = 'wrong';
+      out = '';
+      expect(await cli('plan', '--check')).toBe(1);
+      expect(out).toMatch(/✗ plan-a: primary store: .*(403|permission denied)/);
+    } finally {
+      process.env = saved;
+    }
+  });
+});
