@@ -23,6 +23,7 @@ import { RotationAlreadyRunning, rotationResult, rotationWorkflowId, startRotati
 import { statusQuery } from '../workflows/protocol.js';
 import { printJson, printRows } from './output.js';
 import { fingerprintValue } from '../lib/material.js';
+import { registerAuditCommands } from './audit.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -249,6 +250,7 @@ export function buildProgram(): Command {
         policyDir: g.policies,
         http: { host: settings.httpHost, port: settings.httpPort },
         apiToken: await resolveSecret(settings.apiTokenRef),
+        githubWebhookSecret: settings.githubWebhookSecretRef ? await resolveSecret(settings.githubWebhookSecretRef) : undefined,
         providers: registry,
         logger: createLogger(),
         resolveSecret,
@@ -298,6 +300,7 @@ export function buildProgram(): Command {
       }
     });
 
+  registerAuditCommands(program, global);
   return program;
 }
 

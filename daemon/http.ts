@@ -10,6 +10,7 @@ import type { ProviderRegistry } from '../providers/registry.js';
 import type { PolicySet } from './policies.js';
 import type { RotorMetrics } from './metrics.js';
 import { RotationAlreadyRunning, startRotation } from './rotations.js';
+import { handleSecretScanning, type WebhookDeps } from './github-webhook.js';
 
 export interface HttpDeps {
   client: Client;
@@ -21,6 +22,8 @@ export interface HttpDeps {
   apiToken: string;
   /** Readiness: Temporal and the store answer. */
   ready(): Promise<boolean>;
+  /** GitHub secret scanning webhook, when a webhook secret is configured. */
+  githubWebhook?: Omit<WebhookDeps, 'client' | 'providers' | 'policies' | 'taskQueue'>;
 }
 
 const RotationRequestSchema = z.strictObject({
@@ -79,6 +82,19 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       throw error;
     }
   });
+
+  if (deps.githubWebhook) {
+    const webhook: WebhookDeps = { ...deps.githubWebhook, client: deps.client, providers: deps.providers, policies: deps.policies, taskQueue: deps.taskQueue };
+    // The signature is over the exact bytes GitHub sent: keep the raw body.
+    app.register(async (scope) => {
+      scope.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+      scope.post('/v1/hooks/github/secret-scanning', async (request, reply) => {
+        const headers = request.headers as Record<string, string | undefined>;
+        const outcome = await handleSecretScanning(webhook, request.body as Buffer, headers);
+        return reply.code(outcome.status).send(outcome.body);
+      });
+    });
+  }
 
   // Fastify's own errors (bad JSON, wrong content type, body too large) keep their 4xx status.
   app.setErrorHandler((error: { statusCode?: number; message: string }, _request, reply) => {

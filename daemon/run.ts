@@ -29,6 +29,8 @@ export interface DaemonOptions {
   providers: ProviderRegistry;
   logger: Logger;
   resolveSecret(ref: string): Promise<string>;
+  /** GitHub secret scanning webhook secret (resolved); the endpoint is off without it. */
+  githubWebhookSecret?: string;
   /** A pre-built workflow bundle (tests); otherwise bundled from source at start. */
   workflowBundle?: WorkerDeps['workflowBundle'];
 }
@@ -99,6 +101,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     taskQueue: o.taskQueue,
     metrics,
     apiToken: o.apiToken,
+    ...(o.githubWebhookSecret ? { githubWebhook: { store, logger, secret: o.githubWebhookSecret } } : {}),
     ready: async () => {
       await store.query('SELECT 1');
       await client.workflowService.getSystemInfo({});

@@ -12,6 +12,8 @@ export interface Settings {
   httpPort: number;
   /** Secret reference of the HTTP API's bearer token. */
   apiTokenRef?: string;
+  /** Secret reference of the GitHub webhook secret; enables /v1/hooks/github/secret-scanning. */
+  githubWebhookSecretRef?: string;
 }
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
@@ -26,5 +28,6 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     httpHost: env.ROTOR_HTTP_HOST ?? '127.0.0.1',
     httpPort: Number(env.ROTOR_HTTP_PORT ?? 8088),
     apiTokenRef: env.ROTOR_API_TOKEN_REF,
+    githubWebhookSecretRef: env.ROTOR_GITHUB_WEBHOOK_SECRET_REF,
   };
 }
