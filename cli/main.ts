@@ -290,6 +290,7 @@ export function buildProgram(): Command {
         providers: registry,
         logger,
         resolveSecret: createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken }),
+        policyDir: g.policies,
       });
       logger.info({ taskQueue: g.taskQueue, policies: policies.all().length }, 'worker started');
       try {

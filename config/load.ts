@@ -3,6 +3,7 @@ import { join, extname } from 'node:path';
 import { LineCounter, parseAllDocuments, isMap, isSeq, type Document } from 'yaml';
 import type { z } from 'zod';
 import { PolicySchema, type Policy } from './policy.js';
+import { isDiscoveryDocument, parseDiscoveryDocument } from './discovery.js';
 
 /** What the loader needs to know of the providers: their spec schemas and a few facts. */
 export interface ProviderCatalog {
@@ -82,7 +83,7 @@ export async function loadPolicies(target: string, catalog: ProviderCatalog): Pr
   return policies;
 }
 
-async function policyFiles(target: string): Promise<string[]> {
+export async function policyFiles(target: string): Promise<string[]> {
   const info = await stat(target).catch(() => undefined);
   if (!info) throw new PolicyLoadError([{ file: target, path: '', message: 'no such file or directory' }]);
   if (info.isFile()) return [target];
@@ -123,6 +124,13 @@ export function parsePolicyText(text: string, file: string, catalog: ProviderCat
       continue;
     }
     if (value === null || value === undefined) continue; // an empty document, e.g. after a trailing ---
+    if (isDiscoveryDocument(value)) {
+      // Discovery targets (config/discovery.ts), not a policy: checked here so a bad one refuses the set.
+      const report: Report = (path, message) => problems.push({ file, path: formatPath(path), line: lineOf(path), message });
+      scanForInlineSecrets(value, [], report);
+      parseDiscoveryDocument(value, catalog, report);
+      continue;
+    }
     const isList = typeof value === 'object' && !Array.isArray(value) && 'policies' in value && Object.keys(value).length === 1;
     const items: unknown[] = isList ? (value as { policies: unknown }).policies as unknown[] : [value];
     if (!Array.isArray(items)) {

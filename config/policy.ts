@@ -127,6 +127,8 @@ export const PolicySchema = z.strictObject({
    * their schedules across the cadence. Credentials that share a dependent should share a group.
    */
   group: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, { message: 'must be a short lowercase name' }).optional(),
+  /** `rotor decommission`: also delete the material from every dependent that can (default: leave them). */
+  decommission: z.strictObject({ removeFromDependents: z.boolean().default(false) }).optional(),
 });
 
 export type PolicyInput = z.input<typeof PolicySchema>;

@@ -17,6 +17,8 @@ import { RotorMetrics } from './metrics.js';
 import { PolicySet } from './policies.js';
 import { applyScheduleChanges, desiredSchedules, listRotorSchedules, planScheduleChanges, type ScheduleChange } from './schedules.js';
 import { createRotorWorkers, type WorkerDeps } from './worker.js';
+import { reconcileDiscoverySchedule } from './discovery-schedule.js';
+import { loadDiscoveryConfig } from '../config/discovery-load.js';
 
 export interface DaemonOptions {
   databaseUrl: string;
@@ -57,6 +59,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     const desired = desiredSchedules(all, o.providers, o.taskQueue);
     const changes = planScheduleChanges(desired, await listRotorSchedules(client));
     await applyScheduleChanges(client, changes, desired);
+    await reconcileDiscoverySchedule(client, await loadDiscoveryConfig(o.policyDir, o.providers.catalog), o.taskQueue);
     await store.upsertCredentials(all.map(inventoryEntry));
     await store.retireCredentials(changes.filter((c) => c.kind === 'delete').map((c) => c.credentialId));
     const changed = changes.filter((c) => c.kind !== 'unchanged');
@@ -90,6 +93,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     logger,
     resolveSecret: o.resolveSecret,
     metrics,
+    policyDir: o.policyDir,
     workflowBundle: o.workflowBundle,
   });
   const running = workers.map((w) => w.run());

@@ -1,6 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
+import { createDiscoveryActivities } from '../activities/discovery.js';
+import { loadDiscoveryConfig } from '../config/discovery-load.js';
 import type { Logger } from '../lib/logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotorStore } from '../store/index.js';
@@ -21,6 +23,8 @@ export interface WorkerDeps {
   logger: Logger;
   resolveSecret(ref: string): Promise<string>;
   metrics?: RotorMetrics;
+  /** The policy directory, for `kind: discovery` documents (discovery targets beyond the policies). */
+  policyDir?: string;
   /** A pre-built bundle (tests build one per file to save time); otherwise bundled from source. */
   workflowBundle?: WorkerOptions['workflowBundle'];
 }
@@ -30,14 +34,24 @@ export interface WorkerDeps {
  * one on its emergency queue, so emergencies never wait behind a backlog of scheduled rotations.
  */
 export async function createRotorWorkers(deps: WorkerDeps): Promise<Worker[]> {
-  const activities = createActivities({
-    store: deps.store,
-    policy: (id) => deps.policies.get(id),
-    providers: deps.providers,
-    logger: deps.logger,
-    resolveSecret: deps.resolveSecret,
-    metrics: deps.metrics,
-  });
+  const activities = {
+    ...createActivities({
+      store: deps.store,
+      policy: (id) => deps.policies.get(id),
+      providers: deps.providers,
+      logger: deps.logger,
+      resolveSecret: deps.resolveSecret,
+      metrics: deps.metrics,
+    }),
+    ...createDiscoveryActivities({
+      store: deps.store,
+      policies: () => deps.policies.all(),
+      discoveryTargets: async () => (deps.policyDir ? ((await loadDiscoveryConfig(deps.policyDir, deps.providers.catalog))?.targets ?? []) : []),
+      providers: deps.providers,
+      logger: deps.logger,
+      resolveSecret: deps.resolveSecret,
+    }),
+  };
   const workflows = deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath };
   return Promise.all(
     [deps.taskQueue, emergencyTaskQueue(deps.taskQueue)].map((taskQueue) =>

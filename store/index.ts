@@ -269,9 +269,19 @@ export class RotorStore {
   }
 }
 
-function auditHash(prevHash: string, at: string, e: AuditEvent, detail: Record<string, unknown>): string {
-  const canonical = JSON.stringify([prevHash, at, e.credentialId ?? null, e.rotationId ?? null, e.actor, e.event, detail]);
+/**
+ * The chain hash of one audit row. `detail` is hashed with its keys sorted: jsonb reorders keys, so
+ * only a canonical form can be recomputed from the stored row (`rotor audit verify-log`).
+ */
+export function auditHash(prevHash: string, at: string, e: AuditEvent, detail: Record<string, unknown>): string {
+  const canonical = JSON.stringify([prevHash, at, e.credentialId ?? null, e.rotationId ?? null, e.actor, e.event, sortedKeys(JSON.parse(JSON.stringify(detail)))]);
   return createHash('sha256').update(canonical).digest('hex');
+}
+
+function sortedKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortedKeys);
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortedKeys((value as Record<string, unknown>)[k])]));
 }
 
 function toCredential(r: Record<string, unknown>): CredentialRow {

@@ -24,3 +24,4 @@ export async function rotateCiToken(input: RotationInput): Promise<RotationResul
 export { abortSignal, approveSignal, continueSignal, emergencySignal, rejectSignal, retrySignal, revokeNowSignal, rollbackSignal, statusQuery } from './protocol.js';
 export { scheduledRotation } from './scheduled.js';
 export { groupLock } from './group-lock.js';
+export { discoverCredentials } from './discovery.js';

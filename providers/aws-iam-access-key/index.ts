@@ -32,6 +32,7 @@ import {
 } from '../contracts.js';
 import { callerIdentity, IamAccessKeys, type AccessKeyInfo, type LastUsed } from './iam.js';
 import { AwsIamAccessKeySpecSchema, type AwsIamAccessKeySpec } from './spec.js';
+import { retireAccessKey, userPrivileges } from './posture.js';
 
 export { AwsIamAccessKeySpecSchema, type AwsIamAccessKeySpec } from './spec.js';
 export type { LastUsed } from './iam.js';
@@ -226,6 +227,8 @@ const source: CredentialSource<AwsIamAccessKeySpec> = {
   enable,
   revoke,
   list,
+  privileges: userPrivileges,
+  retire: retireAccessKey,
 };
 
 export const awsIamAccessKey = defineCredential({

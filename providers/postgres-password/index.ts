@@ -21,6 +21,7 @@ import {
 } from '../contracts.js';
 import { canRoleLogin, disableLogin, ensureRole, roleExists, setPassword, withAdmin, withConnection } from './db.js';
 import { loginRoles, PostgresPasswordSpecSchema, type PostgresPasswordSpec } from './spec.js';
+import { retireLogin, rolePrivileges } from './posture.js';
 
 export { PostgresPasswordSpecSchema, type PostgresPasswordSpec } from './spec.js';
 
@@ -169,6 +170,8 @@ const source: CredentialSource<PostgresPasswordSpec> = {
   list,
   inUse,
   preflight,
+  privileges: rolePrivileges,
+  retire: retireLogin,
 };
 
 export const postgresPassword = defineCredential({

@@ -105,6 +105,13 @@ const dependent: Dependent<VaultKvSpec> = {
     return commit(ctx, await connect(ctx, spec), spec.path, material);
   },
 
+  /** Decommission: every version and the metadata, for good (needs `delete` on the metadata path). */
+  async remove(ctx, spec) {
+    const kv = await connect(ctx, spec);
+    await kv.deleteMetadata(spec.path);
+    ctx.logger.info({ path: kv.where(spec.path) }, 'vault-kv secret removed');
+  },
+
   /**
    * Vault's own `kv rollback`: the previous version's data is written again as a new version. When
    * the write created the secret, the written version is soft-deleted instead.

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { dbPolicyYaml, login, rotateDb, servedLogin } from '../harness/db-rotation.js';
-import { runCli } from '../../cli/main.js';
+import { captureOutput, cliFor } from '../harness/cli.js';
 import { rotationWorkflowId } from '../../daemon/rotations.js';
 import type { RotationResult } from '../../workflows/types.js';
 
@@ -23,7 +23,7 @@ let hookAttempts = 0;
 const delivered: Array<{ text: string; rotor: { event: string } }> = [];
 let healthStatus = 200;
 let dir: string;
-let out = '';
+let output: ReturnType<typeof captureOutput>;
 
 beforeAll(async () => {
   env = await startRotorEnv();
@@ -58,14 +58,11 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 beforeEach(() => {
-  out = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
+  output = captureOutput();
 });
 afterEach(() => vi.restoreAllMocks());
 
-const cli = (...args: string[]) =>
-  runCli([...args, '--policies', dir, '--database-url', env.postgres.url, '--temporal', env.temporal.address, '--task-queue', env.taskQueue]);
+const cli = (...args: string[]) => cliFor(env, dir)(...args);
 
 describe('notifications', () => {
   it('tell the owner about a rollback, retrying a failing webhook, without any secret', async () => {
@@ -93,11 +90,11 @@ describe('rotor leak', () => {
     await rotateDb(env, 'leaky-db');
     const leaked = await servedLogin(env, 'leaky-db');
     expect(await cli('leak', leaked.password, '--dry-run', '--json')).toBe(0);
-    expect(JSON.parse(out)).toEqual([{ credential: 'leaky-db', started: false }]);
-    out = '';
+    expect(JSON.parse(output.text())).toEqual([{ credential: 'leaky-db', started: false }]);
+    output.clear();
     expect(await cli('leak', leaked.password, '--reason', 'pasted in a ticket', '--json')).toBe(0);
-    expect(out).not.toContain(leaked.password);
-    const [started] = JSON.parse(out) as Array<{ workflowId: string; runId: string }>;
+    expect(output.text()).not.toContain(leaked.password);
+    const [started] = JSON.parse(output.text()) as Array<{ workflowId: string; runId: string }>;
     expect(started!.workflowId).toBe(rotationWorkflowId('leaky-db'));
     const result = (await env.client.workflow.getHandle(started!.workflowId, started!.runId).result()) as RotationResult;
     expect(result.outcome).toBe('succeeded');
@@ -107,15 +104,15 @@ describe('rotor leak', () => {
 
   it('refuses a value no credential has, starting nothing (exit 2)', async () => {
     expect(await cli('leak', 'some-value-nobody-issued')).toBe(2);
-    expect(out).toMatch(/no managed credential/);
-    expect(out).not.toContain('some-value-nobody-issued');
+    expect(output.text()).toMatch(/no managed credential/);
+    expect(output.text()).not.toContain('some-value-nobody-issued');
   });
 });
 
 describe('rotor history', () => {
   it('lists past runs from Temporal joined with their outcome in the store', async () => {
     expect(await cli('history', 'leaky-db', '--json')).toBe(0);
-    const rows = JSON.parse(out) as Array<{ trigger: string; outcome: string; status: string }>;
+    const rows = JSON.parse(output.text()) as Array<{ trigger: string; outcome: string; status: string }>;
     expect(rows.map((r) => [r.trigger, r.outcome, r.status])).toEqual([
       ['emergency', 'succeeded', 'COMPLETED'],
       ['manual', 'succeeded', 'COMPLETED'],

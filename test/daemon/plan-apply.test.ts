@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { dbPolicyYaml } from '../harness/db-rotation.js';
-import { runCli } from '../../cli/main.js';
+import { captureOutput, cliFor } from '../harness/cli.js';
 
 let env: RotorEnv;
 let dir: string;
-let out = '';
+let output: ReturnType<typeof captureOutput>;
 
 beforeAll(async () => {
   env = await startRotorEnv();
@@ -20,21 +20,18 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 beforeEach(() => {
-  out = '';
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((out += String(chunk)), true));
+  output = captureOutput();
 });
 afterEach(() => vi.restoreAllMocks());
 
-const cli = (...args: string[]) =>
-  runCli([...args, '--policies', dir, '--database-url', env.postgres.url, '--temporal', env.temporal.address, '--task-queue', env.taskQueue]);
+const cli = (...args: string[]) => cliFor(env, dir)(...args);
 
 describe('rotor plan / apply', () => {
   it('plans creations without changing anything, applies them, then plans nothing', async () => {
     await writeFile(join(dir, 'a.yaml'), [dbPolicyYaml(env, 'plan-a', { role: 'plan_a' }), dbPolicyYaml(env, 'plan-b', { role: 'plan_b', extra: 'enabled: false' })].join('\n---\n'));
     expect(await cli('plan')).toBe(0);
-    expect(out).toContain('+ rotor/plan-a (create)');
-    expect(out).toMatch(/2 to create, 0 to change, 0 to pause\/unpause, 0 to delete, 0 unchanged/);
+    expect(output.text()).toContain('+ rotor/plan-a (create)');
+    expect(output.text()).toMatch(/2 to create, 0 to change, 0 to pause\/unpause, 0 to delete, 0 unchanged/);
     const before: string[] = [];
     for await (const s of env.client.schedule.list()) before.push(s.scheduleId);
     expect(before).toEqual([]);
@@ -43,9 +40,9 @@ describe('rotor plan / apply', () => {
     const paused = await env.client.schedule.getHandle('rotor/plan-b').describe();
     expect(paused.state.paused).toBe(true);
 
-    out = '';
+    output.clear();
     expect(await cli('plan', '--json')).toBe(0);
-    const plan = JSON.parse(out) as { changes: Array<{ kind: string }>; credentials: Array<{ credential: string; overdue: boolean }> };
+    const plan = JSON.parse(output.text()) as { changes: Array<{ kind: string }>; credentials: Array<{ credential: string; overdue: boolean }> };
     expect(plan.changes.map((c) => c.kind)).toEqual(['unchanged', 'unchanged']);
     // Never rotated: due now.
     expect(plan.credentials).toEqual(expect.arrayContaining([expect.objectContaining({ credential: 'plan-a', overdue: true })]));
@@ -54,7 +51,7 @@ describe('rotor plan / apply', () => {
   it('a bad policy directory is refused with exit 2 and nothing changes', async () => {
     await writeFile(join(dir, 'bad.yaml'), 'id: plan-c\nowner: x\n');
     expect(await cli('apply')).toBe(2);
-    expect(out).toMatch(/bad\.yaml.*purpose/);
+    expect(output.text()).toMatch(/bad\.yaml.*purpose/);
     const ids: string[] = [];
     for await (const s of env.client.schedule.list()) ids.push(s.scheduleId);
     expect(ids.sort()).toEqual(['rotor/plan-a', 'rotor/plan-b']);
@@ -67,14 +64,14 @@ describe('rotor plan --check', () => {
     const saved = { ...process.env };
     Object.assign(process.env, env.env);
     try {
-      out = '';
+      output.clear();
       expect(await cli('plan', '--check', '--json')).toBe(0);
-      expect(JSON.parse(out).preflight).toEqual({ 'plan-a': [], 'plan-b': [] });
+      expect(JSON.parse(output.text()).preflight).toEqual({ 'plan-a': [], 'plan-b': [] });
       await writeFile(join(dir, 'a.yaml'), dbPolicyYaml(env, 'plan-a', { role: 'plan_a' }).replace('token: env:VAULT_TOKEN', 'token: env:NO_SUCH_TOKEN'));
       process.env.NO_SUCH_TOKEN = 'wrong';
-      out = '';
+      output.clear();
       expect(await cli('plan', '--check')).toBe(1);
-      expect(out).toMatch(/✗ plan-a: primary store: .*(403|permission denied)/);
+      expect(output.text()).toMatch(/✗ plan-a: primary store: .*(403|permission denied)/);
     } finally {
       process.env = saved;
     }

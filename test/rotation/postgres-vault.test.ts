@@ -5,36 +5,31 @@
  * works through the grace period and is refused after it, a failed health check rolls everything
  * back, and no password ever appears in history, logs or the audit log.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capturedLogs, startRotorEnv, type RotorEnv } from '../harness/env.js';
+import { startHealthEndpoint, type HealthEndpoint } from '../harness/health.js';
 import { historyText } from '../harness/leaks.js';
 import { dbPolicyYaml, login as loginAs, rotateDb, servedLogin, startDbRotation, untilStep, type DbLogin } from '../harness/db-rotation.js';
 import type { RotationResult } from '../../workflows/types.js';
 
 let env: RotorEnv;
-let health: Server;
-let healthStatus = 200;
-let healthUrl: string;
+let health: HealthEndpoint;
 /** Every password a rotation produced, for the leak scan at the end. */
 const issuedPasswords = new Set<string>();
 
 beforeAll(async () => {
   env = await startRotorEnv();
   await env.startWorker();
-  health = createServer((_req, res) => res.writeHead(healthStatus).end());
-  await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
-  healthUrl = `http://127.0.0.1:${(health.address() as AddressInfo).port}/healthz`;
+  health = await startHealthEndpoint();
 });
 
 afterAll(async () => {
   await env?.close();
-  await new Promise((resolve) => health?.close(resolve));
+  await health?.close();
 });
 
 const policyYaml = (id: string, o: { strategy: 'dual' | 'single'; role: string; healthCheck?: boolean }) =>
-  dbPolicyYaml(env, id, { strategy: o.strategy, role: o.role, healthCheckUrl: o.healthCheck ? healthUrl : undefined });
+  dbPolicyYaml(env, id, { strategy: o.strategy, role: o.role, healthCheckUrl: o.healthCheck ? health.url : undefined });
 
 /** What the application sees now; every password seen is kept for the leak scan. */
 async function served(id: string): Promise<DbLogin> {
@@ -105,13 +100,13 @@ describe('PostgreSQL password rotation through Vault', () => {
 
   it('a failing health check rolls back: Vault restored, new material removed, old still works', async () => {
     await env.usePolicies(policyYaml('billing-db', { strategy: 'dual', role: 'billing_app', healthCheck: true }));
-    healthStatus = 200;
+    health.status = 200;
     await rotate('billing-db');
     const before = await served('billing-db');
 
-    healthStatus = 503;
+    health.status = 503;
     const result = await rotate('billing-db');
-    healthStatus = 200;
+    health.status = 200;
     expect(result.outcome).toBe('rolled_back');
     expect(result.error).toMatch(/health check app: GET .* answered 503, expected 200/);
     const restored = await served('billing-db');

@@ -4,9 +4,8 @@
  * emergencies (no grace, upgrade of a running rotation, revoke-first), abort, and a transient
  * store fault that a retry survives without doing its work twice.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startHealthEndpoint, type HealthEndpoint } from '../harness/health.js';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { dbPolicyYaml, login, rotateDb, servedLogin, startDbRotation, untilStep } from '../harness/db-rotation.js';
 import { abortSignal, approveSignal, retrySignal, rollbackSignal } from '../../workflows/protocol.js';
@@ -14,9 +13,7 @@ import type { RotationResult } from '../../workflows/types.js';
 
 const DAY = 86_400_000;
 let env: RotorEnv;
-let health: Server;
-let healthStatus = 200;
-let healthUrl: string;
+let health: HealthEndpoint;
 let n = 0;
 /** A fresh credential id and role per test, so tests never see each other's state. */
 let id: string;
@@ -25,36 +22,34 @@ let role: string;
 beforeAll(async () => {
   env = await startRotorEnv();
   await env.startWorker();
-  health = createServer((_req, res) => res.writeHead(healthStatus).end());
-  await new Promise<void>((resolve) => health.listen(0, '127.0.0.1', resolve));
-  healthUrl = `http://127.0.0.1:${(health.address() as AddressInfo).port}/healthz`;
+  health = await startHealthEndpoint();
 });
 afterAll(async () => {
   await env?.close();
-  await new Promise((resolve) => health?.close(resolve));
+  await health?.close();
 });
 beforeEach(() => {
   n++;
   id = `proto-${n}`;
   role = `proto_${n}`;
-  healthStatus = 200;
+  health.status = 200;
 });
 
 async function policy(extra = '', options: { healthCheck?: boolean; strategy?: 'dual' | 'single' } = {}) {
-  await env.usePolicies(dbPolicyYaml(env, id, { role, extra, strategy: options.strategy, healthCheckUrl: options.healthCheck ? healthUrl : undefined }));
+  await env.usePolicies(dbPolicyYaml(env, id, { role, extra, strategy: options.strategy, healthCheckUrl: options.healthCheck ? health.url : undefined }));
 }
 
 describe('rollback: manual', () => {
   it('waits for a human after a failed check; retry then succeeds', async () => {
     await policy('rollback: manual', { healthCheck: true });
     await rotateDb(env, id);
-    healthStatus = 503;
+    health.status = 503;
     const handle = await startDbRotation(env, id);
     // Time skips through the health check's retry backoffs to the wait for a human.
     const status = await untilStep(env, id, 'failed: checking dependents', { skipTime: true });
     expect(status.waitingFor).toMatch(/retry, rollback or continue/);
     expect(status.lastError).toMatch(/answered 503/);
-    healthStatus = 200;
+    health.status = 200;
     await handle.signal(retrySignal);
     const result = (await handle.result()) as RotationResult;
     expect(result.outcome).toBe('succeeded');
@@ -65,7 +60,7 @@ describe('rollback: manual', () => {
     await policy('rollback: manual', { healthCheck: true });
     await rotateDb(env, id);
     const before = await servedLogin(env, id);
-    healthStatus = 503;
+    health.status = 503;
     const handle = await startDbRotation(env, id);
     await untilStep(env, id, 'failed: checking dependents', { skipTime: true });
     await handle.signal(rollbackSignal);
