@@ -144,6 +144,7 @@ export function createActivities(deps: ActivityDeps) {
         rollback: policy.rollback,
         revokeFirst: emergency && (input.revokeFirst ?? policy.emergency.revokeFirst),
         canDisable: provider.source.disable !== undefined,
+        createRevokesOld: provider.source.createRevokesOld === true,
         approvalTimeoutMs: policy.approval.required && !emergency ? durationMs(policy.approval.timeout) : 0,
         notifies: policy.notify !== undefined,
         drain:
@@ -186,10 +187,10 @@ export function createActivities(deps: ActivityDeps) {
       }, (r) => ({ dependent: ref.dependent, version: r.version, previousVersion: r.previousVersion }));
     },
 
-    async checkDependent(ref: Ref & { dependent: string }): Promise<void> {
+    async checkDependent(ref: Ref & { dependent: string; receipt?: ReceiptRef }): Promise<void> {
       await step(ref, 'dependent.checked', async (s) => {
         const d = s.dependent(ref.dependent);
-        await d.impl.check(s.ctx, d.spec, await s.requirePending());
+        await d.impl.check(s.ctx, d.spec, await s.requirePending(), ref.receipt);
       }, () => ({ dependent: ref.dependent }));
     },
 
@@ -260,7 +261,9 @@ export function createActivities(deps: ActivityDeps) {
     async restoreDependent(ref: Ref & { dependent: string; receipt: ReceiptRef }): Promise<void> {
       await step(ref, 'dependent.restored', async (s) => {
         const d = s.dependent(ref.dependent);
-        await d.impl.restore(s.ctx, d.spec, ref.receipt);
+        // Before promote, the primary store's current is still the old material: what to put back
+        // where a dependent cannot return its own previous value (GitHub Actions secrets).
+        await d.impl.restore(s.ctx, d.spec, ref.receipt, await s.read('current'));
       }, () => ({ dependent: ref.dependent, version: ref.receipt.previousVersion }));
     },
 

@@ -52,6 +52,11 @@ export interface CreateRequest {
 export interface CredentialSource<Spec> {
   /** `dual`: old and new are valid together; `single`: the secret is changed in place. */
   strategies: ReadonlyArray<'dual' | 'single'>;
+  /**
+   * Creating new material kills the old at once and cannot be undone (GitLab's rotate endpoint).
+   * The protocol then never rolls back after create: it keeps the new material and escalates.
+   */
+  createRevokesOld?: boolean;
   /** Creates (or, after a retry, finds) new material and makes it valid in its system. */
   create(ctx: ProviderContext, spec: Spec, strategy: 'dual' | 'single', req: CreateRequest): Promise<Material>;
   /** Proves the material authenticates against the real system; throws if it does not (yet). */
@@ -104,9 +109,9 @@ export interface Dependent<Spec> {
   /** Writes the material; writing the same rotation again returns the same receipt. */
   write(ctx: ProviderContext, spec: Spec, material: Material): Promise<Receipt>;
   /** Puts back what the receipt says was there before (or removes what the write created). */
-  restore(ctx: ProviderContext, spec: Spec, receipt: Receipt): Promise<void>;
+  restore(ctx: ProviderContext, spec: Spec, receipt: Receipt, previous?: Material | null): Promise<void>;
   /** Throws unless the dependent now serves this material (compared by fingerprint). */
-  check(ctx: ProviderContext, spec: Spec, material: Material): Promise<void>;
+  check(ctx: ProviderContext, spec: Spec, material: Material, receipt?: Receipt): Promise<void>;
   /** Checks, changing nothing, that Rotor can write here; returns what is missing. */
   preflight?(ctx: ProviderContext, spec: Spec): Promise<string[]>;
   /** Decommission: removes the material this dependent holds, every version. Removing what is gone succeeds. */

@@ -6,17 +6,23 @@ import type { ProviderCatalog } from '../config/load.js';
 import type { CredentialProvider, StoreProvider } from './contracts.js';
 import { awsIamAccessKey } from './aws-iam-access-key/index.js';
 import { awsSecretsManager } from './aws-secrets-manager/index.js';
+import { githubActionsSecret } from './github-actions-secret/index.js';
+import { githubDeployKey } from './github-deploy-key/index.js';
+import { gitlabToken } from './gitlab-token/index.js';
 import { postgresPassword } from './postgres-password/index.js';
 import { vaultKv } from './vault-kv/index.js';
 
 const credentialProviders: CredentialProvider[] = [
   postgresPassword,
   awsIamAccessKey,
+  githubDeployKey,
+  gitlabToken,
 ];
 
 const storeProviders: StoreProvider[] = [
   vaultKv,
   awsSecretsManager,
+  githubActionsSecret,
 ];
 
 export interface ProviderRegistry {

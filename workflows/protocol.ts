@@ -93,6 +93,8 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
   let created: CreatedRef | undefined;
   /** Set once a revoke-first emergency has killed the old material: from then on there is nothing to roll back to. */
   let oldRevoked = false;
+  /** What each dependent held before this rotation wrote it. */
+  const receipts = new Map<string, ReceiptRef>();
   /** The group lock, while this rotation holds it. */
   let lock: ChildWorkflowHandle<typeof groupLock> | undefined;
 
@@ -162,7 +164,9 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
       'creating new material',
       async () => {
         created = await steps.createMaterial(ref);
-        compensations.push({ name: 'discard', run: () => bookkeeping.discardMaterial(ref) });
+        // Where creating revoked the old material, there is nothing to roll back to: keep the new.
+        if (plan.createRevokesOld) oldRevoked = true;
+        else compensations.push({ name: 'discard', run: () => bookkeeping.discardMaterial(ref) });
       },
     ],
     ['verifying new material', () => verifyWithin(plan.verifyTimeoutMs, ref)],
@@ -181,6 +185,7 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
         const results = await Promise.allSettled(
           plan.dependents.map(async (dependent) => {
             const receipt: ReceiptRef = await steps.propagateToDependent({ ...ref, dependent });
+            receipts.set(dependent, receipt);
             compensations.push({ name: `restore ${dependent}`, run: () => bookkeeping.restoreDependent({ ...ref, dependent, receipt }) });
           }),
         );
@@ -191,7 +196,7 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
     [
       'checking dependents',
       async () => {
-        await Promise.all(plan.dependents.map((dependent) => steps.checkDependent({ ...ref, dependent })));
+        await Promise.all(plan.dependents.map((dependent) => steps.checkDependent({ ...ref, dependent, receipt: receipts.get(dependent) })));
         await Promise.all(plan.healthChecks.map((check) => steps.runHealthCheck({ ...ref, check })));
       },
     ],
@@ -222,7 +227,11 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
     const reason = error instanceof RolledBack ? error.message : isCancellation(error) ? 'cancelled' : describe(status.step, error);
     if (oldRevoked) {
       // Rolling back would hand dependents the revoked material: keep the new one and call for help.
-      return finish({ outcome: 'failed', newMaterialId: created?.materialId, error: `${reason}; old material was revoked first, new material kept: fix the dependent and rotate again` });
+      return finish({
+        outcome: 'failed',
+        newMaterialId: created?.materialId,
+        error: `${reason}; the old material is already revoked, so the new material was kept (pending in the primary store): fix the cause and rotate again`,
+      });
     }
     try {
       await rollBack();

@@ -31,6 +31,8 @@ export interface RotationPlan {
   revokeFirst: boolean;
   /** The source has a reversible disable step before revoke. */
   canDisable: boolean;
+  /** Creating kills the old material (GitLab rotate): after create there is nothing to roll back to. */
+  createRevokesOld: boolean;
   /** Wait for an approve/reject signal this long before changing anything; 0 when not required. */
   approvalTimeoutMs: number;
   /** The policy names a notification webhook. */
