@@ -63,12 +63,13 @@ export interface RotorEnv {
   close(): Promise<void>;
 }
 
-export async function startRotorEnv(options: { timeSkipping?: boolean } = {}): Promise<RotorEnv> {
+/** `storeUrl`: Rotor's own store on another PostgreSQL than the target database (e.g. to restart it). */
+export async function startRotorEnv(options: { timeSkipping?: boolean; storeUrl?: string } = {}): Promise<RotorEnv> {
   captureRuntimeLogs();
   const postgres = await startPostgres();
   const vault = await startVaultEmulator();
   const temporal = await startTestServer({ timeSkipping: options.timeSkipping ?? true });
-  const store = await RotorStore.connect(postgres.url);
+  const store = await RotorStore.connect(options.storeUrl ?? postgres.url);
   const connection = await Connection.connect({ address: temporal.address });
   const client = new Client({ connection, namespace: temporal.namespace });
   const taskQueue = `rotor-test-${randomUUID().slice(0, 8)}`;

@@ -21,6 +21,9 @@ export interface PostgresServer {
   url: string;
   /** Stops the server and removes its data directory (a no-op for DATABASE_URL). */
   stop(): Promise<void>;
+  /** Stops the server but keeps its data, to simulate an outage; `resume()` starts it again on the same port. */
+  halt(): Promise<void>;
+  resume(): Promise<void>;
 }
 
 const ADMIN_USER = 'postgres';
@@ -43,7 +46,8 @@ export async function startPostgres(): Promise<PostgresServer> {
     user: ADMIN_USER,
     password: adminPassword,
     authMethod: 'scram-sha-256',
-    persistent: false,
+    // Data survives halt()/resume(); stop() removes the whole temp dir itself.
+    persistent: true,
     // initdb refuses root: as root, run the server as the `postgres` OS user (created if missing).
     createPostgresUser: process.getuid?.() === 0,
     // Loopback TCP only: no unix socket to collide with another test file's server.
@@ -73,6 +77,8 @@ export async function startPostgres(): Promise<PostgresServer> {
       await server.stop();
       await removeDir();
     },
+    halt: () => server.stop(),
+    resume: () => server.start(),
   };
 }
 
@@ -86,6 +92,8 @@ function fromUrl(url: string): PostgresServer {
     database: decodeURIComponent(parsed.pathname.slice(1)) || DATABASE,
     url,
     stop: async () => undefined,
+    halt: () => Promise.reject(new Error('cannot halt an external PostgreSQL (DATABASE_URL)')),
+    resume: () => Promise.reject(new Error('cannot resume an external PostgreSQL (DATABASE_URL)')),
   };
 }
 
