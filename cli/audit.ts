@@ -16,6 +16,7 @@ import { allowedOwners } from '../audit/owners.js';
 import { renderHtmlReport } from '../audit/report-html.js';
 import { renderTable } from '../audit/report-table.js';
 import { DEFAULT_THRESHOLDS, SEVERITIES, type Severity, type Thresholds } from '../audit/types.js';
+import type { Policy } from '../config/policy.js';
 import { decommissionCredential, DecommissionRefused, isExpired, type DecommissionReport } from '../daemon/decommission.js';
 import { DISCOVERY_WORKFLOW_ID } from '../daemon/discovery-schedule.js';
 import { createSecretResolver } from '../daemon/secrets.js';
@@ -144,7 +145,12 @@ export function registerAuditCommands(program: Command, globalOptions: () => Glo
       const policies = await loadPolicies(g.policies, registry.catalog);
       const now = new Date();
       const chosen = opts.expired ? policies.filter((p) => isExpired(p, now)) : policies.filter((p) => p.id === credentialId);
-      if (!opts.expired && chosen.length === 0) throw new UsageError(`no policy for credential ${credentialId} in ${g.policies}`);
+      if (!opts.expired && chosen.length === 0) {
+        // Its policy file is gone (the workload was retired): use the last policy the store recorded.
+        const snapshot = await withStore(g.databaseUrl, (store) => store.policySnapshot(credentialId!));
+        if (!snapshot) throw new UsageError(`no policy for credential ${credentialId} in ${g.policies}, and none recorded in the store`);
+        chosen.push(snapshot as Policy);
+      }
       if (opts.dryRun) {
         if (opts.json) return printJson(chosen.map((p) => ({ credential: p.id, expires: p.expires ?? null })));
         for (const p of chosen) process.stdout.write(`would decommission ${p.id}${p.expires ? ` (expired ${p.expires})` : ''}\n`);

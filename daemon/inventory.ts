@@ -15,5 +15,6 @@ export function inventoryEntry(policy: Policy): InventoryEntry {
     expires: policy.expires,
     policyHash: createHash('sha256').update(JSON.stringify(declared)).digest('hex').slice(0, 16),
     cadenceMs: policy.schedule.every ? durationMs(policy.schedule.every) : undefined,
+    snapshot: policy,
   };
 }

@@ -55,6 +55,8 @@ export interface InventoryEntry {
   expires?: string;
   policyHash: string;
   cadenceMs?: number;
+  /** The policy itself (secret references only), for decommissioning after its file is gone. */
+  snapshot?: unknown;
 }
 
 /** DATE columns stay 'YYYY-MM-DD' strings: a Date would shift with the process time zone. */
@@ -100,13 +102,14 @@ export class RotorStore {
   async upsertCredentials(entries: InventoryEntry[]): Promise<void> {
     for (const e of entries) {
       await this.pool.query(
-        `INSERT INTO credentials (id, type, owner, purpose, environment, expires, status, policy_hash, cadence_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, 'managed', $7, $8)
+        `INSERT INTO credentials (id, type, owner, purpose, environment, expires, status, policy_hash, cadence_ms, policy_snapshot)
+         VALUES ($1, $2, $3, $4, $5, $6, 'managed', $7, $8, $9)
          ON CONFLICT (id) DO UPDATE SET type = $2, owner = $3, purpose = $4, environment = $5, expires = $6,
-           status = 'managed', policy_hash = $7, cadence_ms = $8, last_seen_at = now(), updated_at = now(),
+           status = 'managed', policy_hash = $7, cadence_ms = $8, policy_snapshot = COALESCE($9, credentials.policy_snapshot),
+           last_seen_at = now(), updated_at = now(),
            next_due_at = CASE WHEN credentials.last_rotated_at IS NULL THEN NULL
                               ELSE credentials.last_rotated_at + ($8::bigint * interval '1 millisecond') END`,
-        [e.id, e.type, e.owner, e.purpose, e.environment, e.expires ?? null, e.policyHash, e.cadenceMs ?? null],
+        [e.id, e.type, e.owner, e.purpose, e.environment, e.expires ?? null, e.policyHash, e.cadenceMs ?? null, e.snapshot === undefined ? null : JSON.stringify(e.snapshot)],
       );
     }
   }
@@ -115,6 +118,12 @@ export class RotorStore {
   async retireCredentials(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     await this.pool.query(`UPDATE credentials SET status = 'retired', updated_at = now() WHERE id = ANY($1) AND status = 'managed'`, [ids]);
+  }
+
+  /** The last policy recorded for a credential, or undefined. */
+  async policySnapshot(id: string): Promise<unknown> {
+    const { rows } = await this.pool.query(`SELECT policy_snapshot FROM credentials WHERE id = $1`, [id]);
+    return rows[0]?.policy_snapshot ?? undefined;
   }
 
   async getCredential(id: string): Promise<CredentialRow | undefined> {

@@ -132,3 +132,21 @@ describe('rotor audit verify-log', () => {
     expect(out).toContain(`rows between seq ${seqs[2]} and ${seqs[4]} are missing`);
   });
 });
+
+describe('decommission after the policy file is gone', () => {
+  it('uses the last policy recorded in the store: both logins revoked, credential retired', async () => {
+    const yaml = dbPolicyYaml(env, 'gone-app', { role: 'gone_app' }).replace('after: 24h', 'after: 0s');
+    await env.usePolicies(yaml); // recorded in the inventory, never written to the policy directory
+    await rotateDb(env, 'gone-app');
+    const first = await servedLogin(env, 'gone-app');
+    await rotateDb(env, 'gone-app');
+    const second = await servedLogin(env, 'gone-app');
+    const { code, out } = await cli(['decommission', 'gone-app', '--reason', 'workload retired']);
+    expect(out).toContain('gone-app: decommissioned');
+    expect(code).toBe(0);
+    expect(await login(env, first)).toBe(false);
+    expect(await login(env, second)).toBe(false);
+    expect((await env.store.getCredential('gone-app'))?.status).toBe('retired');
+    expect((await cli(['decommission', 'never-known'])).code).toBe(2);
+  });
+});
