@@ -1,6 +1,7 @@
 import type { RotorStore } from '../store/index.js';
 import { failedRunsSince, listDiscovered, listInventory, type DiscoveredRow, type FailedRun, type InventoryFacts } from '../store/discovery.js';
 import { DAY_MS, type CredentialFacts } from './types.js';
+import { listLeakReports, type LeakReport } from '../store/leaks.js';
 
 /** The subject name of a discovered credential: `<type>:<principal>/<credential id>`. */
 export function discoveredSubject(row: Pick<DiscoveredRow, 'sourceType' | 'principal' | 'credentialId'>): string {
@@ -12,7 +13,23 @@ export async function collectFacts(store: RotorStore, options: { now: Date; fail
   const inventory = await listInventory(store);
   const discovered = await listDiscovered(store);
   const failures = await failedRunsSince(store, new Date(options.now.getTime() - options.failureWindowDays * DAY_MS));
-  return buildFacts(inventory, discovered, failures);
+  const leaks = (await listLeakReports(store)).filter((r) => r.status === 'unmanaged');
+  return [...buildFacts(inventory, discovered, failures), ...leaks.map(leakFacts)];
+}
+
+/** An unmanaged leak report as facts: subject by source and delivery, the fingerprint never shown. */
+export function leakFacts(r: LeakReport): CredentialFacts {
+  return {
+    subject: `leak:${r.source}/${r.deliveryId}`,
+    kind: 'discovered',
+    type: r.secretType ?? 'secret',
+    principal: r.location,
+    managedBy: null,
+    owner: null,
+    purpose: null,
+    status: 'unmanaged',
+    leaked: { at: r.receivedAt ?? new Date(0), source: r.source, location: r.location },
+  };
 }
 
 /** Pure part of collectFacts: joins discovered credentials to the policies that manage them. */

@@ -45,6 +45,8 @@ export interface CredentialFacts {
   recentFailures?: Array<{ rotationId: string; outcome: string; step: string | null; startedAt: Date }>;
   /** Over-privilege evidence of the principal, where the provider tells. */
   broadPrivileges?: string[];
+  /** Reported leaked (e.g. GitHub secret scanning) and matching no managed credential. */
+  leaked?: { at: Date; source: string; location?: string };
 }
 
 export interface Thresholds {

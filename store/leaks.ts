@@ -8,6 +8,8 @@ export interface LeakReport {
   location?: string;
   credentialId?: string;
   status: 'managed' | 'unmanaged';
+  /** Set when read back from the store. */
+  receivedAt?: Date;
 }
 
 /** Records a leak report once; false when this delivery was seen before (a replay). */
@@ -21,7 +23,7 @@ export async function recordLeakReport(store: RotorStore, r: LeakReport): Promis
 }
 
 export async function listLeakReports(store: RotorStore): Promise<LeakReport[]> {
-  const { rows } = await store.query<Record<string, string | null>>(`SELECT * FROM leak_reports ORDER BY received_at DESC`);
+  const { rows } = await store.query<Record<string, string | null> & { received_at: Date }>(`SELECT * FROM leak_reports ORDER BY received_at DESC`);
   return rows.map((r) => ({
     deliveryId: r.delivery_id!,
     source: r.source!,
@@ -30,5 +32,6 @@ export async function listLeakReports(store: RotorStore): Promise<LeakReport[]> 
     location: r.location ?? undefined,
     credentialId: r.credential_id ?? undefined,
     status: r.status as LeakReport['status'],
+    receivedAt: r.received_at,
   }));
 }

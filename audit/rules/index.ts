@@ -1,6 +1,7 @@
 /** Every posture rule, in report order. A new rule is one file here and one line below. */
 import type { Rule } from '../types.js';
 import { expiry } from './expiry.js';
+import { leakedUnmanaged } from './leaked-unmanaged.js';
 import { longLived } from './long-lived.js';
 import { missingOwnerOrPurpose } from './missing-owner.js';
 import { neverRotated } from './never-rotated.js';
@@ -12,6 +13,7 @@ import { unmanagedCredential } from './unmanaged.js';
 import { unusedCredential } from './unused.js';
 
 export const RULES: Rule[] = [
+  leakedUnmanaged,
   overPrivileged,
   unmanagedCredential,
   expiry,

@@ -2,7 +2,7 @@ import { finding, type Rule } from '../types.js';
 
 /** Discovered in a system, but no policy manages it: nobody rotates it and nobody answers for it. */
 export const unmanagedCredential: Rule = (facts) => {
-  if (facts.kind !== 'discovered' || facts.managedBy || (facts.status !== 'active' && facts.status !== 'inactive')) return null;
+  if (facts.kind !== 'discovered' || facts.managedBy || facts.leaked || (facts.status !== 'active' && facts.status !== 'inactive')) return null;
   const active = facts.status === 'active';
   return finding(
     facts,

@@ -15,6 +15,9 @@ import { registry } from '../../providers/registry.js';
 import { createSecretResolver } from '../../daemon/secrets.js';
 import { startDaemon, type RunningDaemon } from '../../daemon/run.js';
 import { listLeakReports } from '../../store/leaks.js';
+import { collectFacts } from '../../audit/facts.js';
+import { runAudit } from '../../audit/index.js';
+import { DEFAULT_THRESHOLDS } from '../../audit/types.js';
 import { parsePolicyText } from '../../config/load.js';
 import { startRotation } from '../../daemon/rotations.js';
 import type { RotationResult } from '../../workflows/types.js';
@@ -121,6 +124,10 @@ describe('GitHub secret scanning webhook', () => {
     const reports = await listLeakReports(env.store);
     expect(reports.filter((r) => r.status === 'unmanaged')).toHaveLength(1);
     expect(JSON.stringify(reports)).not.toContain(unknown);
+    // `rotor audit` reports it as a critical finding.
+    const now = new Date();
+    const audit = runAudit(await collectFacts(env.store, { now, failureWindowDays: 30 }), { now, policies: [], thresholds: DEFAULT_THRESHOLDS, allowedOwners: [] });
+    expect(audit.findings.filter((f) => f.rule === 'leaked-unmanaged').map((f) => f.severity)).toEqual(['critical']);
   });
 
   it('malformed payloads are refused with 400; other events are ignored', async () => {
