@@ -8,14 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { capturedLogs, startRotorEnv, workflowBundle, type RotorEnv } from '../harness/env.js';
+import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { dbPolicyYaml, login, servedLogin } from '../harness/db-rotation.js';
-import { createLogger } from '../../lib/logger.js';
-import { registry } from '../../providers/registry.js';
-import { createSecretResolver } from '../../daemon/secrets.js';
-import { startDaemon, type RunningDaemon } from '../../daemon/run.js';
+import type { RunningDaemon } from '../../daemon/run.js';
+import { startTestDaemon } from '../harness/daemon.js';
 import { scheduleId } from '../../daemon/schedules.js';
-import { Writable } from 'node:stream';
 
 let env: RotorEnv;
 let daemon: RunningDaemon;
@@ -40,19 +37,7 @@ beforeAll(async () => {
   env = await startRotorEnv();
   dir = await mkdtemp(join(tmpdir(), 'rotor-daemon-'));
   await writeFile(join(dir, 'billing.yaml'), policy('billing-db', 'schedule:\n  every: 30d'));
-  daemon = await startDaemon({
-    databaseUrl: env.postgres.url,
-    temporalAddress: env.temporal.address,
-    namespace: env.temporal.namespace,
-    taskQueue: env.taskQueue,
-    policyDir: dir,
-    http: { host: '127.0.0.1', port: 0 },
-    apiToken,
-    providers: registry,
-    logger: createLogger({ level: 'debug', destination: new Writable({ write: (c, _e, done) => (capturedLogs.push(String(c)), done()) }) }),
-    resolveSecret: createSecretResolver({ env: env.env }),
-    workflowBundle: await workflowBundle(),
-  });
+  daemon = await startTestDaemon(env, dir, { apiToken });
 });
 
 afterAll(async () => {

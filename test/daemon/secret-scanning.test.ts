@@ -8,12 +8,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRotorEnv, workflowBundle, type RotorEnv } from '../harness/env.js';
+import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { dbPolicyYaml, login, servedLogin } from '../harness/db-rotation.js';
-import { createLogger } from '../../lib/logger.js';
 import { registry } from '../../providers/registry.js';
-import { createSecretResolver } from '../../daemon/secrets.js';
-import { startDaemon, type RunningDaemon } from '../../daemon/run.js';
+import type { RunningDaemon } from '../../daemon/run.js';
+import { startTestDaemon } from '../harness/daemon.js';
 import { listLeakReports } from '../../store/leaks.js';
 import { collectFacts } from '../../audit/facts.js';
 import { runAudit } from '../../audit/index.js';
@@ -31,20 +30,7 @@ beforeAll(async () => {
   env = await startRotorEnv();
   dir = await mkdtemp(join(tmpdir(), 'rotor-scan-'));
   await writeFile(join(dir, 'p.yaml'), dbPolicyYaml(env, 'ci-db', { role: 'ci_app' }));
-  daemon = await startDaemon({
-    databaseUrl: env.postgres.url,
-    temporalAddress: env.temporal.address,
-    namespace: env.temporal.namespace,
-    taskQueue: env.taskQueue,
-    policyDir: dir,
-    http: { host: '127.0.0.1', port: 0 },
-    apiToken: randomBytes(16).toString('hex'),
-    githubWebhookSecret: webhookSecret,
-    providers: registry,
-    logger: createLogger({ level: 'silent' }),
-    resolveSecret: createSecretResolver({ env: env.env }),
-    workflowBundle: await workflowBundle(),
-  });
+  daemon = await startTestDaemon(env, dir, { apiToken: randomBytes(16).toString('hex'), githubWebhookSecret: webhookSecret });
 });
 afterAll(async () => {
   await daemon?.stop();

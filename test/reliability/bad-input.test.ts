@@ -6,18 +6,16 @@
  */
 import { copyFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { capturedLogs, startRotorEnv, workflowBundle, type RotorEnv } from '../harness/env.js';
+import { capturedLogs, startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { dbPolicyYaml } from '../harness/db-rotation.js';
 import { loadPolicies, MAX_POLICY_FILE_BYTES, PolicyLoadError } from '../../config/load.js';
-import { createLogger } from '../../lib/logger.js';
 import { registry } from '../../providers/registry.js';
-import { createSecretResolver } from '../../daemon/secrets.js';
-import { startDaemon, type RunningDaemon } from '../../daemon/run.js';
+import type { RunningDaemon } from '../../daemon/run.js';
+import { startTestDaemon } from '../harness/daemon.js';
 import { findLeaks, rotorOutputs } from './leaks.js';
 
 const CORPUS = fileURLToPath(new URL('./bad-policies/', import.meta.url));
@@ -61,19 +59,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rotor-bad-input-'));
   // The daemon's valid set: one policy, scheduled at start.
   await writeFile(join(dir, 'good.yaml'), dbPolicyYaml(env, 'good-db', { role: 'good_app' }));
-  daemon = await startDaemon({
-    databaseUrl: env.postgres.url,
-    temporalAddress: env.temporal.address,
-    namespace: env.temporal.namespace,
-    taskQueue: env.taskQueue,
-    policyDir: dir,
-    http: { host: '127.0.0.1', port: 0 },
-    apiToken,
-    providers: registry,
-    logger: createLogger({ level: 'debug', destination: new Writable({ write: (c, _e, done) => (capturedLogs.push(String(c)), done()) }) }),
-    resolveSecret: createSecretResolver({ env: env.env }),
-    workflowBundle: await workflowBundle(),
-  });
+  daemon = await startTestDaemon(env, dir, { apiToken });
 });
 afterAll(async () => {
   await daemon?.stop();
