@@ -26,16 +26,34 @@ interface BadPolicy {
   reason: RegExp;
 }
 
-/** Each corpus file starts with `# refused at: <path>` and `# because: /<regex>/`. */
+/** Secret-looking values filled into the corpus at run time, so none is committed in a real format. */
+const GENERATED: Record<string, string> = {
+  GITHUB_TOKEN: `ghp_${randomBytes(27).toString('base64url').replace(/[-_]/g, 'x').slice(0, 36)}`,
+  PRIVATE_KEY_BEGIN: ['-----BEGIN', 'RSA PRIVATE', 'KEY-----'].join(' '),
+  PRIVATE_KEY_END: ['-----END', 'RSA PRIVATE', 'KEY-----'].join(' '),
+};
+let materialized: string | undefined;
+
+/**
+ * Each corpus file starts with `# refused at: <path>` and `# because: /<regex>/`. Files with
+ * `{{NAME}}` placeholders are written, filled in, to a temporary copy.
+ */
 async function corpus(): Promise<BadPolicy[]> {
   const files = (await readdir(CORPUS)).filter((f) => f.endsWith('.yaml')).sort();
+  materialized ??= await mkdtemp(join(tmpdir(), 'rotor-corpus-'));
   return Promise.all(
     files.map(async (name) => {
-      const text = await readFile(join(CORPUS, name), 'utf8');
+      let text = await readFile(join(CORPUS, name), 'utf8');
+      let file = join(CORPUS, name);
+      if (text.includes('{{')) {
+        text = text.replace(/\{\{(\w+)\}\}/g, (_m, key: string) => GENERATED[key] ?? `{{${key}}}`);
+        file = join(materialized!, name);
+        await writeFile(file, text);
+      }
       const path = /^# refused at: (.*)$/m.exec(text)?.[1];
       const reason = /^# because: \/(.*)\/$/m.exec(text)?.[1];
       if (path === undefined || reason === undefined) throw new Error(`${name}: header must say "# refused at:" and "# because: /…/"`);
-      return { file: join(CORPUS, name), path: path === '(file)' ? '' : path, reason: new RegExp(reason) };
+      return { file, path: path === '(file)' ? '' : path, reason: new RegExp(reason) };
     }),
   );
 }
@@ -65,6 +83,7 @@ afterAll(async () => {
   await daemon?.stop();
   await env?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
+  if (materialized) await rm(materialized, { recursive: true, force: true });
 });
 
 /** Every schedule as Temporal holds it: id, policy hash and creation time (a replaced one changes). */
