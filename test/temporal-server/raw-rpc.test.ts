@@ -1,6 +1,6 @@
 /**
  * Server behaviour checked below the SDK, with raw WorkflowService calls: workflow task timeout and
- * re-dispatch, stale task tokens, history paging, error codes.
+ * re-dispatch, stale task tokens, history paging, queries held behind workflow tasks, error codes.
  */
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { Duration } from '@temporalio/common';
@@ -100,6 +100,36 @@ describe('raw WorkflowService behaviour', () => {
     } while (nextPageToken);
     expect(ids).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(pages).toBe(3);
+  });
+
+  it('holds a query back while a workflow task of the run is scheduled or running, then hands it out', async () => {
+    const ns = env.server.namespace;
+    await start('held-query', 'raw-3');
+    const first = await poll('raw-3');
+    await service().signalWorkflowExecution({ namespace: ns, workflowExecution: { workflowId: 'held-query' }, signalName: 'poke', requestId: 'poke-1' });
+    const answered = service().queryWorkflow({ namespace: ns, execution: { workflowId: 'held-query' }, query: { queryType: 'state' } });
+    // Completing the first task schedules a second one for the signal: that task, not the query, comes next.
+    const next = poll('raw-3');
+    await service().respondWorkflowTaskCompleted({ namespace: ns, taskToken: first.taskToken, commands: [] });
+    const second = await next;
+    expect(second.query).toBeFalsy();
+    expect(second.history?.events?.map((e) => e.eventType)).toContain(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED);
+    // While the second task runs, a poller gets nothing.
+    const early = await env.connection.withDeadline(Date.now() + 300, () => poll('raw-3')).catch((e: unknown) => e);
+    expect((early as { code: number }).code).toBe(grpcStatus.DEADLINE_EXCEEDED);
+    const queryTask = poll('raw-3');
+    await service().respondWorkflowTaskCompleted({ namespace: ns, taskToken: second.taskToken, commands: [] });
+    const task = await queryTask;
+    expect(task.query?.queryType).toBe('state');
+    // The query task carries the history the worker has fully processed.
+    expect(task.history?.events?.at(-1)?.eventType).toBe(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
+    await service().respondQueryTaskCompleted({
+      namespace: ns,
+      taskToken: task.taskToken,
+      completedType: api.enums.v1.QueryResultType.QUERY_RESULT_TYPE_ANSWERED,
+      queryResult: { payloads: [{ metadata: { encoding: Buffer.from('json/plain') }, data: Buffer.from('"idle"') }] },
+    });
+    expect(Buffer.from((await answered).queryResult!.payloads![0]!.data!).toString()).toBe('"idle"');
   });
 
   it('answers unknown namespaces with NOT_FOUND and bad queries with INVALID_ARGUMENT', async () => {

@@ -22,11 +22,7 @@ export class QueryRouter {
   constructor(private readonly engine: Engine) {}
 
   async query(exec: Execution, query: Plain<temporal.api.query.v1.IWorkflowQuery>, signal: AbortSignal): Promise<QueryResponse> {
-    // A run nobody has looked at yet has no state to query: wait for its first workflow task.
-    await this.engine.waitFor(exec, () => exec.lastCompletedStartedEventId > 0 || !exec.isRunning(), signal, QUERY_TIMEOUT_MS);
-    if (exec.lastCompletedStartedEventId === 0) {
-      throw new RpcError(4, 'query timed out: no worker has processed the workflow yet');
-    }
+    await this.betweenWorkflowTasks(exec, signal);
     const queryId = randomUUID();
     const answer = new Promise<QueryCompletion | undefined>((resolve) => {
       const timer = setTimeout(() => done(undefined), QUERY_TIMEOUT_MS);
@@ -67,6 +63,27 @@ export class QueryRouter {
     }
     const message = completion.errorMessage || completion.failure?.message || 'query failed';
     throw new RpcError(3, message, [{ typeName: 'temporal.api.errordetails.v1.QueryFailedFailure', value: { failure: completion.failure } }]);
+  }
+
+  /**
+   * Waits until the run has been looked at once (before that it has no state to query) and has no
+   * workflow task scheduled or running. Like the real server, which holds such a query back, a
+   * query task never reaches the worker beside a workflow task of the same run: the SDK core would
+   * park it behind that task and, handed an older history than the one it just processed, never
+   * answer it.
+   */
+  private async betweenWorkflowTasks(exec: Execution, signal: AbortSignal): Promise<void> {
+    const ready = () => !exec.isRunning() || (exec.lastCompletedStartedEventId > 0 && !exec.workflowTask);
+    const deadline = Date.now() + QUERY_TIMEOUT_MS;
+    // Re-checked after each wake-up: the completion that woke us may have scheduled the next task.
+    while (!ready()) {
+      const left = deadline - Date.now();
+      if (left <= 0 || signal.aborted) {
+        throw new RpcError(4, exec.lastCompletedStartedEventId === 0 ? 'query timed out: no worker has processed the workflow yet' : 'query timed out: the workflow task did not finish');
+      }
+      await this.engine.waitFor(exec, ready, signal, left);
+    }
+    if (exec.lastCompletedStartedEventId === 0) throw new RpcError(4, 'query timed out: no worker has processed the workflow yet');
   }
 
   /** The worker answered a query task; false when nobody waits any more. */
