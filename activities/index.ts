@@ -10,6 +10,7 @@ import type { Policy } from '../config/policy.js';
 import { durationMs } from '../config/duration.js';
 import { fingerprintValue, type Material } from '../lib/material.js';
 import type { Logger } from '../lib/logger.js';
+import { postNotification } from '../lib/notify.js';
 import { ProviderRefusal, type CredentialSource, type Dependent, type PrimaryStore, type ProviderContext, type Usage } from '../providers/contracts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotorStore } from '../store/index.js';
@@ -282,15 +283,7 @@ export function createActivities(deps: ActivityDeps) {
       if (!policy?.notify) return;
       const url = await deps.resolveSecret(policy.notify.webhook);
       const text = `[rotor] ${ref.credentialId} (${policy.owner}, ${policy.environment}): ${ref.text}`;
-      const response = await fetch(url, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ text, rotor: { credential: ref.credentialId, rotation: ref.rotationId, event: ref.event, owner: policy.owner } }),
-        signal: AbortSignal.timeout(10_000),
-      });
-      await response.body?.cancel();
-      // The URL itself is a secret (Slack webhooks carry a token): errors name the status only.
-      if (!response.ok) throw new Error(`notification webhook answered ${response.status}`);
+      await postNotification(url, text, { credential: ref.credentialId, rotation: ref.rotationId, event: ref.event, owner: policy.owner });
       await store.appendAudit({ ...ref, actor: 'rotor', event: 'notification.sent', detail: { event: ref.event } });
     },
 

@@ -28,7 +28,8 @@ export interface CredentialFacts {
   owner: string | null;
   purpose: string | null;
   environment?: string | null;
-  status: 'active' | 'inactive' | 'expired' | 'gone' | 'managed' | 'retired' | 'unmanaged';
+  /** manual: declared as a `kind: manual-credential` (no API can rotate it; Rotor reminds its owner). */
+  status: 'active' | 'inactive' | 'expired' | 'gone' | 'managed' | 'retired' | 'unmanaged' | 'manual';
   /** When the system says the material was made (discovered). */
   createdAt?: Date | null;
   lastUsedAt?: Date | null;

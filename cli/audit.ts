@@ -18,7 +18,7 @@ import { renderTable } from '../audit/report-table.js';
 import { DEFAULT_THRESHOLDS, SEVERITIES, type Severity, type Thresholds } from '../audit/types.js';
 import type { Policy } from '../config/policy.js';
 import { decommissionCredential, DecommissionRefused, isExpired, type DecommissionReport } from '../daemon/decommission.js';
-import { DISCOVERY_WORKFLOW_ID } from '../daemon/discovery-schedule.js';
+import { DISCOVERY_JOB } from '../daemon/job-schedules.js';
 import { createSecretResolver } from '../daemon/secrets.js';
 import { settingsFromEnv } from '../daemon/settings.js';
 import { createLogger } from '../lib/logger.js';
@@ -190,11 +190,11 @@ async function discoverOnTemporal(g: GlobalOptions): Promise<DiscoveryResult> {
   try {
     const client = new Client({ connection, namespace: g.namespace });
     try {
-      await client.workflow.start('discoverCredentials', { workflowId: DISCOVERY_WORKFLOW_ID, taskQueue: g.taskQueue, args: [] });
+      await client.workflow.start('discoverCredentials', { workflowId: DISCOVERY_JOB.workflowId, taskQueue: g.taskQueue, args: [] });
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error; // one is running: wait for it
     }
-    return (await client.workflow.getHandle(DISCOVERY_WORKFLOW_ID).result()) as DiscoveryResult;
+    return (await client.workflow.getHandle(DISCOVERY_JOB.workflowId).result()) as DiscoveryResult;
   } finally {
     await connection.close();
   }

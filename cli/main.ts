@@ -5,7 +5,9 @@
 import { Command, CommanderError } from 'commander';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { loadPolicies, PolicyLoadError, formatProblem } from '../config/load.js';
+import { loadPolicies, loadPolicyDirectory, PolicyLoadError, formatProblem } from '../config/load.js';
+import { loadDiscoveryConfig } from '../config/discovery-load.js';
+import { applyPolicyDirectory } from '../daemon/apply.js';
 import { createLogger } from '../lib/logger.js';
 import { registry } from '../providers/registry.js';
 import { RotorStore } from '../store/index.js';
@@ -18,7 +20,7 @@ import { rotationHistory } from '../daemon/history.js';
 import { preflightPolicy } from '../daemon/preflight.js';
 import type { Policy } from '../config/policy.js';
 import { inventoryEntry } from '../daemon/inventory.js';
-import { applyScheduleChanges, desiredSchedules, listRotorSchedules, planScheduleChanges, type ScheduleChange } from '../daemon/schedules.js';
+import { desiredSchedules, listRotorSchedules, planScheduleChanges, type ScheduleChange } from '../daemon/schedules.js';
 import { RotationAlreadyRunning, rotationResult, rotationWorkflowId, startRotation } from '../daemon/rotations.js';
 import { statusQuery } from '../workflows/protocol.js';
 import { printJson, printRows } from './output.js';
@@ -221,12 +223,14 @@ export function buildProgram(): Command {
     .action(async (dir: string | undefined, opts: { json?: boolean }) => {
       const g = global();
       await withTemporal(g, async (client) => {
-        const { policies, changes, desired } = await planFromPolicies(client, dir ?? g.policies, g.taskQueue);
-        await applyScheduleChanges(client, changes, desired);
+        const target = dir ?? g.policies;
+        // Everything is validated before anything changes.
+        const directory = await loadPolicyDirectory(target, registry.catalog);
+        const discovery = await loadDiscoveryConfig(target, registry.catalog);
         const store = await RotorStore.connect(g.databaseUrl);
+        let changes: ScheduleChange[];
         try {
-          await store.upsertCredentials(policies.map(inventoryEntry));
-          await store.retireCredentials(changes.filter((c) => c.kind === 'delete').map((c) => c.credentialId));
+          changes = await applyPolicyDirectory({ client, store, providers: registry, taskQueue: g.taskQueue }, directory, discovery);
         } finally {
           await store.close();
         }

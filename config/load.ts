@@ -4,6 +4,7 @@ import { LineCounter, parseAllDocuments, isMap, isSeq, type Document } from 'yam
 import type { z } from 'zod';
 import { PolicySchema, type Policy } from './policy.js';
 import { isDiscoveryDocument, parseDiscoveryDocument } from './discovery.js';
+import { isManualCredentialDocument, parseManualCredentialDocument, type ManualCredential } from './manual-credential.js';
 
 /** What the loader needs to know of the providers: their spec schemas and a few facts. */
 export interface ProviderCatalog {
@@ -54,33 +55,41 @@ const INLINE_SECRET_PATTERNS: Array<[RegExp, string]> = [
 /** Keys whose values must be secret references wherever they appear. */
 const SECRET_KEYS = /^(password|secret|token|clientSecret|privateKey|secretAccessKey|apiKey)$/i;
 
+/** A manual credential as declared, with the file it came from. */
+export type DeclaredManualCredential = ManualCredential & { source: { file: string } };
+
+/** What a policy directory declares: rotation policies and credentials Rotor can only remind of. */
+export interface PolicyDirectory {
+  policies: Policy[];
+  manual: DeclaredManualCredential[];
+}
+
 /**
  * Loads and validates every policy under `target` (a file or a directory of .yaml/.yml files).
  * All-or-nothing: any problem in any file refuses the whole set, listing every problem found.
  */
 export async function loadPolicies(target: string, catalog: ProviderCatalog): Promise<Policy[]> {
+  return (await loadPolicyDirectory(target, catalog)).policies;
+}
+
+/** loadPolicies, plus the `kind: manual-credential` documents (config/manual-credential.ts). */
+export async function loadPolicyDirectory(target: string, catalog: ProviderCatalog): Promise<PolicyDirectory> {
   const files = await policyFiles(target);
   const problems: PolicyProblem[] = [];
-  const policies: Policy[] = [];
+  const found: PolicyDirectory = { policies: [], manual: [] };
   for (const file of files) {
     const text = await readPolicyFile(file, problems);
-    if (text !== undefined) policies.push(...parsePolicyText(text, file, catalog, problems));
+    if (text !== undefined) found.policies.push(...parsePolicyText(text, file, catalog, problems, found.manual));
   }
-  const seen = new Map<string, Policy>();
-  for (const policy of policies) {
-    const earlier = seen.get(policy.id);
-    if (earlier) {
-      problems.push({
-        file: policy.source.file,
-        path: 'id',
-        message: `credential id "${policy.id}" is already declared in ${earlier.source.file}`,
-      });
-    }
-    seen.set(policy.id, policy);
+  const seen = new Map<string, string>();
+  for (const { id, source } of [...found.policies, ...found.manual]) {
+    const earlier = seen.get(id);
+    if (earlier) problems.push({ file: source.file, path: 'id', message: `credential id "${id}" is already declared in ${earlier}` });
+    seen.set(id, source.file);
   }
   if (files.length === 0) problems.push({ file: target, path: '', message: 'no policy files (*.yaml, *.yml) found' });
   if (problems.length > 0) throw new PolicyLoadError(problems);
-  return policies;
+  return found;
 }
 
 export async function policyFiles(target: string): Promise<string[]> {
@@ -103,8 +112,17 @@ async function readPolicyFile(file: string, problems: PolicyProblem[]): Promise<
   return readFile(file, 'utf8');
 }
 
-/** Parses the YAML text of one file into policies, adding any problems to `problems`. */
-export function parsePolicyText(text: string, file: string, catalog: ProviderCatalog, problems: PolicyProblem[]): Policy[] {
+/**
+ * Parses the YAML text of one file into policies, adding any problems to `problems` and any
+ * manual credentials to `manual`.
+ */
+export function parsePolicyText(
+  text: string,
+  file: string,
+  catalog: ProviderCatalog,
+  problems: PolicyProblem[],
+  manual: DeclaredManualCredential[] = [],
+): Policy[] {
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (!Array.isArray(docs)) return [];
@@ -129,6 +147,13 @@ export function parsePolicyText(text: string, file: string, catalog: ProviderCat
       const report: Report = (path, message) => problems.push({ file, path: formatPath(path), line: lineOf(path), message });
       scanForInlineSecrets(value, [], report);
       parseDiscoveryDocument(value, catalog, report);
+      continue;
+    }
+    if (isManualCredentialDocument(value)) {
+      const report: Report = (path, message) => problems.push({ file, path: formatPath(path), line: lineOf(path), message });
+      scanForInlineSecrets(value, [], report);
+      const credential = parseManualCredentialDocument(value, report);
+      if (credential) manual.push({ ...credential, source: { file } });
       continue;
     }
     const isList = typeof value === 'object' && !Array.isArray(value) && 'policies' in value && Object.keys(value).length === 1;

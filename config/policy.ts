@@ -12,11 +12,15 @@ z.config({ customError: (issue) => (issue.code === 'invalid_type' && issue.input
  * provider's own spec schema in load.ts, so this file never names a provider.
  */
 
+/** Ids whose schedule id `rotor/<id>` is taken by Rotor's own jobs (daemon/job-schedules.ts). */
+const RESERVED_IDS = ['discovery', 'reminders'];
+
 export const CredentialIdSchema = z
   .string()
   .regex(/^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/, {
     message: 'must be 1-63 lowercase letters, digits, ".", "_" or "-", starting and ending with a letter or digit',
-  });
+  })
+  .refine((id) => !RESERVED_IDS.includes(id), { message: `is reserved: rotor/${RESERVED_IDS.join(' and rotor/')} are Rotor's own schedules` });
 
 /** A provider block: `type` plus that provider's spec fields (checked later against its schema). */
 const ProviderBlockSchema = z.looseObject({ type: z.string().min(1, 'is required') });

@@ -1,4 +1,4 @@
-import { loadPolicies, type ProviderCatalog } from '../config/load.js';
+import { loadPolicyDirectory, type DeclaredManualCredential, type ProviderCatalog } from '../config/load.js';
 import type { Policy } from '../config/policy.js';
 
 /**
@@ -7,6 +7,7 @@ import type { Policy } from '../config/policy.js';
  */
 export class PolicySet {
   #byId = new Map<string, Policy>();
+  #manual: DeclaredManualCredential[] = [];
 
   constructor(private readonly dir: string, private readonly catalog: ProviderCatalog) {}
 
@@ -24,14 +25,20 @@ export class PolicySet {
 
   /** Throws PolicyLoadError (and keeps the old set) when any file is invalid. */
   async reload(): Promise<Policy[]> {
-    const policies = await loadPolicies(this.dir, this.catalog);
-    this.replace(policies);
+    const { policies, manual } = await loadPolicyDirectory(this.dir, this.catalog);
+    this.replace(policies, manual);
     return policies;
   }
 
   /** Puts an already validated set in force. */
-  replace(policies: Policy[]): void {
+  replace(policies: Policy[], manual: DeclaredManualCredential[] = []): void {
     this.#byId = new Map(policies.map((p) => [p.id, p]));
+    this.#manual = manual;
+  }
+
+  /** The `kind: manual-credential` documents: credentials Rotor reminds of but cannot rotate. */
+  manual(): DeclaredManualCredential[] {
+    return this.#manual;
   }
 
   get(id: string): Policy | undefined {

@@ -12,12 +12,11 @@ import type { ProviderRegistry } from '../providers/registry.js';
 import { RotorStore } from '../store/index.js';
 import { buildHttpServer } from './http.js';
 import { registerSearchAttributes } from './history.js';
-import { inventoryEntry } from './inventory.js';
 import { RotorMetrics } from './metrics.js';
 import { PolicySet } from './policies.js';
-import { applyScheduleChanges, desiredSchedules, listRotorSchedules, planScheduleChanges, type ScheduleChange } from './schedules.js';
+import type { ScheduleChange } from './schedules.js';
+import { applyPolicyDirectory } from './apply.js';
 import { createRotorWorkers, type WorkerDeps } from './worker.js';
-import { reconcileDiscoverySchedule } from './discovery-schedule.js';
 import { loadDiscoveryConfig } from '../config/discovery-load.js';
 
 export interface DaemonOptions {
@@ -55,15 +54,14 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const metrics = new RotorMetrics(store);
 
   const reconcileWith = async (): Promise<ScheduleChange[]> => {
-    const all = policies.all();
-    const desired = desiredSchedules(all, o.providers, o.taskQueue);
-    const changes = planScheduleChanges(desired, await listRotorSchedules(client));
-    await applyScheduleChanges(client, changes, desired);
-    await reconcileDiscoverySchedule(client, await loadDiscoveryConfig(o.policyDir, o.providers.catalog), o.taskQueue);
-    await store.upsertCredentials(all.map(inventoryEntry));
-    await store.retireCredentials(changes.filter((c) => c.kind === 'delete').map((c) => c.credentialId));
+    const directory = { policies: policies.all(), manual: policies.manual() };
+    const discovery = await loadDiscoveryConfig(o.policyDir, o.providers.catalog);
+    const changes = await applyPolicyDirectory({ client, store, providers: o.providers, taskQueue: o.taskQueue }, directory, discovery);
     const changed = changes.filter((c) => c.kind !== 'unchanged');
-    logger.info({ policies: all.length, changes: changed.map((c) => `${c.kind} ${c.scheduleId}`) }, 'schedules reconciled');
+    logger.info(
+      { policies: directory.policies.length, manual: directory.manual.length, changes: changed.map((c) => `${c.kind} ${c.scheduleId}`) },
+      'schedules reconciled',
+    );
     return changes;
   };
   let reconciling: Promise<{ ok: boolean; changes: ScheduleChange[] }> = Promise.resolve({ ok: true, changes: [] });

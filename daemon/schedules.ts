@@ -12,7 +12,7 @@ import type { Policy } from '../config/policy.js';
 import { durationMs } from '../config/duration.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { ScheduledRotationInput } from '../workflows/scheduled.js';
-import { DISCOVERY_SCHEDULE_ID } from './discovery-schedule.js';
+import { JOB_SCHEDULE_IDS } from './job-schedules.js';
 
 export const SCHEDULE_PREFIX = 'rotor/';
 
@@ -116,7 +116,7 @@ export function planScheduleChanges(desired: DesiredSchedule[], existing: Existi
 export async function listRotorSchedules(client: Client): Promise<ExistingSchedule[]> {
   const out: ExistingSchedule[] = [];
   for await (const s of client.schedule.list()) {
-    if (!s.scheduleId.startsWith(SCHEDULE_PREFIX) || s.scheduleId === DISCOVERY_SCHEDULE_ID) continue;
+    if (!s.scheduleId.startsWith(SCHEDULE_PREFIX) || JOB_SCHEDULE_IDS.includes(s.scheduleId)) continue;
     out.push({ scheduleId: s.scheduleId, hash: s.memo?.rotorPolicyHash as string | undefined, paused: s.state.paused });
   }
   return out;

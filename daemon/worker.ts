@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { createDiscoveryActivities } from '../activities/discovery.js';
+import { createReminderActivities } from '../activities/reminders.js';
 import { loadDiscoveryConfig } from '../config/discovery-load.js';
 import type { Logger } from '../lib/logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
@@ -51,6 +52,7 @@ export async function createRotorWorkers(deps: WorkerDeps): Promise<Worker[]> {
       logger: deps.logger,
       resolveSecret: deps.resolveSecret,
     }),
+    ...createReminderActivities({ store: deps.store, logger: deps.logger, resolveSecret: deps.resolveSecret }),
   };
   const workflows = deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath };
   return Promise.all(

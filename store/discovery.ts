@@ -96,7 +96,7 @@ export interface InventoryFacts {
   purpose: string | null;
   environment: string | null;
   expires: string | null;
-  status: 'managed' | 'unmanaged' | 'retired';
+  status: 'managed' | 'unmanaged' | 'retired' | 'manual';
   currentMaterial: string | null;
   lastRotatedAt: Date | null;
   nextDueAt: Date | null;

@@ -14,7 +14,7 @@ export interface CredentialRow {
   purpose: string | null;
   environment: string | null;
   expires: string | null;
-  status: 'managed' | 'unmanaged' | 'retired';
+  status: 'managed' | 'unmanaged' | 'retired' | 'manual';
   policyHash: string | null;
   currentMaterial: string | null;
   lastRotatedAt: Date | null;

@@ -25,3 +25,4 @@ export { abortSignal, approveSignal, continueSignal, emergencySignal, rejectSign
 export { scheduledRotation } from './scheduled.js';
 export { groupLock } from './group-lock.js';
 export { discoverCredentials } from './discovery.js';
+export { remindManualCredentials } from './reminders.js';

@@ -13,6 +13,7 @@ export const expiry: Rule = (facts, { now, thresholds }) => {
   const expires = expiryOf(facts);
   if (!expires) return null;
   const date = expires.at.toISOString().slice(0, 10);
+  if (facts.status === 'manual') return manualExpiry(facts, expires.at, now, thresholds.expiringSoonDays);
   if (expires.at <= now) {
     if (expires.source === 'policy') {
       return finding(facts, 'expiry', 'high', 'Past its expiry date',
@@ -27,3 +28,12 @@ export const expiry: Rule = (facts, { now, thresholds }) => {
     `${expires.source === 'policy' ? 'The policy says this identity expires' : `${facts.materialId ?? facts.subject} expires`} on ${date} (in ${left} day${left === 1 ? '' : 's'}). ` +
       'Plan its decommissioning with its owner, or extend the date if it is still needed.');
 };
+
+/** A manual credential (no API can rotate it): its expiry is the date it must be rotated by hand. */
+function manualExpiry(facts: CredentialFacts, at: Date, now: Date, soonDays: number) {
+  const how = `Rotor cannot rotate it by API: rotate it by hand (its file's howToRotate says how), then move expires forward.`;
+  if (at <= now) return finding(facts, 'expiry', 'high', 'Manual credential expired', `${facts.type} expired on ${facts.policyExpires}. ${how}`);
+  const left = daysBetween(now, at);
+  if (left > soonDays) return null;
+  return finding(facts, 'expiry', 'medium', 'Manual credential expires soon', `${facts.type} expires on ${facts.policyExpires} (in ${left} day${left === 1 ? '' : 's'}). ${how}`);
+}

@@ -19,7 +19,7 @@ import { loadPolicies } from '../../config/load.js';
 import { createLogger } from '../../lib/logger.js';
 import { registry } from '../../providers/registry.js';
 import { createSecretResolver } from '../../daemon/secrets.js';
-import { DISCOVERY_SCHEDULE_ID, reconcileDiscoverySchedule } from '../../daemon/discovery-schedule.js';
+import { DISCOVERY_JOB, reconcileDiscoverySchedule } from '../../daemon/job-schedules.js';
 import { listRotorSchedules } from '../../daemon/schedules.js';
 import { listDiscovered } from '../../store/discovery.js';
 import { collectFacts } from '../../audit/facts.js';
@@ -171,9 +171,9 @@ describe('discovery', () => {
     expect(await reconcileDiscoverySchedule(env.client, config, discoveryQueue)).toBe('create');
     expect(await reconcileDiscoverySchedule(env.client, config, discoveryQueue)).toBe('unchanged');
     // The rotation reconciler leaves the discovery schedule alone (it is not a credential's schedule).
-    expect((await listRotorSchedules(env.client)).map((s) => s.scheduleId)).not.toContain(DISCOVERY_SCHEDULE_ID);
+    expect((await listRotorSchedules(env.client)).map((s) => s.scheduleId)).not.toContain(DISCOVERY_JOB.scheduleId);
 
-    await env.client.schedule.getHandle(DISCOVERY_SCHEDULE_ID).trigger();
+    await env.client.schedule.getHandle(DISCOVERY_JOB.scheduleId).trigger();
     let run: { workflowId: string; runId: string } | undefined;
     while (!run) {
       for await (const w of env.client.workflow.list({ query: `WorkflowType = 'discoverCredentials'` })) run = w;

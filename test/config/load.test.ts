@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadPolicies, PolicyLoadError, MAX_POLICY_FILE_BYTES, type PolicyProblem } from '../../config/load.js';
+import { loadPolicies, loadPolicyDirectory, PolicyLoadError, MAX_POLICY_FILE_BYTES, type PolicyProblem } from '../../config/load.js';
 import { registry } from '../../providers/registry.js';
 
 /** A valid policy; each test breaks one thing. */
@@ -152,5 +152,55 @@ describe('policy loading', () => {
 
   it('refuses a missing policy directory', async () => {
     await expect(loadPolicies(join(dir, 'missing'), registry.catalog)).rejects.toThrow(/no such file/);
+  });
+});
+
+/** A credential no API can rotate; each test breaks one thing. */
+const MANUAL = `
+kind: manual-credential
+id: release-bot-pat
+owner: team-release
+purpose: Fine-grained PAT the release bot uses to push tags
+environment: production
+system: github
+type: github-fine-grained-pat
+expires: 2027-03-01
+howToRotate: https://wiki.example.com/runbooks/release-bot-pat
+`;
+
+describe('manual credentials', () => {
+  it('are loaded beside the policies, with default reminders, and are not policies', async () => {
+    await write('payments.yaml', VALID);
+    await write('manual.yaml', MANUAL);
+    const { policies, manual } = await loadPolicyDirectory(dir, registry.catalog);
+    expect(policies.map((p) => p.id)).toEqual(['payments-db']);
+    expect(manual).toEqual([
+      expect.objectContaining({ id: 'release-bot-pat', system: 'github', expires: '2027-03-01', remindBefore: ['14d', '3d', '1d'], source: { file: join(dir, 'manual.yaml') } }),
+    ]);
+    expect(await loadPolicies(dir, registry.catalog)).toHaveLength(1);
+  });
+
+  it('are refused with the whole set when a field is missing or wrong, naming path and line', async () => {
+    const problems = await problemsOf(`${VALID}---${MANUAL.replace('expires: 2027-03-01\n', '')}remindBefore: [soon]\n`);
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ path: 'expires', message: expect.stringMatching(/is required/) }),
+        expect.objectContaining({ path: 'remindBefore[0]', line: expect.any(Number), message: expect.stringMatching(/duration/) }),
+      ]),
+    );
+  });
+
+  it('never hold a secret value, and share the id space with the policies', async () => {
+    const token = ['ghp', 'A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8'].join('_');
+    const inline = await problemsOf(MANUAL.replace(/howToRotate: .*/, `howToRotate: paste ${token} into the release repo settings`));
+    expect(inline).toEqual([expect.objectContaining({ path: 'howToRotate', message: expect.stringMatching(/looks like a GitHub token/) })]);
+    await write('payments.yaml', VALID);
+    const clash = await problemsOf(MANUAL.replace('id: release-bot-pat', 'id: payments-db'));
+    expect(clash).toEqual([expect.objectContaining({ path: 'id', message: expect.stringMatching(/"payments-db" is already declared in/) })]);
+  });
+
+  it('cannot take the id of one of Rotor own schedules', async () => {
+    const problems = await problemsOf(VALID.replace('id: payments-db', 'id: reminders'));
+    expect(problems).toEqual([expect.objectContaining({ path: 'id', message: expect.stringMatching(/is reserved/) })]);
   });
 });

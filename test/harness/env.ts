@@ -8,7 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Policy } from '../../config/policy.js';
-import { parsePolicyText, PolicyLoadError, type PolicyProblem } from '../../config/load.js';
+import { parsePolicyText, PolicyLoadError, type DeclaredManualCredential, type PolicyProblem } from '../../config/load.js';
+import { syncManualCredentials } from '../../store/manual.js';
 import { createLogger } from '../../lib/logger.js';
 import { registry } from '../../providers/registry.js';
 import { RotorStore } from '../../store/index.js';
@@ -98,10 +99,12 @@ export async function startRotorEnv(options: { timeSkipping?: boolean; storeUrl?
     env,
     async usePolicies(yaml) {
       const problems: PolicyProblem[] = [];
-      const parsed = parsePolicyText(yaml, 'test-policy.yaml', registry.catalog, problems);
+      const manual: DeclaredManualCredential[] = [];
+      const parsed = parsePolicyText(yaml, 'test-policy.yaml', registry.catalog, problems, manual);
       if (problems.length) throw new PolicyLoadError(problems);
-      policies.replace(parsed);
+      policies.replace(parsed, manual);
       await store.upsertCredentials(parsed.map(inventoryEntry));
+      await syncManualCredentials(store, manual);
       return parsed;
     },
     async startWorker() {

@@ -1,0 +1,33 @@
+/**
+ * Makes Temporal and the inventory match a validated policy directory: the rotation schedules, the
+ * discovery and reminders jobs, managed and manual credentials in the inventory. The one path for
+ * `rotor apply` and the daemon's reconciler.
+ */
+import type { Client } from '@temporalio/client';
+import type { DiscoveryConfig } from '../config/discovery.js';
+import type { PolicyDirectory } from '../config/load.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+import type { RotorStore } from '../store/index.js';
+import { syncManualCredentials } from '../store/manual.js';
+import { inventoryEntry } from './inventory.js';
+import { reconcileDiscoverySchedule, reconcileReminderSchedule } from './job-schedules.js';
+import { applyScheduleChanges, desiredSchedules, listRotorSchedules, planScheduleChanges, type ScheduleChange } from './schedules.js';
+
+export interface ApplyTarget {
+  client: Client;
+  store: RotorStore;
+  providers: ProviderRegistry;
+  taskQueue: string;
+}
+
+export async function applyPolicyDirectory(t: ApplyTarget, directory: PolicyDirectory, discovery: DiscoveryConfig | null): Promise<ScheduleChange[]> {
+  const desired = desiredSchedules(directory.policies, t.providers, t.taskQueue);
+  const changes = planScheduleChanges(desired, await listRotorSchedules(t.client));
+  await applyScheduleChanges(t.client, changes, desired);
+  await reconcileDiscoverySchedule(t.client, discovery, t.taskQueue);
+  await reconcileReminderSchedule(t.client, directory.manual.length, t.taskQueue);
+  await t.store.upsertCredentials(directory.policies.map(inventoryEntry));
+  await t.store.retireCredentials(changes.filter((c) => c.kind === 'delete').map((c) => c.credentialId));
+  await syncManualCredentials(t.store, directory.manual);
+  return changes;
+}

@@ -1,0 +1,152 @@
+/**
+ * Credentials no API can rotate (`kind: manual-credential`), on real PostgreSQL, the Temporal test
+ * server's virtual clock and a real worker: they are kept in the inventory, the `rotor/reminders`
+ * job reminds the owner's webhook once per point before expiry (and once more when expired), a
+ * late run sends one message not three, moving `expires` forward starts over, and `rotor audit`
+ * lists them. The webhook URL (a secret) never reaches workflow history.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startRotorEnv, type RotorEnv } from '../harness/env.js';
+import { captureOutput, cliFor } from '../harness/cli.js';
+import { historyText } from '../harness/leaks.js';
+import { REMINDERS_JOB, reconcileReminderSchedule } from '../../daemon/job-schedules.js';
+import { listRotorSchedules } from '../../daemon/schedules.js';
+import type { ReminderOutcome } from '../../activities/reminders.js';
+
+const DAY_MS = 86_400_000;
+let env: RotorEnv;
+let hook: Server;
+const delivered: Array<{ text: string; rotor: { credential: string; reminder: string; event: string } }> = [];
+let dir: string;
+let runs = 0;
+/** Webhook calls to refuse with 503 before accepting again. */
+let hookFailures = 0;
+let hookAttempts = 0;
+
+/** A manual credential whose expiry date is `days` days after the virtual clock's today. */
+function manualYaml(id: string, days: number, extra = ''): string {
+  const expires = new Date(env.temporal.now() + days * DAY_MS).toISOString().slice(0, 10);
+  return `kind: manual-credential
+id: ${id}
+owner: team-release
+purpose: Fine-grained PAT the release bot uses to push tags
+environment: production
+system: github
+type: github-fine-grained-pat
+expires: ${expires}
+remindBefore: [14d, 3d]
+howToRotate: https://wiki.example.com/runbooks/${id}
+notify:
+  webhook: env:RELEASE_HOOK
+${extra}`;
+}
+
+async function remind(): Promise<string[]> {
+  const outcome = (await env.client.workflow.execute('remindManualCredentials', { taskQueue: env.taskQueue, workflowId: `reminders-${++runs}` })) as ReminderOutcome;
+  return outcome.sent.sort();
+}
+
+beforeAll(async () => {
+  env = await startRotorEnv();
+  hook = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      hookAttempts++;
+      if (hookFailures > 0) {
+        hookFailures--;
+        return void res.writeHead(503).end();
+      }
+      delivered.push(JSON.parse(body));
+      res.writeHead(200).end();
+    });
+  });
+  await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+  env.env.RELEASE_HOOK = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hooks/T000/B000/not-a-real-token`;
+  await env.startWorker();
+  dir = await mkdtemp(join(tmpdir(), 'rotor-manual-'));
+});
+afterAll(async () => {
+  await env?.close();
+  await new Promise((resolve) => hook?.close(resolve));
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('manual credentials', () => {
+  it('are reminded of before expiry, once per point, and again after expires moves forward', async () => {
+    await env.usePolicies(manualYaml('release-pat', 20));
+    const row = await env.store.getCredential('release-pat');
+    expect(row).toMatchObject({ status: 'manual', type: 'github-fine-grained-pat', owner: 'team-release' });
+
+    expect(await remind()).toEqual([]);
+    await env.temporal.advance('7d');
+    expect(await remind()).toEqual(['release-pat 14d']);
+    expect(delivered.at(-1)).toMatchObject({ rotor: { credential: 'release-pat', reminder: '14d', event: 'manual_rotation_due' } });
+    expect(delivered.at(-1)!.text).toMatch(/release-pat \(team-release, production\): the github-fine-grained-pat on github expires on .* \(in 1[34] days\).*rotate it by hand.*runbooks\/release-pat/);
+    // Run again the same day: nothing new to say.
+    expect(await remind()).toEqual([]);
+
+    // The job did not run for three weeks: one message about expiry, not one per missed point.
+    await env.temporal.advance('21d');
+    expect(await remind()).toEqual(['release-pat expired']);
+    expect(delivered.at(-1)!.text).toMatch(/expired on/);
+    expect(await remind()).toEqual([]);
+    expect(delivered).toHaveLength(2);
+
+    // Rotated by hand; the owner moves expires forward and the reminders start over.
+    await env.usePolicies(manualYaml('release-pat', 10));
+    expect(await remind()).toEqual(['release-pat 14d']);
+
+    const audit = await env.store.query<{ detail: unknown }>(`SELECT detail FROM audit_log WHERE credential_id = $1 AND event = 'reminder.sent' ORDER BY seq`, ['release-pat']);
+    expect(audit.rows.map((e) => e.detail)).toEqual([
+      expect.objectContaining({ reminder: '14d', channel: 'webhook' }),
+      expect.objectContaining({ reminder: 'expired' }),
+      expect.objectContaining({ reminder: '14d' }),
+    ]);
+    for (let i = 1; i <= runs; i++) {
+      expect(historyText(await env.client.workflow.getHandle(`reminders-${i}`).fetchHistory())).not.toContain('not-a-real-token');
+    }
+  });
+
+  it('retry a refused webhook and still send each reminder once', async () => {
+    await env.usePolicies(manualYaml('ci-pat', 2));
+    const before = delivered.length;
+    const attempts = hookAttempts;
+    hookFailures = 1;
+    expect(await remind()).toEqual(['ci-pat 3d']);
+    expect(hookAttempts - attempts).toBe(2);
+    expect(delivered.slice(before).map((d) => d.rotor.credential)).toEqual(['ci-pat']);
+  });
+
+  it('have a reminders schedule only while one is declared, apart from the rotation schedules', async () => {
+    expect(await reconcileReminderSchedule(env.client, 1, env.taskQueue)).toBe('create');
+    expect(await reconcileReminderSchedule(env.client, 2, env.taskQueue)).toBe('unchanged');
+    const described = await env.client.schedule.getHandle(REMINDERS_JOB.scheduleId).describe();
+    expect(described.action).toMatchObject({ type: 'startWorkflow', workflowType: 'remindManualCredentials' });
+    expect((await listRotorSchedules(env.client)).map((s) => s.scheduleId)).not.toContain(REMINDERS_JOB.scheduleId);
+    expect(await reconcileReminderSchedule(env.client, 0, env.taskQueue)).toBe('delete');
+  });
+
+  it('are listed by rotor audit, expired ones as high findings, and retired when their document goes', async () => {
+    const expired = manualYaml('vendor-api-key', -400).replace('system: github', 'system: acme-console').replace('github-fine-grained-pat', 'vendor-api-key');
+    await writeFile(join(dir, 'manual.yaml'), expired);
+    const rotor = cliFor(env, dir);
+    const output = captureOutput();
+    try {
+      expect(await rotor('apply')).toBe(0);
+      expect(await rotor('audit', '--json', '--fail-on', 'high')).toBe(3);
+      const report = JSON.parse(output.text().slice(output.text().indexOf('{'))) as { findings: Array<{ subject: string; rule: string; severity: string; title: string }> };
+      expect(report.findings).toContainEqual(expect.objectContaining({ subject: 'vendor-api-key', rule: 'expiry', severity: 'high', title: 'Manual credential expired' }));
+      // release-pat is no longer declared in the applied directory: retired, not reported.
+      expect((await env.store.getCredential('release-pat'))?.status).toBe('retired');
+      expect(report.findings.map((f) => f.subject)).not.toContain('release-pat');
+    } finally {
+      vi.restoreAllMocks();
+    }
+  });
+});

@@ -1,0 +1,15 @@
+/**
+ * Run daily by the `rotor/reminders` schedule: reminds owners of manual credentials (ones no API
+ * can rotate) before they expire. The workflow's clock decides what is due.
+ */
+import { proxyActivities } from '@temporalio/workflow';
+import type { ReminderActivities, ReminderOutcome } from '../activities/reminders.js';
+
+const activities = proxyActivities<ReminderActivities>({
+  startToCloseTimeout: '5m',
+  retry: { maximumAttempts: 5, initialInterval: '1m', backoffCoefficient: 2 },
+});
+
+export async function remindManualCredentials(): Promise<ReminderOutcome> {
+  return activities.sendDueReminders({ now: Date.now() });
+}
