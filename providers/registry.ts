@@ -6,6 +6,10 @@ import type { ProviderCatalog } from '../config/load.js';
 import type { CredentialProvider, StoreProvider } from './contracts.js';
 import { awsIamAccessKey } from './aws-iam-access-key/index.js';
 import { awsSecretsManager } from './aws-secrets-manager/index.js';
+import { azureKeyVault } from './azure-key-vault/index.js';
+import { azureSpSecret } from './azure-sp-secret/index.js';
+import { gcpSaKey } from './gcp-sa-key/index.js';
+import { gcpSecretManager } from './gcp-secret-manager/index.js';
 import { githubActionsSecret } from './github-actions-secret/index.js';
 import { githubDeployKey } from './github-deploy-key/index.js';
 import { gitlabToken } from './gitlab-token/index.js';
@@ -17,12 +21,16 @@ const credentialProviders: CredentialProvider[] = [
   awsIamAccessKey,
   githubDeployKey,
   gitlabToken,
+  azureSpSecret,
+  gcpSaKey,
 ];
 
 const storeProviders: StoreProvider[] = [
   vaultKv,
   awsSecretsManager,
   githubActionsSecret,
+  azureKeyVault,
+  gcpSecretManager,
 ];
 
 export interface ProviderRegistry {

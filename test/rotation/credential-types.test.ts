@@ -9,12 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { capturedLogs, startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { historyText } from '../harness/leaks.js';
 import { awsFixture, servedFields, type CredentialFixture } from '../harness/credential-fixtures.js';
+import { azureFixture } from '../harness/azure/fixture.js';
+import { gcpFixture } from '../harness/gcp/fixture.js';
 import { rotationWorkflowId, startRotation } from '../../daemon/rotations.js';
 import { registry } from '../../providers/registry.js';
 import { statusQuery } from '../../workflows/protocol.js';
 import type { RotationResult } from '../../workflows/types.js';
 
-const fixtures: CredentialFixture[] = [awsFixture()];
+const fixtures: CredentialFixture[] = [awsFixture(), azureFixture(), gcpFixture()];
 
 describe.each(fixtures)('$type', (fixture) => {
   let env: RotorEnv;
@@ -22,6 +24,8 @@ describe.each(fixtures)('$type', (fixture) => {
   const nextId = () => `${fixture.type.split('-')[0]}-cred-${++n}`;
   /** Any prepared credential: its emulator's list of issued secrets covers every test of the file. */
   let prepared: { issuedSecrets(): string[] } | undefined;
+  /** The id of the first rotation's new material: public, so it does appear where the scan looks. */
+  let newMaterialId: string | undefined;
 
   beforeAll(async () => {
     env = await startRotorEnv();
@@ -62,6 +66,7 @@ describe.each(fixtures)('$type', (fixture) => {
     expect(await credential.works(credential.initial)).toBe(true);
     const result = (await handle.result()) as RotationResult;
     expect(result.outcome).toBe('succeeded');
+    newMaterialId = result.newMaterialId;
     expect(await credential.works(credential.initial)).toBe(false);
     expect(await credential.works(served)).toBe(true);
   });
@@ -116,7 +121,8 @@ describe.each(fixtures)('$type', (fixture) => {
        UNION ALL SELECT row_to_json(s)::text FROM rotation_steps s`,
     );
     const haystack = [...histories, ...capturedLogs, ...rows.map((r) => r.row)].join('\n');
-    expect(haystack).toContain('AKIA'); // key ids are public and do appear: the scan reads real content
+    expect(newMaterialId).toBeTruthy();
+    expect(haystack).toContain(newMaterialId!); // material ids are public and do appear: the scan reads real content
     for (const secret of secrets) expect(haystack.includes(secret)).toBe(false);
   });
 });

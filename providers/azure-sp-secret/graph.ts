@@ -1,0 +1,219 @@
+/**
+ * The Microsoft Graph calls of the azure-sp-secret provider: read an application's password
+ * credentials, addPassword, removePassword. Plain https (node:https, so the spec's CA applies) with
+ * a bearer token from Rotor's ClientSecretCredential. Errors name the application and key ids and
+ * Graph's code and message, never a secret; refusals (400, 401, 403, 404) are ProviderRefusals with
+ * what to fix, throttling and server errors stay retryable.
+ */
+import { randomUUID } from 'node:crypto';
+import { request } from 'node:https';
+import type { ClientSecretCredential } from '@azure/identity';
+import { ProviderRefusal, type ProviderContext } from '../contracts.js';
+import { azureError, origin, rotorCredential, TLS_ERRORS, type AzureTls } from '../azure-shared.js';
+import type { AzureSpSecretSpec } from './spec.js';
+
+const REQUEST_TIMEOUT_MS = 15_000;
+
+/** Graph hosts of the national clouds, whose tokens are issued for themselves. */
+const GRAPH_HOSTS = new Set(['graph.microsoft.com', 'graph.microsoft.us', 'dod-graph.microsoft.us', 'microsoftgraph.chinacloudapi.cn']);
+
+/**
+ * The token scope for the spec's Graph endpoint: a national cloud's Graph is its own audience; any
+ * other host (a private endpoint, a proxy, an emulator) stands in for the global one.
+ */
+export function graphScope(spec: Pick<AzureSpSecretSpec, 'graphEndpoint'>): string {
+  const host = new URL(spec.graphEndpoint).hostname;
+  return GRAPH_HOSTS.has(host) ? `https://${host}/.default` : 'https://graph.microsoft.com/.default';
+}
+
+export interface PasswordInfo {
+  keyId: string;
+  displayName: string | null;
+  startDateTime?: Date;
+  endDateTime?: Date;
+}
+
+export interface ApplicationInfo {
+  objectId: string;
+  appId: string;
+  displayName: string;
+  passwords: PasswordInfo[];
+}
+
+interface GraphResponse {
+  status: number;
+  text: string;
+  requestId?: string;
+  retryAfter?: string;
+}
+
+function date(value: unknown): Date | undefined {
+  if (typeof value !== 'string') return undefined;
+  const d = new Date(value);
+  return Number.isNaN(d.getTime()) ? undefined : d;
+}
+
+export class GraphApplications {
+  private constructor(
+    private readonly ctx: ProviderContext,
+    private readonly spec: AzureSpSecretSpec,
+    private readonly credential: ClientSecretCredential,
+    private readonly rotorClientId: string,
+    private readonly tls: AzureTls | undefined,
+  ) {}
+
+  /** Runs `work` against the spec's application, signed in as Rotor. */
+  static async use<T>(ctx: ProviderContext, spec: AzureSpSecretSpec, work: (graph: GraphApplications) => Promise<T>): Promise<T> {
+    const { credential, clientId, tls } = await rotorCredential(ctx, spec);
+    return work(new GraphApplications(ctx, spec, credential, clientId, tls));
+  }
+
+  private get app(): string {
+    return this.spec.applicationObjectId;
+  }
+
+  /** The application and its password credentials (Graph never returns a secret's text again). */
+  async application(): Promise<ApplicationInfo> {
+    const reply = await this.call('read', 'GET', `/v1.0/applications/${this.app}?$select=id,appId,displayName,passwordCredentials`);
+    let body: { id?: string; appId?: string; displayName?: string; passwordCredentials?: Array<Record<string, unknown>> };
+    try {
+      body = JSON.parse(reply.text) as typeof body;
+    } catch {
+      throw new Error(`cannot read application ${this.app}: Microsoft Graph answered with something that is not JSON${reply.requestId ? ` (request ${reply.requestId})` : ''}`);
+    }
+    return {
+      objectId: body.id ?? this.app,
+      appId: body.appId ?? '',
+      displayName: body.displayName ?? '',
+      passwords: (body.passwordCredentials ?? []).flatMap((p) =>
+        typeof p.keyId === 'string'
+          ? [{ keyId: p.keyId, displayName: typeof p.displayName === 'string' ? p.displayName : null, startDateTime: date(p.startDateTime), endDateTime: date(p.endDateTime) }]
+          : [],
+      ),
+    };
+  }
+
+  /** A new client secret. Its text is in this reply only: the caller must stage it at once. */
+  async addPassword(displayName: string, endDateTime: Date): Promise<{ keyId: string; secretText: string }> {
+    const reply = await this.call('add a client secret to', 'POST', `/v1.0/applications/${this.app}/addPassword`, { passwordCredential: { displayName, endDateTime: endDateTime.toISOString() } });
+    let parsed: { keyId?: unknown; secretText?: unknown };
+    try {
+      parsed = JSON.parse(reply.text) as typeof parsed;
+    } catch {
+      parsed = {};
+    }
+    if (typeof parsed.keyId !== 'string' || typeof parsed.secretText !== 'string' || parsed.secretText === '') {
+      throw new Error(`addPassword on application ${this.app} answered without a keyId and secretText${reply.requestId ? ` (request ${reply.requestId})` : ''}`);
+    }
+    return { keyId: parsed.keyId, secretText: parsed.secretText };
+  }
+
+  /** Removes a client secret; false when the application has none with this keyId. */
+  async removePassword(keyId: string): Promise<boolean> {
+    try {
+      await this.call('remove a client secret of', 'POST', `/v1.0/applications/${this.app}/removePassword`, { keyId });
+      return true;
+    } catch (error) {
+      // Graph does not document its answer for an unknown keyId: whatever it refused, look again.
+      if (error instanceof ProviderRefusal && /HTTP (400|404)/.test(error.message)) {
+        const still = (await this.application()).passwords.some((p) => p.keyId.toLowerCase() === keyId.toLowerCase());
+        if (!still) return false;
+      }
+      throw error;
+    }
+  }
+
+  private async call(what: string, method: string, path: string, body?: unknown): Promise<GraphResponse> {
+    const action = `cannot ${what} application ${this.app}`;
+    let token: string;
+    try {
+      const access = await this.credential.getToken(graphScope(this.spec), { abortSignal: this.ctx.signal });
+      token = access.token;
+    } catch (error) {
+      throw await azureError(`Rotor's identity (client ${this.rotorClientId}) cannot sign in to tenant ${this.spec.tenantId} for Microsoft Graph`, error, this.spec, this.tls);
+    }
+    let reply: GraphResponse;
+    try {
+      reply = await this.send(method, path, token, body);
+    } catch (error) {
+      const e = error as { code?: unknown; message?: unknown };
+      const code = typeof e.code === 'string' ? e.code : undefined;
+      const text = `${action}: ${code ? `${code}: ` : ''}${typeof e.message === 'string' ? e.message : String(error)}`;
+      // An untrusted certificate stays untrusted on a retry; a network error may not.
+      if (code && TLS_ERRORS.has(code)) throw new ProviderRefusal(`${text}; if a private CA or a TLS-intercepting proxy signs ${new URL(this.spec.graphEndpoint).host}'s certificate, give its PEM as caCertificate`);
+      throw new Error(text);
+    }
+    if (reply.status >= 200 && reply.status < 300) return reply;
+    throw this.failure(action, reply, method !== 'GET');
+  }
+
+  /** Graph's refusal as an error saying what to fix; throttling and server errors stay retryable. */
+  private failure(action: string, reply: GraphResponse, write: boolean): Error {
+    let code = `HTTP${reply.status}`;
+    let message = '';
+    try {
+      const parsed = JSON.parse(reply.text) as { error?: { code?: unknown; message?: unknown } };
+      if (typeof parsed.error?.code === 'string') code = parsed.error.code;
+      if (typeof parsed.error?.message === 'string') message = parsed.error.message.slice(0, 300);
+    } catch {
+      message = 'no error details';
+    }
+    const where = [`HTTP ${reply.status}`, reply.requestId && `request ${reply.requestId}`].filter(Boolean).join(', ');
+    const text = `${action}: ${code}: ${message} (${where})`;
+    if (reply.status === 403) {
+      return new ProviderRefusal(
+        `${text}. Rotor's identity (client ${this.rotorClientId}) lacks the Microsoft Graph permission to ${write ? 'change' : 'read'} this application: ` +
+          'grant it the application permission Application.ReadWrite.OwnedBy and make it an owner of the application, or grant Application.ReadWrite.All (both need admin consent)',
+      );
+    }
+    if (reply.status === 404) {
+      return new ProviderRefusal(
+        `${text}. No application has Object ID ${this.app} in tenant ${this.spec.tenantId}: applicationObjectId must be the app registration's Object ID (not its client id ${this.spec.clientId}); ` +
+          'with Application.ReadWrite.OwnedBy, Rotor must also be an owner of it',
+      );
+    }
+    if (reply.status === 401) return new ProviderRefusal(`${text}. Microsoft Graph refused Rotor's token: is graphEndpoint the Graph of the authority's cloud?`);
+    if (reply.status === 429) return new Error(`${text}; Throttled by Microsoft Graph${reply.retryAfter ? ` (Retry-After ${reply.retryAfter} s)` : ''}: the activity retries with backoff`);
+    return reply.status >= 400 && reply.status < 500 && reply.status !== 408 ? new ProviderRefusal(text) : new Error(text);
+  }
+
+  private send(method: string, path: string, token: string, body?: unknown): Promise<GraphResponse> {
+    const url = new URL(`${origin(this.spec.graphEndpoint)}${path}`);
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    return new Promise((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method,
+          headers: {
+            authorization: `Bearer ${token}`,
+            accept: 'application/json',
+            'client-request-id': randomUUID(),
+            ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+          },
+          ...(this.tls ? { ca: this.tls.ca } : {}),
+          timeout: REQUEST_TIMEOUT_MS,
+          ...(this.ctx.signal ? { signal: this.ctx.signal } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('error', reject);
+          res.on('end', () => {
+            const requestId = res.headers['request-id'];
+            const retryAfter = res.headers['retry-after'];
+            resolve({
+              status: res.statusCode ?? 0,
+              text: Buffer.concat(chunks).toString('utf8'),
+              ...(typeof requestId === 'string' ? { requestId } : {}),
+              ...(typeof retryAfter === 'string' ? { retryAfter } : {}),
+            });
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer from Microsoft Graph within ${REQUEST_TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })));
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+}

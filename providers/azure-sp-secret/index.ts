@@ -1,0 +1,185 @@
+/**
+ * Client secrets of a Microsoft Entra app registration (service principal), `dual` only: an
+ * application can hold several secrets, so the new one is added beside the one in service and the
+ * old one is removed after dependents moved. Entra ID has no way to disable a secret, so there is
+ * no disable/enable step: the old secret stays valid through the grace period, then is removed.
+ *
+ * Material is `Material(<keyId>, { keyId, clientId, clientSecret, tenantId })`: what a consumer
+ * needs to sign in, plus the keyId so stores can give the material its id back.
+ *
+ * Each secret Rotor adds is named `rotor:<rotationId>` (its displayName) and expires after
+ * `secretLifetime`. Its text exists only in addPassword's reply, so create stages it at once.
+ *
+ * Orphans. An attempt that dies between addPassword and staging leaves a secret whose text is
+ * lost for good: Graph never returns a secret's text again. A later attempt of the same rotation
+ * (which then has no staged material) therefore removes every secret named `rotor:<rotationId>`
+ * and adds a fresh one, so a retry never leaves two new secrets behind.
+ *
+ * Verify signs in as the application with the new secret (client-credentials grant for Microsoft
+ * Graph). Entra ID replicates a new secret for up to a few minutes, during which it is refused with
+ * invalid_client: verify then throws a plain Error, so the activity retries until it works.
+ *
+ * Rotor's identity needs the Microsoft Graph application permission Application.ReadWrite.OwnedBy
+ * and to be an owner of the application (least privilege: it can then manage only the apps it
+ * owns), or Application.ReadWrite.All (every app in the tenant). Either needs admin consent. The
+ * calls: GET /applications/{id}, POST /applications/{id}/addPassword, POST …/removePassword.
+ * Verify needs no permission: any application may sign in as itself.
+ */
+import { durationMs } from '../../config/duration.js';
+import { Material } from '../../lib/material.js';
+import {
+  defineCredential,
+  ProviderRefusal,
+  type CreateRequest,
+  type CredentialSource,
+  type DiscoveredCredential,
+  type ProviderContext,
+} from '../contracts.js';
+import { azureError, azureTls, clientSecretCredential, signInRefusals } from '../azure-shared.js';
+import { GraphApplications, graphScope, type ApplicationInfo, type PasswordInfo } from './graph.js';
+import { AzureSpSecretSpecSchema, type AzureSpSecretSpec } from './spec.js';
+
+export { AzureSpSecretSpecSchema, type AzureSpSecretSpec } from './spec.js';
+export { graphScope } from './graph.js';
+
+type Strategy = 'dual' | 'single';
+
+/** The displayName of the secret a rotation adds: how a retry finds the secret an earlier attempt added. */
+export const secretName = (rotationId: string): string => `rotor:${rotationId}`;
+
+const sameId = (a: string, b: string | undefined) => b !== undefined && a.toLowerCase() === b.toLowerCase();
+const unexpired = (p: PasswordInfo, now = Date.now()) => !p.endDateTime || p.endDateTime.getTime() > now;
+
+/** The application read back must be the one the spec names by client id too: a mixed-up pair is refused. */
+function requireSameApp(spec: AzureSpSecretSpec, app: ApplicationInfo): void {
+  if (app.appId && app.appId.toLowerCase() !== spec.clientId.toLowerCase()) {
+    throw new ProviderRefusal(
+      `application ${spec.applicationObjectId} has client id ${app.appId}, not ${spec.clientId}: applicationObjectId and clientId must name the same app registration`,
+    );
+  }
+}
+
+async function create(ctx: ProviderContext, spec: AzureSpSecretSpec, strategy: Strategy, req: CreateRequest): Promise<Material> {
+  if (strategy !== 'dual') throw new ProviderRefusal('azure-sp-secret supports only the dual strategy: a client secret cannot be changed in place');
+  return GraphApplications.use(ctx, spec, async (graph) => {
+    const app = await graph.application();
+    requireSameApp(spec, app);
+    if (req.staged) {
+      // A retry: the secret this rotation added is the one to use; a second one is never added.
+      if (!app.passwords.some((p) => sameId(p.keyId, req.staged!.id))) {
+        throw new ProviderRefusal(`client secret ${req.staged.id} staged by this rotation no longer exists on application ${spec.applicationObjectId}: roll back and rotate again`);
+      }
+      ctx.logger.info({ applicationObjectId: spec.applicationObjectId, keyId: req.staged.id, reused: true }, 'azure client secret found from an earlier attempt');
+      return req.staged;
+    }
+    // Secrets an interrupted attempt of this rotation added: their text is lost, remove them (see the header).
+    for (const orphan of app.passwords.filter((p) => p.displayName === secretName(ctx.rotationId) && !sameId(p.keyId, req.current?.id))) {
+      await graph.removePassword(orphan.keyId);
+      ctx.logger.warn({ applicationObjectId: spec.applicationObjectId, keyId: orphan.keyId }, 'removed a client secret an interrupted attempt of this rotation added but never staged');
+    }
+    const endDateTime = new Date(Date.now() + durationMs(spec.secretLifetime));
+    const added = await graph.addPassword(secretName(ctx.rotationId), endDateTime);
+    const material = new Material(added.keyId, { keyId: added.keyId, clientId: spec.clientId, clientSecret: added.secretText, tenantId: spec.tenantId });
+    // Staged before anything else can fail: the secret's text exists only in this reply.
+    await req.stage(material);
+    ctx.logger.info({ applicationObjectId: spec.applicationObjectId, keyId: material.id, endDateTime: endDateTime.toISOString() }, 'azure client secret added');
+    return material;
+  });
+}
+
+async function verify(ctx: ProviderContext, spec: AzureSpSecretSpec, material: Material): Promise<void> {
+  const clientId = material.has('clientId') ? material.reveal('clientId') : spec.clientId;
+  if (clientId.toLowerCase() !== spec.clientId.toLowerCase()) {
+    throw new ProviderRefusal(`client secret ${material.id} belongs to client ${clientId}, not to application ${spec.clientId}`);
+  }
+  const secret = material.reveal('clientSecret');
+  const tls = await azureTls(ctx, spec);
+  try {
+    await clientSecretCredential(spec, clientId, secret, tls).getToken(graphScope(spec), { abortSignal: ctx.signal });
+  } catch (error) {
+    const failure = await azureError(`sign-in of application ${clientId} with client secret ${material.id}`, error, spec, tls, [secret]);
+    const refusals = signInRefusals(error);
+    if (refusals.includes('AADSTS7000222')) throw new ProviderRefusal(`client secret ${material.id} has already expired: ${failure.message}`);
+    if (refusals.includes('invalid_client')) {
+      // Entra ID takes a while to accept a new secret everywhere: a plain Error, so the workflow retries.
+      throw new Error(`client secret ${material.id} is not accepted yet (Entra ID replicates new secrets, which can take minutes): ${failure.message}`);
+    }
+    throw failure;
+  }
+  ctx.logger.info({ clientId, keyId: material.id }, 'azure client secret signs in');
+}
+
+async function discard(ctx: ProviderContext, spec: AzureSpSecretSpec, _strategy: Strategy, created: Material, current: Material | null): Promise<void> {
+  if (sameId(created.id, current?.id)) throw new ProviderRefusal(`refusing to discard client secret ${created.id}: it is the current material`);
+  const removed = await GraphApplications.use(ctx, spec, (graph) => graph.removePassword(created.id));
+  ctx.logger.info({ applicationObjectId: spec.applicationObjectId, keyId: created.id, alreadyGone: !removed }, 'azure client secret discarded');
+}
+
+async function revoke(ctx: ProviderContext, spec: AzureSpSecretSpec, _strategy: Strategy, old: Material): Promise<void> {
+  await GraphApplications.use(ctx, spec, async (graph) => {
+    const app = await graph.application();
+    if (!app.passwords.some((p) => sameId(p.keyId, old.id))) {
+      ctx.logger.info({ applicationObjectId: spec.applicationObjectId, keyId: old.id }, 'azure client secret already removed');
+      return;
+    }
+    // Guard: with no other unexpired secret, the old one is what the application is running on.
+    if (!app.passwords.some((p) => !sameId(p.keyId, old.id) && unexpired(p))) {
+      throw new ProviderRefusal(`refusing to remove client secret ${old.id}: it is the only unexpired client secret of application ${spec.applicationObjectId}`);
+    }
+    const removed = await graph.removePassword(old.id);
+    ctx.logger.info({ applicationObjectId: spec.applicationObjectId, keyId: old.id, alreadyGone: !removed }, 'azure client secret removed');
+  });
+}
+
+/** Decommission: removes the secret for good, even the application's last one (revoke refuses that). */
+async function retire(ctx: ProviderContext, spec: AzureSpSecretSpec, _strategy: Strategy, material: Material): Promise<void> {
+  const removed = await GraphApplications.use(ctx, spec, (graph) => graph.removePassword(material.id));
+  ctx.logger.info({ applicationObjectId: spec.applicationObjectId, keyId: material.id, alreadyGone: !removed }, 'azure client secret retired');
+}
+
+async function list(ctx: ProviderContext, spec: AzureSpSecretSpec): Promise<DiscoveredCredential[]> {
+  const app = await GraphApplications.use(ctx, spec, (graph) => graph.application());
+  const now = Date.now();
+  return app.passwords.map((p) => ({
+    id: p.keyId,
+    principal: `${app.displayName || 'application'} (${spec.clientId})`,
+    status: unexpired(p, now) ? ('active' as const) : ('expired' as const),
+    ...(p.startDateTime ? { createdAt: p.startDateTime.toISOString() } : {}),
+    ...(p.endDateTime ? { expiresAt: p.endDateTime.toISOString() } : {}),
+  }));
+}
+
+/**
+ * Rotor can read the application (which needs the same Graph permission as changing it, short of
+ * Application.Read.All), and it is the app the spec names. Transient failures (throttling, network)
+ * are thrown, so the step retries instead of failing the rotation.
+ */
+async function preflight(ctx: ProviderContext, spec: AzureSpSecretSpec): Promise<string[]> {
+  try {
+    const app = await GraphApplications.use(ctx, spec, (graph) => graph.application());
+    requireSameApp(spec, app);
+    return [];
+  } catch (error) {
+    if (error instanceof ProviderRefusal) return [error.message];
+    throw error;
+  }
+}
+
+const source: CredentialSource<AzureSpSecretSpec> = {
+  strategies: ['dual'],
+  create,
+  verify,
+  discard,
+  revoke,
+  list,
+  preflight,
+  retire,
+};
+
+export const azureSpSecret = defineCredential({
+  type: 'azure-sp-secret',
+  workflow: 'rotateAzureClientSecret',
+  defaultEvery: '90d',
+  spec: AzureSpSecretSpecSchema,
+  source,
+});

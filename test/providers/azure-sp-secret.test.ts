@@ -1,0 +1,468 @@
+/**
+ * The azure-sp-secret provider against the Azure emulator, through the real @azure/identity client
+ * and Graph over https (the emulator's CA given as caCertificate): the new secret is staged the
+ * moment it exists, a retry never leaves two new secrets, verify waits out Entra ID's propagation,
+ * revoke really kills the old secret, Graph's refusals say what to fix, and no secret reaches an
+ * error or a log.
+ */
+import { randomUUID } from 'node:crypto';
+import { request as httpsRequest } from 'node:https';
+import { Writable } from 'node:stream';
+import { ClientSecretCredential } from '@azure/identity';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../lib/logger.js';
+import { Material } from '../../lib/material.js';
+import { ProviderRefusal, type CreateRequest, type CredentialSource, type ProviderContext } from '../../providers/contracts.js';
+import { azureSpSecret, AzureSpSecretSpecSchema, graphScope, secretName, type AzureSpSecretSpec } from '../../providers/azure-sp-secret/index.js';
+import { azureFault, startAzureEmulator, type AzureEmulator, type AzureTestApp } from '../harness/azure/index.js';
+
+let az: AzureEmulator;
+/** Rotor's own identity: Application.ReadWrite.OwnedBy, made an owner of each app it rotates. */
+let rotor: AzureTestApp;
+const source = azureSpSecret.source as CredentialSource<AzureSpSecretSpec>;
+const logs: string[] = [];
+/** Every error a provider call threw, for the leak check at the end. */
+const errors: Error[] = [];
+
+beforeAll(async () => {
+  az = await startAzureEmulator();
+  rotor = az.directory.registerApp('rotor', { graphPermissions: ['Application.ReadWrite.OwnedBy'] });
+});
+
+afterAll(async () => {
+  await az?.close();
+});
+
+function context(rotationId: string = randomUUID(), identity: { clientId: string; clientSecret: string } = rotor): ProviderContext {
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(String(chunk));
+      done();
+    },
+  });
+  const env: Record<string, string> = { ROTOR_CLIENT_ID: identity.clientId, ROTOR_CLIENT_SECRET: identity.clientSecret, AZURE_CA_PEM: az.caPem };
+  return {
+    rotationId,
+    credentialId: 'test-azure-app',
+    logger: createLogger({ level: 'debug', destination }),
+    resolveSecret: async (ref) => {
+      const value = env[ref.slice('env:'.length)];
+      if (!value) throw new Error(`unexpected reference ${ref}`);
+      return value;
+    },
+  };
+}
+
+function spec(app: { objectId: string; clientId: string }, extra: Record<string, unknown> = {}): AzureSpSecretSpec {
+  return AzureSpSecretSpecSchema.parse({
+    tenantId: az.tenantId,
+    applicationObjectId: app.objectId,
+    clientId: app.clientId,
+    authorityHost: az.authorityHost,
+    graphEndpoint: az.graphEndpoint,
+    credentials: { clientId: 'env:ROTOR_CLIENT_ID', clientSecret: 'env:ROTOR_CLIENT_SECRET' },
+    caCertificate: 'env:AZURE_CA_PEM',
+    ...extra,
+  });
+}
+
+const materialOf = (app: AzureTestApp, keyId: string, secret: string) =>
+  new Material(keyId, { keyId, clientId: app.clientId, clientSecret: secret, tenantId: app.tenantId });
+
+/** An app registration Rotor owns, with one secret in service, as Material. */
+function appWithSecret(): { app: AzureTestApp; current: Material } {
+  const app = az.directory.registerApp(`app-${randomUUID().slice(0, 8)}`);
+  az.directory.addOwner(app.objectId, rotor.clientId);
+  return { app, current: materialOf(app, app.keyId, app.clientSecret) };
+}
+
+/** A CreateRequest whose stage() records what it got and how many requests the emulator had seen. */
+function request(current: Material | null, staged: Material | null = null) {
+  const calls: Array<{ material: Material; requestsSoFar: number }> = [];
+  const req: CreateRequest = { staged, current, stage: async (material) => void calls.push({ material, requestsSoFar: az.requests.length }) };
+  return { req, calls };
+}
+
+/** A CreateRequest whose stage() fails, as if the worker died right after addPassword. */
+function crashingRequest(current: Material | null): CreateRequest {
+  return {
+    staged: null,
+    current,
+    stage: async () => {
+      throw new Error('worker died before staging');
+    },
+  };
+}
+
+async function rejection(call: Promise<unknown>): Promise<Error> {
+  const error = await call.then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+  if (!error) throw new Error('expected the call to fail');
+  errors.push(error);
+  return error;
+}
+
+/** Whether the material signs in, as a consumer would. */
+async function signsIn(material: Material): Promise<boolean> {
+  const credential = new ClientSecretCredential(material.reveal('tenantId'), material.reveal('clientId'), material.reveal('clientSecret'), {
+    authorityHost: az.authorityHost,
+    disableInstanceDiscovery: true,
+    tlsOptions: { ca: az.caPem },
+    retryOptions: { maxRetries: 0 },
+  });
+  return credential.getToken('https://graph.microsoft.com/.default').then(
+    () => true,
+    () => false,
+  );
+}
+
+const keyIds = (app: AzureTestApp) => az.directory.passwords(app.objectId).map((p) => p.keyId).sort();
+const adds = () => az.requests.filter((r) => r.path.endsWith('/addPassword') && r.status === 200).length;
+
+/** Polls until `check` resolves true (no fixed sleeps); fails after `timeoutMs`. */
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** A raw https call to the emulator, for what the SDKs never send (no token, a forged one). */
+function raw(method: string, path: string, token?: string): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${az.url}${path}`, { method, ca: az.caPem, headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('azure-sp-secret: spec', () => {
+  it('defaults lifetime and endpoints, and refuses secret values, mixed-up ids and plain http', () => {
+    const app = { objectId: randomUUID(), clientId: randomUUID() };
+    const parsed = AzureSpSecretSpecSchema.parse({
+      tenantId: randomUUID(),
+      applicationObjectId: app.objectId,
+      clientId: app.clientId,
+      credentials: { clientId: 'env:ID', clientSecret: 'file:/run/secrets/rotor' },
+    });
+    expect(parsed).toMatchObject({ secretLifetime: '180d', authorityHost: 'https://login.microsoftonline.com', graphEndpoint: 'https://graph.microsoft.com' });
+    const base = { tenantId: randomUUID(), applicationObjectId: app.objectId, clientId: app.clientId, credentials: { clientId: 'env:ID', clientSecret: 'env:SECRET' } };
+    expect(AzureSpSecretSpecSchema.safeParse({ ...base, credentials: { clientId: 'env:ID', clientSecret: 'abc8Q~plain-secret' } }).success).toBe(false);
+    expect(AzureSpSecretSpecSchema.safeParse({ ...base, clientId: app.objectId }).success).toBe(false);
+    expect(AzureSpSecretSpecSchema.safeParse({ ...base, authorityHost: 'http://127.0.0.1:1' }).success).toBe(false);
+    expect(AzureSpSecretSpecSchema.safeParse({ ...base, secretLifetime: '2h' }).success).toBe(false);
+    expect(AzureSpSecretSpecSchema.safeParse({ ...base, applicationObjectId: 'my-app' }).success).toBe(false);
+    expect(azureSpSecret).toMatchObject({ type: 'azure-sp-secret', workflow: 'rotateAzureClientSecret', defaultEvery: '90d' });
+    expect(source.strategies).toEqual(['dual']);
+    expect(source.disable).toBeUndefined(); // Entra ID cannot disable a client secret
+  });
+
+  it("asks for a national cloud's Graph audience, and the global one for any other host", () => {
+    expect(graphScope({ graphEndpoint: 'https://graph.microsoft.us' })).toBe('https://graph.microsoft.us/.default');
+    expect(graphScope({ graphEndpoint: 'https://graph.microsoft.com' })).toBe('https://graph.microsoft.com/.default');
+    expect(graphScope({ graphEndpoint: 'https://127.0.0.1:8443' })).toBe('https://graph.microsoft.com/.default');
+  });
+});
+
+describe('azure-sp-secret: create', () => {
+  it('stages the new secret right after addPassword, before any other call', async () => {
+    const { app, current } = appWithSecret();
+    const { req, calls } = request(current);
+    const ctx = context();
+    const before = Date.now();
+    const created = await source.create(ctx, spec(app, { secretLifetime: '30d' }), 'dual', req);
+
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.material).toBe(created);
+    expect(az.requests[calls[0]!.requestsSoFar - 1]).toMatchObject({ path: `/v1.0/applications/${app.objectId}/addPassword`, status: 200, clientId: rotor.clientId });
+    expect(az.requests.length).toBe(calls[0]!.requestsSoFar); // nothing after the stage
+    expect(created.fieldNames()).toEqual(['clientId', 'clientSecret', 'keyId', 'tenantId']);
+    expect(created.reveal('keyId')).toBe(created.id);
+    expect(created.reveal('clientId')).toBe(app.clientId);
+    expect(created.reveal('tenantId')).toBe(az.tenantId);
+    expect(keyIds(app)).toEqual([current.id, created.id].sort());
+    const added = az.directory.passwords(app.objectId).find((p) => p.keyId === created.id)!;
+    expect(added.displayName).toBe(secretName(ctx.rotationId));
+    expect(added.endDateTime.getTime()).toBeGreaterThanOrEqual(before + 30 * 86_400_000);
+    expect(added.endDateTime.getTime()).toBeLessThan(Date.now() + 30 * 86_400_000 + 1000);
+    expect(added.hint).toBe(created.reveal('clientSecret').slice(0, 3));
+  });
+
+  it('on a retry with staged material returns the same secret and adds none', async () => {
+    const { app, current } = appWithSecret();
+    const ctx = context();
+    const created = await source.create(ctx, spec(app), 'dual', request(current).req);
+    const before = adds();
+    const retry = request(current, created);
+    expect(await source.create(context(ctx.rotationId), spec(app), 'dual', retry.req)).toBe(created);
+    expect(adds()).toBe(before);
+    expect(retry.calls).toHaveLength(0);
+    expect(keyIds(app)).toEqual([current.id, created.id].sort());
+  });
+
+  it('refuses a retry whose staged secret was removed outside Rotor', async () => {
+    const { app, current } = appWithSecret();
+    const gone = materialOf(app, randomUUID(), 'not-a-real-secret');
+    const refused = await rejection(source.create(context(), spec(app), 'dual', request(current, gone).req));
+    expect(refused).toBeInstanceOf(ProviderRefusal);
+    expect(refused.message).toContain(`client secret ${gone.id} staged by this rotation no longer exists`);
+  });
+
+  it('after a crash between addPassword and stage, a retry removes the lost secret and adds one fresh secret', async () => {
+    const { app, current } = appWithSecret();
+    const ctx = context();
+    expect((await rejection(source.create(ctx, spec(app), 'dual', crashingRequest(current)))).message).toBe('worker died before staging');
+    const [orphan] = keyIds(app).filter((id) => id !== current.id);
+    expect(orphan).toBeDefined();
+
+    const retry = request(current);
+    const created = await source.create(context(ctx.rotationId), spec(app), 'dual', retry.req);
+    expect(created.id).not.toBe(orphan);
+    expect(keyIds(app)).toEqual([current.id, created.id].sort());
+    expect(az.directory.passwords(app.objectId).filter((p) => p.displayName === secretName(ctx.rotationId))).toHaveLength(1);
+    expect(logs.some((l) => l.includes(orphan!) && l.includes('never staged'))).toBe(true);
+    expect(await signsIn(current)).toBe(true);
+  });
+
+  it("another rotation leaves a secret named for a different rotation alone", async () => {
+    const { app, current } = appWithSecret();
+    await rejection(source.create(context(), spec(app), 'dual', crashingRequest(current)));
+    const [leftover] = keyIds(app).filter((id) => id !== current.id);
+    const created = await source.create(context(), spec(app), 'dual', request(current).req);
+    expect(keyIds(app)).toEqual([current.id, leftover!, created.id].sort());
+  });
+
+  it('refuses the single strategy', async () => {
+    const { app, current } = appWithSecret();
+    expect(await rejection(source.create(context(), spec(app), 'single', request(current).req))).toBeInstanceOf(ProviderRefusal);
+  });
+
+  it('refuses, naming the Graph permission, when Rotor may not manage the application; adds nothing', async () => {
+    const notOwned = az.directory.registerApp(`not-owned-${randomUUID().slice(0, 8)}`);
+    const before = adds();
+    const refused = await rejection(source.create(context(), spec(notOwned), 'dual', request(null).req));
+    expect(refused).toBeInstanceOf(ProviderRefusal);
+    expect(refused.message).toContain('Authorization_RequestDenied');
+    expect(refused.message).toContain('HTTP 403');
+    expect(refused.message).toContain('Application.ReadWrite.OwnedBy');
+    expect(refused.message).toContain('owner of the application');
+    expect(refused.message).toContain('Application.ReadWrite.All');
+    expect(refused.message).toContain(rotor.clientId);
+    expect(adds()).toBe(before);
+    expect(keyIds(notOwned)).toEqual([notOwned.keyId]);
+
+    // Application.ReadWrite.All manages any application, owner or not.
+    const admin = az.directory.registerApp('rotor-admin', { graphPermissions: ['Application.ReadWrite.All'] });
+    const created = await source.create(context(undefined, admin), spec(notOwned), 'dual', request(null).req);
+    expect(keyIds(notOwned)).toEqual([notOwned.keyId, created.id].sort());
+  });
+
+  it('refuses an application that does not exist, and ids of two different applications', async () => {
+    const missing = { objectId: randomUUID(), clientId: randomUUID() };
+    const refused = await rejection(source.create(context(), spec(missing), 'dual', request(null).req));
+    expect(refused).toBeInstanceOf(ProviderRefusal);
+    expect(refused.message).toContain('Request_ResourceNotFound');
+    expect(refused.message).toContain(`No application has Object ID ${missing.objectId}`);
+
+    const a = appWithSecret().app;
+    const b = appWithSecret().app;
+    const mixed = await rejection(source.create(context(), spec({ objectId: a.objectId, clientId: b.clientId }), 'dual', request(null).req));
+    expect(mixed).toBeInstanceOf(ProviderRefusal);
+    expect(mixed.message).toContain(`has client id ${a.clientId}, not ${b.clientId}`);
+  });
+
+  it("refuses when Rotor's own secret is wrong, saying it is Rotor's sign-in", async () => {
+    const { app, current } = appWithSecret();
+    const refused = await rejection(source.create(context(undefined, { clientId: rotor.clientId, clientSecret: 'abc8Q~' + 'x'.repeat(34) }), spec(app), 'dual', request(current).req));
+    expect(refused).toBeInstanceOf(ProviderRefusal);
+    expect(refused.message).toContain(`Rotor's identity (client ${rotor.clientId}) cannot sign in`);
+    expect(refused.message).toContain('AADSTS7000215');
+  });
+
+  it('reports Graph throttling (429) as retryable, and stages nothing', async () => {
+    const { app, current } = appWithSecret();
+    az.faults.add({ status: 429, ...azureFault('graph', 'TooManyRequests', 'Too many requests are being made. Retry later.', 7), match: (r) => r.path.endsWith('/addPassword') });
+    const { req, calls } = request(current);
+    const throttled = await rejection(source.create(context(), spec(app), 'dual', req));
+    expect(throttled).not.toBeInstanceOf(ProviderRefusal);
+    expect(throttled.message).toContain('TooManyRequests');
+    expect(throttled.message).toContain('HTTP 429');
+    expect(throttled.message).toContain('Retry-After 7');
+    expect(throttled.message).toContain(`application ${app.objectId}`);
+    expect(calls).toHaveLength(0);
+    expect(keyIds(app)).toEqual([current.id]);
+  });
+
+  it('reports a token endpoint outage as retryable', async () => {
+    const { app, current } = appWithSecret();
+    az.faults.add({ status: 503, ...azureFault('aad', 'temporarily_unavailable', 'AADSTS50000: the service is unavailable'), match: (r) => r.path.endsWith('/oauth2/v2.0/token'), times: 2 });
+    const failed = await rejection(source.create(context(), spec(app), 'dual', request(current).req));
+    expect(failed).not.toBeInstanceOf(ProviderRefusal);
+    expect(failed.message).toContain("Rotor's identity");
+  });
+});
+
+describe('azure-sp-secret: verify, revoke, discard, retire', () => {
+  it("verify fails retryably while Entra ID propagates the new secret, then passes", async () => {
+    const { app, current } = appWithSecret();
+    az.directory.setPropagationDelay(400);
+    try {
+      const created = await source.create(context(), spec(app), 'dual', request(current).req);
+      const early = await rejection(source.verify(context(), spec(app), created));
+      expect(early).not.toBeInstanceOf(ProviderRefusal);
+      expect(early.message).toContain('not accepted yet');
+      expect(early.message).toContain('AADSTS7000215');
+      expect(early.message).toContain(created.id);
+      await waitFor(() => source.verify(context(), spec(app), created).then(() => true, () => false));
+    } finally {
+      az.directory.setPropagationDelay(0);
+    }
+  });
+
+  it("verify refuses another application's secret and an expired secret", async () => {
+    const { app } = appWithSecret();
+    const other = appWithSecret();
+    const stranger = await rejection(source.verify(context(), spec(app), other.current));
+    expect(stranger).toBeInstanceOf(ProviderRefusal);
+    expect(stranger.message).toContain(`belongs to client ${other.app.clientId}`);
+
+    const old = az.directory.addPassword(app.objectId, { startDateTime: new Date(Date.now() - 10 * 86_400_000), endDateTime: new Date(Date.now() - 86_400_000) });
+    const expired = await rejection(source.verify(context(), spec(app), materialOf(app, old.keyId, old.secretText)));
+    expect(expired).toBeInstanceOf(ProviderRefusal);
+    expect(expired.message).toContain('expired');
+    expect(expired.message).toContain('AADSTS7000222');
+  });
+
+  it('revoke removes the old secret, which Entra ID then refuses; a repeat succeeds; the new secret keeps working', async () => {
+    const { app, current } = appWithSecret();
+    const created = await source.create(context(), spec(app), 'dual', request(current).req);
+    await source.verify(context(), spec(app), created);
+    expect(await signsIn(current)).toBe(true);
+    await source.revoke(context(), spec(app), 'dual', current);
+    expect(keyIds(app)).toEqual([created.id]);
+    expect(await signsIn(current)).toBe(false);
+    const refusal = az.requests.filter((r) => r.service === 'aad' && r.error === 'invalid_client').at(-1);
+    expect(refusal).toMatchObject({ status: 401, clientId: app.clientId });
+    expect(await signsIn(created)).toBe(true);
+    await source.revoke(context(), spec(app), 'dual', current);
+  });
+
+  it('revoke refuses to remove the only unexpired secret of the application', async () => {
+    const { app, current } = appWithSecret();
+    az.directory.addPassword(app.objectId, { startDateTime: new Date(Date.now() - 10 * 86_400_000), endDateTime: new Date(Date.now() - 86_400_000) });
+    const refused = await rejection(source.revoke(context(), spec(app), 'dual', current));
+    expect(refused).toBeInstanceOf(ProviderRefusal);
+    expect(refused.message).toContain('only unexpired client secret');
+    expect(await signsIn(current)).toBe(true);
+  });
+
+  it('discard removes the created secret (again: no-op) and refuses to discard the current one', async () => {
+    const { app, current } = appWithSecret();
+    const created = await source.create(context(), spec(app), 'dual', request(current).req);
+    await source.discard(context(), spec(app), 'dual', created, current);
+    expect(keyIds(app)).toEqual([current.id]);
+    expect(await signsIn(created)).toBe(false);
+    await source.discard(context(), spec(app), 'dual', created, current);
+    expect(await rejection(source.discard(context(), spec(app), 'dual', current, current))).toBeInstanceOf(ProviderRefusal);
+    expect(await signsIn(current)).toBe(true);
+  });
+
+  it("retire removes even the application's last secret", async () => {
+    const { app, current } = appWithSecret();
+    await source.retire!(context(), spec(app), 'dual', current);
+    expect(keyIds(app)).toEqual([]);
+    expect(await signsIn(current)).toBe(false);
+    await source.retire!(context(), spec(app), 'dual', current);
+  });
+});
+
+describe('azure-sp-secret: list and preflight', () => {
+  it('lists the secrets with start, end and expired status, never their text', async () => {
+    const { app, current } = appWithSecret();
+    const expired = az.directory.addPassword(app.objectId, { displayName: 'old', startDateTime: new Date('2020-01-01T00:00:00Z'), endDateTime: new Date('2021-01-01T00:00:00Z') });
+    const listed = await source.list(context(), spec(app));
+    const byId = new Map(listed.map((c) => [c.id, c]));
+    expect(byId.get(current.id)).toMatchObject({ principal: `${app.displayName} (${app.clientId})`, status: 'active' });
+    expect(byId.get(current.id)!.expiresAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(byId.get(expired.keyId)).toMatchObject({ status: 'expired', createdAt: '2020-01-01T00:00:00.000Z', expiresAt: '2021-01-01T00:00:00.000Z' });
+    expect(JSON.stringify(listed)).not.toContain(expired.secretText);
+  });
+
+  it('preflight passes with the permission, names what is missing without it, and throws (retryably) on throttling', async () => {
+    const { app } = appWithSecret();
+    expect(await source.preflight!(context(), spec(app), 'dual')).toEqual([]);
+
+    const notOwned = az.directory.registerApp(`not-owned-${randomUUID().slice(0, 8)}`);
+    const problems = await source.preflight!(context(), spec(notOwned), 'dual');
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('Application.ReadWrite.OwnedBy');
+    expect((await source.preflight!(context(), spec({ objectId: randomUUID(), clientId: randomUUID() }), 'dual'))[0]).toContain('Request_ResourceNotFound');
+
+    az.faults.add({ status: 429, ...azureFault('graph', 'TooManyRequests', 'Too many requests'), match: (r) => r.path === `/v1.0/applications/${app.objectId}` });
+    const throttled = await rejection(source.preflight!(context(), spec(app), 'dual'));
+    expect(throttled).not.toBeInstanceOf(ProviderRefusal);
+    expect(throttled.message).toContain('TooManyRequests');
+  });
+});
+
+describe('azure emulator: Graph authentication', () => {
+  it('refuses a request without a token, with a forged token and with a token for another audience', async () => {
+    const { app } = appWithSecret();
+    const path = `/v1.0/applications/${app.objectId}`;
+    const none = await raw('GET', path);
+    expect(none.status).toBe(401);
+    expect(JSON.parse(none.body)).toMatchObject({ error: { code: 'InvalidAuthenticationToken', message: 'Access token is empty.' } });
+    expect(none.headers['www-authenticate']).toContain('Bearer');
+
+    const forged = await raw('GET', path, Buffer.from(`${rotor.clientId}:graph`).toString('base64url'));
+    expect(forged.status).toBe(401);
+    expect(JSON.parse(forged.body).error.code).toBe('InvalidAuthenticationToken');
+
+    const credential = new ClientSecretCredential(az.tenantId, rotor.clientId, rotor.clientSecret, { authorityHost: az.authorityHost, disableInstanceDiscovery: true, tlsOptions: { ca: az.caPem } });
+    const vaultToken = (await credential.getToken('https://vault.azure.net/.default')).token;
+    const wrongAudience = await raw('GET', path, vaultToken);
+    expect(wrongAudience.status).toBe(401);
+    expect(JSON.parse(wrongAudience.body).error.message).toContain('Invalid audience');
+
+    const graphToken = (await credential.getToken('https://graph.microsoft.com/.default')).token;
+    const ok = await raw('GET', path, graphToken);
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body).passwordCredentials[0]).toMatchObject({ keyId: app.keyId, secretText: null, hint: app.clientSecret.slice(0, 3) });
+    az.directory.expireTokens(rotor.clientId);
+    expect((await raw('GET', path, graphToken)).status).toBe(401);
+  });
+
+  it('trusts nothing but its CA: a client without caCertificate cannot connect', async () => {
+    const { app } = appWithSecret();
+    const withoutCa = AzureSpSecretSpecSchema.parse({ ...spec(app), caCertificate: undefined });
+    const failed = await rejection(source.list(context(), withoutCa));
+    expect(failed).toBeInstanceOf(ProviderRefusal);
+    expect(failed.message).toContain('TLS: UNABLE_TO_VERIFY_LEAF_SIGNATURE');
+    expect(failed.message).toContain('caCertificate');
+
+    // A wrong tenant is refused by Entra ID's metadata endpoint, and said so.
+    const wrongTenant = await rejection(source.list(context(), spec(app, { tenantId: randomUUID() })));
+    expect(wrongTenant).toBeInstanceOf(ProviderRefusal);
+    expect(wrongTenant.message).toContain('invalid_tenant');
+  });
+});
+
+describe('azure-sp-secret: no secret leaks', () => {
+  it('no client secret or access token appears in any thrown error or log line', () => {
+    const secrets = az.directory.issuedSecrets();
+    expect(errors.length).toBeGreaterThan(10);
+    expect(secrets.length).toBeGreaterThan(20);
+    const text = [...errors.map((e) => `${e.message}\n${e.stack ?? ''}`), ...logs].join('\n');
+    // The scan reads real content: key ids and what happened to them do appear.
+    expect(text).toContain('azure client secret added');
+    expect(text).toMatch(/"keyId":"[0-9a-f]{8}-[0-9a-f]{4}-/);
+    for (const secret of secrets) expect(text).not.toContain(secret);
+  });
+});

@@ -1,0 +1,447 @@
+/**
+ * The gcp-sa-key provider against the GCP emulator, through the real @googleapis/iam and
+ * google-auth-library clients: the new key is staged the moment it exists, a retry never makes a
+ * second key nor leaves one nobody holds, the ten-key limit is refused by name, verify waits out
+ * propagation, revoke really kills the old key at the token endpoint, and no private key or token
+ * reaches an error or a log.
+ */
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../lib/logger.js';
+import { Material } from '../../lib/material.js';
+import { ProviderRefusal, type CreateRequest, type CredentialSource, type ProviderContext } from '../../providers/contracts.js';
+import { gcpSaKey, GcpSaKeySpecSchema, KEYS_PER_ACCOUNT, type GcpSaKeySpec } from '../../providers/gcp-sa-key/index.js';
+import { gcpFault, startGcpEmulator, type GcpEmulator, type GcpServiceAccount } from '../harness/gcp/index.js';
+import { keyAuthenticates } from '../harness/gcp/fixture.js';
+
+const PROJECT = 'app-project';
+let gcp: GcpEmulator;
+let rotor: GcpServiceAccount;
+const source = gcpSaKey.source as CredentialSource<GcpSaKeySpec>;
+const logs: string[] = [];
+/** Every error a provider call threw, for the leak check at the end. */
+const errors: Error[] = [];
+
+beforeAll(async () => {
+  gcp = await startGcpEmulator();
+  rotor = await gcp.iam.createServiceAccount('rotor@rotor-admin.iam.gserviceaccount.com');
+});
+
+afterAll(async () => {
+  await gcp?.close();
+});
+
+function context(rotationId: string = randomUUID(), credentials: string = rotor.keyJson): ProviderContext {
+  const destination = new Writable({
+    write(chunk, _encoding, done) {
+      logs.push(String(chunk));
+      done();
+    },
+  });
+  return {
+    rotationId,
+    credentialId: 'test-gcp-key',
+    logger: createLogger({ level: 'debug', destination }),
+    resolveSecret: async (ref) => {
+      if (ref !== 'env:ROTOR_GCP_KEY') throw new Error(`unexpected reference ${ref}`);
+      return credentials;
+    },
+  };
+}
+
+function spec(serviceAccount: string, extra: Record<string, unknown> = {}): GcpSaKeySpec {
+  return GcpSaKeySpecSchema.parse({
+    serviceAccount,
+    iamEndpoint: gcp.iamRootUrl,
+    tokenEndpoint: gcp.tokenEndpoint,
+    credentials: 'env:ROTOR_GCP_KEY',
+    ...extra,
+  });
+}
+
+/** A service account with one key in service, as Material, that Rotor may manage. */
+async function appAccount(options: { grant?: boolean } = {}): Promise<{ account: GcpServiceAccount; current: Material }> {
+  const account = await gcp.iam.createServiceAccount(`app-${randomUUID().slice(0, 8)}@${PROJECT}.iam.gserviceaccount.com`);
+  if (options.grant !== false) gcp.iam.grant(rotor.email, account.email, 'roles/iam.serviceAccountKeyAdmin');
+  return { account, current: new Material(account.keyId, { keyId: account.keyId, keyJson: account.keyJson }) };
+}
+
+/** A CreateRequest whose stage() records what it got and how many emulator requests had been made. */
+function request(current: Material | null, staged: Material | null = null) {
+  const calls: Array<{ material: Material; requestsSoFar: number }> = [];
+  const req: CreateRequest = {
+    staged,
+    current,
+    stage: async (material) => void calls.push({ material, requestsSoFar: gcp.requests.length }),
+  };
+  return { req, calls };
+}
+
+/** A CreateRequest whose stage() fails `failures` times (every time by default), as if the primary store were down. */
+function failingRequest(current: Material | null, failures = Number.POSITIVE_INFINITY) {
+  let attempts = 0;
+  const staged: Material[] = [];
+  const req: CreateRequest = {
+    staged: null,
+    current,
+    stage: async (material) => {
+      attempts += 1;
+      if (attempts <= failures) throw new Error('primary store unavailable');
+      staged.push(material);
+    },
+  };
+  return { req, staged, attempts: () => attempts };
+}
+
+async function rejection(call: Promise<unknown>): Promise<Error> {
+  const error = await call.then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  );
+  if (!error) throw new Error('expected the call to fail');
+  errors.push(error);
+  return error;
+}
+
+const works = (material: Material) => keyAuthenticates(gcp, material.reveal('keyJson'));
+const userKeyIds = (email: string) =>
+  gcp.iam
+    .keys(email)
+    .filter((k) => k.keyType === 'USER_MANAGED')
+    .map((k) => k.keyId)
+    .sort();
+const keyPosts = () => gcp.requests.filter((r) => r.api === 'iam' && r.method === 'POST' && r.path.endsWith('/keys'));
+
+describe('gcp-sa-key: spec', () => {
+  it('parses a minimal spec and refuses secret values where references belong', () => {
+    expect(GcpSaKeySpecSchema.parse({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com' })).toEqual({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com' });
+    expect(GcpSaKeySpecSchema.safeParse({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com', credentials: rotor.keyJson }).success).toBe(false);
+    expect(GcpSaKeySpecSchema.safeParse({ serviceAccount: 'app@example.com' }).success).toBe(false);
+    expect(GcpSaKeySpecSchema.safeParse({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com', iamEndpoint: 'ftp://x' }).success).toBe(false);
+    expect(GcpSaKeySpecSchema.safeParse({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com', extra: 1 }).success).toBe(false);
+    expect(gcpSaKey).toMatchObject({ type: 'gcp-sa-key', workflow: 'rotateGcpServiceAccountKey', defaultEvery: '90d' });
+    expect(source.strategies).toEqual(['dual']);
+  });
+});
+
+describe('gcp-sa-key: create', () => {
+  it('stages the new key right after the create call, before any other call', async () => {
+    const { account, current } = await appAccount();
+    const { req, calls } = request(current);
+    const created = await source.create(context(), spec(account.email), 'dual', req);
+
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.material).toBe(created);
+    const last = gcp.requests[calls[0]!.requestsSoFar - 1]!;
+    expect(last).toMatchObject({ api: 'iam', method: 'POST', status: 200, caller: rotor.email });
+    expect(last.path).toBe(`/v1/projects/${PROJECT}/serviceAccounts/${account.email}/keys`);
+    expect(gcp.requests.length).toBe(calls[0]!.requestsSoFar); // nothing after the stage
+    expect(created.id).toMatch(/^[0-9a-f]{40}$/);
+    expect(created.fieldNames()).toEqual(['keyId', 'keyJson']);
+    expect(created.reveal('keyId')).toBe(created.id);
+    expect(JSON.parse(created.reveal('keyJson'))).toMatchObject({ type: 'service_account', private_key_id: created.id, client_email: account.email });
+    expect(userKeyIds(account.email)).toEqual([current.id, created.id].sort());
+    expect(await works(created)).toBe(true);
+  });
+
+  it('on a retry with staged material returns the same key, re-enabled, and creates none', async () => {
+    const { account, current } = await appAccount();
+    const created = await source.create(context(), spec(account.email), 'dual', request(current).req);
+    await source.disable!(context(), spec(account.email), created);
+    const before = keyPosts().length;
+    const retry = request(current, created);
+    const again = await source.create(context(), spec(account.email), 'dual', retry.req);
+    expect(again).toBe(created);
+    expect(keyPosts().length).toBe(before);
+    expect(retry.calls).toHaveLength(0);
+    expect(userKeyIds(account.email)).toEqual([current.id, created.id].sort());
+    expect(gcp.iam.keys(account.email).find((k) => k.keyId === created.id)?.disabled).toBe(false);
+  });
+
+  it('refuses a retry whose staged key was deleted outside Rotor', async () => {
+    const { account, current } = await appAccount();
+    const gone = new Material('f'.repeat(40), { keyId: 'f'.repeat(40), keyJson: '{}' });
+    const refused = await rejection(source.create(context(), spec(account.email), 'dual', request(current, gone).req));
+    expect(refused).toBeInstanceOf(ProviderRefusal);
+    expect(refused.message).toContain(`key ${gone.id} staged by this rotation no longer exists in service account ${account.email}`);
+  });
+
+  it('when staging keeps failing, deletes the key it made: the retried create leaves no orphan', async () => {
+    const { account, current } = await appAccount();
+    const ctx = context();
+    const failing = failingRequest(current);
+    const failure = await rejection(source.create(ctx, spec(account.email), 'dual', failing.req));
+    expect(failure.message).toBe('primary store unavailable');
+    expect(failing.attempts()).toBe(3);
+    expect(userKeyIds(account.email)).toEqual([current.id]);
+    const orphan = keyPosts().at(-1)!;
+    expect(orphan.status).toBe(200);
+    expect(logs.some((l) => l.includes('could not be staged') && l.includes(account.email))).toBe(true);
+
+    const retry = request(current);
+    const created = await source.create(context(ctx.rotationId), spec(account.email), 'dual', retry.req);
+    expect(userKeyIds(account.email)).toEqual([current.id, created.id].sort());
+    expect(retry.calls).toHaveLength(1);
+  });
+
+  it('stages again after a passing failure and keeps the one key it made', async () => {
+    const { account, current } = await appAccount();
+    const before = keyPosts().length;
+    const flaky = failingRequest(current, 1);
+    const created = await source.create(context(), spec(account.email), 'dual', flaky.req);
+    expect(flaky.attempts()).toBe(2);
+    expect(flaky.staged).toEqual([created]);
+    expect(keyPosts().length).toBe(before + 1);
+    expect(userKeyIds(account.email)).toEqual([current.id, created.id].sort());
+  });
+
+  it('refuses when the account holds ten user-managed keys, naming every one, and creates none', async () => {
+    const { account, current } = await appAccount();
+    const old = new Date(Date.now() - 30 * 86_400_000);
+    const disabled = await gcp.iam.addKey(account.email, { disabled: true, validAfter: old });
+    for (let i = 0; i < KEYS_PER_ACCOUNT - 2; i++) await gcp.iam.addKey(account.email);
+    const before = keyPosts().length;
+    const refused = await rejection(source.create(context(), spec(account.email), 'dual', request(current).req));
+    expect(refused).toBeInstanceOf(ProviderRefusal);
+    expect(refused.message).toContain(`service account ${account.email} already has 10 user-managed keys, GCP's limit of 10, and Rotor manages only ${current.id}`);
+    for (const id of userKeyIds(account.email)) expect(refused.message).toContain(id);
+    expect(refused.message).toContain(`${disabled.keyId} (disabled, created ${old.toISOString()})`);
+    expect(refused.message).toContain(`${current.id} (enabled, created`);
+    expect(keyPosts().length).toBe(before);
+    expect(userKeyIds(account.email)).toHaveLength(10);
+
+    // IAM itself refuses an eleventh key the same way, should the list have been stale.
+    const { account: other } = await appAccount();
+    for (let i = 0; i < KEYS_PER_ACCOUNT - 1; i++) await gcp.iam.addKey(other.email);
+    gcp.faults.add({ match: (r) => r.method === 'GET' && r.path.endsWith(`${other.email}/keys`), status: 200, body: {} });
+    const byIam = await rejection(source.create(context(), spec(other.email), 'dual', request(null).req));
+    expect(byIam).toBeInstanceOf(ProviderRefusal);
+    expect(byIam.message).toContain('FAILED_PRECONDITION: Precondition check failed.');
+    expect(byIam.message).toContain('GCP allows 10 user-managed keys per service account');
+  });
+
+  it('refuses the single strategy', async () => {
+    const { account, current } = await appAccount();
+    expect(await rejection(source.create(context(), spec(account.email), 'single', request(current).req))).toBeInstanceOf(ProviderRefusal);
+  });
+
+  it('surfaces throttling (429) as retryable, naming the account', async () => {
+    const { account, current } = await appAccount();
+    gcp.faults.add({ match: (r) => r.method === 'POST' && r.path.endsWith(`${account.email}/keys`), ...gcpFault('RESOURCE_EXHAUSTED', 'Rate exceeded.') });
+    const throttled = await rejection(source.create(context(), spec(account.email), 'dual', request(current).req));
+    expect(throttled).not.toBeInstanceOf(ProviderRefusal);
+    expect(throttled.message).toBe(`cannot create a key for service account ${account.email}: RESOURCE_EXHAUSTED: Rate exceeded. (HTTP 429)`);
+    expect(userKeyIds(account.email)).toEqual([current.id]);
+
+    // A listing is retried once by the client; a second 429 reaches Rotor.
+    gcp.faults.add({ match: (r) => r.method === 'GET' && r.path.endsWith(`${account.email}/keys`), ...gcpFault('RESOURCE_EXHAUSTED', 'Rate exceeded.'), times: 2 });
+    const listed = await rejection(source.list(context(), spec(account.email)));
+    expect(listed).not.toBeInstanceOf(ProviderRefusal);
+    expect(listed.message).toContain('RESOURCE_EXHAUSTED');
+  });
+
+  it('refuses clearly when Rotor lacks permission on the account (403)', async () => {
+    const { account, current } = await appAccount({ grant: false });
+    const denied = await rejection(source.create(context(), spec(account.email), 'dual', request(current).req));
+    expect(denied).toBeInstanceOf(ProviderRefusal);
+    expect(denied.message).toBe(
+      `cannot list the keys of service account ${account.email}: PERMISSION_DENIED: Permission 'iam.serviceAccountKeys.list' denied on resource (or it may not exist). (HTTP 403)`,
+    );
+    expect(userKeyIds(account.email)).toEqual([current.id]);
+  });
+
+  it("refuses when Rotor's own key is not accepted by the token endpoint", async () => {
+    const { account, current } = await appAccount();
+    const forged = JSON.stringify({
+      ...JSON.parse(rotor.keyJson),
+      private_key: generateKeyPairSync('rsa', { modulusLength: 2048, privateKeyEncoding: { type: 'pkcs8', format: 'pem' }, publicKeyEncoding: { type: 'spki', format: 'pem' } }).privateKey,
+    });
+    const refused = await rejection(source.create(context(randomUUID(), forged), spec(account.email), 'dual', request(current).req));
+    expect(refused).toBeInstanceOf(ProviderRefusal);
+    expect(refused.message).toContain('invalid_grant: Invalid JWT Signature.');
+    const garbage = await rejection(source.list(context(randomUUID(), 'not json'), spec(account.email)));
+    expect(garbage).toBeInstanceOf(ProviderRefusal);
+    expect(garbage.message).toContain("Rotor's credentials (env:ROTOR_GCP_KEY) is not a service-account key file");
+  });
+});
+
+describe('gcp-sa-key: verify, disable, enable, revoke, discard, retire', () => {
+  it('verify fails retryably while the new key propagates, then passes', async () => {
+    const { account, current } = await appAccount();
+    gcp.iam.setPropagationDelay(3_600_000);
+    try {
+      const created = await source.create(context(), spec(account.email), 'dual', request(current).req);
+      const early = await rejection(source.verify(context(), spec(account.email), created));
+      expect(early).not.toBeInstanceOf(ProviderRefusal);
+      expect(early.message).toBe(
+        `key ${created.id} of service account ${account.email} is not accepted yet (new keys can take a minute to work): invalid_grant: Invalid JWT Signature.`,
+      );
+      gcp.iam.propagateNow();
+      await source.verify(context(), spec(account.email), created);
+    } finally {
+      gcp.iam.setPropagationDelay(0);
+    }
+  });
+
+  it('verify refuses a key of another account, a file of another key, and a disabled or deleted key', async () => {
+    const { account } = await appAccount();
+    const stranger = await appAccount();
+    const wrongAccount = await rejection(source.verify(context(), spec(account.email), stranger.current));
+    expect(wrongAccount).toBeInstanceOf(ProviderRefusal);
+    expect(wrongAccount.message).toContain(`belongs to ${stranger.account.email}, not to service account ${account.email}`);
+
+    const other = await gcp.iam.addKey(account.email);
+    const mislabelled = new Material(account.keyId, { keyId: account.keyId, keyJson: other.keyJson });
+    expect((await rejection(source.verify(context(), spec(account.email), mislabelled))).message).toContain(`holds key ${other.keyId}, not key ${account.keyId}`);
+
+    const extra = await gcp.iam.addKey(account.email);
+    const material = new Material(extra.keyId, extra);
+    await source.disable!(context(), spec(account.email), material);
+    const disabled = await rejection(source.verify(context(), spec(account.email), material));
+    expect(disabled).toBeInstanceOf(ProviderRefusal);
+    expect(disabled.message).toContain(`key ${extra.keyId} of service account ${account.email} is disabled`);
+    await source.retire!(context(), spec(account.email), 'dual', material);
+    const deleted = await rejection(source.verify(context(), spec(account.email), material));
+    expect(deleted).toBeInstanceOf(ProviderRefusal);
+    expect(deleted.message).toContain(`key ${extra.keyId} no longer exists`);
+  });
+
+  it('disable makes the token endpoint refuse the old key, enable brings it back', async () => {
+    const { account, current } = await appAccount();
+    await source.create(context(), spec(account.email), 'dual', request(current).req);
+    expect(await works(current)).toBe(true);
+    await source.disable!(context(), spec(account.email), current);
+    expect(await works(current)).toBe(false);
+    expect(gcp.requests.at(-1)).toMatchObject({ api: 'oauth', status: 400, error: 'invalid_grant' });
+    await source.enable!(context(), spec(account.email), current);
+    expect(await works(current)).toBe(true);
+  });
+
+  it('revoke deletes the old key, which the token endpoint then refuses; a repeat succeeds; the new key keeps working', async () => {
+    const { account, current } = await appAccount();
+    const created = await source.create(context(), spec(account.email), 'dual', request(current).req);
+    await source.disable!(context(), spec(account.email), current);
+    await source.revoke(context(), spec(account.email), 'dual', current);
+    expect(userKeyIds(account.email)).toEqual([created.id]);
+    expect(await works(current)).toBe(false);
+    expect(gcp.requests.at(-1)).toMatchObject({ api: 'oauth', status: 400, error: 'invalid_grant' });
+    expect(await works(created)).toBe(true);
+    await source.revoke(context(), spec(account.email), 'dual', current);
+    await source.disable!(context(), spec(account.email), current); // gone counts as disabled
+    const enable = await rejection(source.enable!(context(), spec(account.email), current));
+    expect(enable).toBeInstanceOf(ProviderRefusal);
+    expect(enable.message).toContain('it was deleted');
+  });
+
+  it('revoke refuses to delete the only enabled key of the account', async () => {
+    const { account, current } = await appAccount();
+    await gcp.iam.addKey(account.email, { disabled: true });
+    const refused = await rejection(source.revoke(context(), spec(account.email), 'dual', current));
+    expect(refused).toBeInstanceOf(ProviderRefusal);
+    expect(refused.message).toContain('only enabled user-managed key');
+    expect(await works(current)).toBe(true);
+  });
+
+  it('discard deletes the created key (again: no-op) and refuses to discard the current one; retire deletes even the last key', async () => {
+    const { account, current } = await appAccount();
+    const created = await source.create(context(), spec(account.email), 'dual', request(current).req);
+    await source.discard(context(), spec(account.email), 'dual', created, current);
+    expect(userKeyIds(account.email)).toEqual([current.id]);
+    expect(await works(created)).toBe(false);
+    await source.discard(context(), spec(account.email), 'dual', created, current);
+    expect(await rejection(source.discard(context(), spec(account.email), 'dual', current, current))).toBeInstanceOf(ProviderRefusal);
+    expect(await works(current)).toBe(true);
+    await source.retire!(context(), spec(account.email), 'dual', current);
+    await source.retire!(context(), spec(account.email), 'dual', current);
+    expect(userKeyIds(account.email)).toEqual([]);
+  });
+});
+
+describe('gcp-sa-key: list and preflight', () => {
+  it('lists user-managed keys with status, creation and expiry', async () => {
+    const { account, current } = await appAccount();
+    const idle = await gcp.iam.addKey(account.email, { disabled: true });
+    gcp.iam.setKeyLifetime(86_400_000);
+    try {
+      const expired = await gcp.iam.addKey(account.email, { validAfter: new Date(Date.now() - 2 * 86_400_000) });
+      const expiring = await gcp.iam.addKey(account.email);
+      const listed = await source.list(context(), spec(account.email));
+      const byId = new Map(listed.map((c) => [c.id, c]));
+      expect(listed).toHaveLength(4); // the system-managed key is Google's, not listed
+      expect(byId.get(current.id)).toMatchObject({ principal: account.email, status: 'active' });
+      expect(byId.get(current.id)!.expiresAt).toBeUndefined();
+      expect(byId.get(current.id)!.createdAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+      expect(byId.get(idle.keyId)).toMatchObject({ status: 'inactive' });
+      expect(byId.get(expired.keyId)).toMatchObject({ status: 'expired' });
+      expect(byId.get(expiring.keyId)).toMatchObject({ status: 'active' });
+      expect(Date.parse(byId.get(expiring.keyId)!.expiresAt!)).toBeGreaterThan(Date.now());
+    } finally {
+      gcp.iam.setKeyLifetime(null);
+    }
+  });
+
+  it('preflight passes with the key admin role and names each missing permission otherwise', async () => {
+    const { account } = await appAccount();
+    expect(await source.preflight!(context(), spec(account.email), 'dual')).toEqual([]);
+
+    const { account: bare } = await appAccount({ grant: false });
+    gcp.iam.grant(rotor.email, bare.email, ['iam.serviceAccountKeys.list', 'iam.serviceAccountKeys.get']);
+    expect(await source.preflight!(context(), spec(bare.email), 'dual')).toEqual([
+      `Rotor's identity lacks iam.serviceAccountKeys.create, iam.serviceAccountKeys.delete, iam.serviceAccountKeys.disable, iam.serviceAccountKeys.enable on service account ${bare.email}: grant it roles/iam.serviceAccountKeyAdmin on that account`,
+    ]);
+
+    for (let i = 0; i < KEYS_PER_ACCOUNT - 1; i++) await gcp.iam.addKey(account.email);
+    const full = await source.preflight!(context(), spec(account.email), 'dual');
+    expect(full).toHaveLength(1);
+    expect(full[0]).toContain(`service account ${account.email} has 10 user-managed keys, GCP's limit`);
+
+    const missing = await source.preflight!(context(), spec(`ghost-acct@${PROJECT}.iam.gserviceaccount.com`), 'dual');
+    expect(missing).toEqual([expect.stringContaining('NOT_FOUND')]);
+  });
+});
+
+describe('gcp emulator: authentication is strict', () => {
+  const keysUrl = () => `${gcp.endpoint}/v1/projects/-/serviceAccounts/${rotor.email}/keys`;
+
+  it('refuses API calls without a token, with an unknown token, and with a self-signed JWT of an unknown key', async () => {
+    gcp.iam.grant(rotor.email, rotor.email, 'roles/iam.serviceAccountKeyAdmin');
+    const missing = await fetch(keysUrl());
+    expect(missing.status).toBe(401);
+    expect(((await missing.json()) as { error: { status: string } }).error.status).toBe('UNAUTHENTICATED');
+    expect(missing.headers.get('www-authenticate')).toContain('invalid_token');
+    const unknown = await fetch(keysUrl(), { headers: { authorization: 'Bearer ya29.not-a-token' } });
+    expect(unknown.status).toBe(401);
+
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const { sign } = await import('node:crypto');
+    const encode = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const now = Math.floor(Date.now() / 1000);
+    const input = `${encode({ alg: 'RS256', typ: 'JWT', kid: rotor.keyId })}.${encode({ iss: rotor.email, sub: rotor.email, scope: 'https://www.googleapis.com/auth/cloud-platform', iat: now, exp: now + 600 })}`;
+    const forged = `${input}.${sign('RSA-SHA256', Buffer.from(input), privateKey).toString('base64url')}`;
+    expect((await fetch(keysUrl(), { headers: { authorization: `Bearer ${forged}` } })).status).toBe(401);
+    // The same claims signed with Rotor's real key pass: the refusal above was about the signature.
+    const real = `${input}.${sign('RSA-SHA256', Buffer.from(input), JSON.parse(rotor.keyJson).private_key as string).toString('base64url')}`;
+    expect((await fetch(keysUrl(), { headers: { authorization: `Bearer ${real}` } })).status).toBe(200);
+  });
+
+  it('the token endpoint refuses a wrong grant type and an assertion for an unknown account', async () => {
+    const post = (body: Record<string, string>) => fetch(gcp.tokenEndpoint, { method: 'POST', body: new URLSearchParams(body) });
+    const wrongGrant = await post({ grant_type: 'client_credentials' });
+    expect(wrongGrant.status).toBe(400);
+    expect(await wrongGrant.json()).toMatchObject({ error: 'unsupported_grant_type' });
+    const garbage = await post({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: 'a.b.c' });
+    expect(await garbage.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+});
+
+describe('gcp-sa-key: no secret leaks', () => {
+  it('no private key or token appears in any thrown error or log line', () => {
+    const secrets = gcp.iam.issuedSecrets();
+    expect(errors.length).toBeGreaterThan(10);
+    expect(secrets.length).toBeGreaterThan(40);
+    const text = [...errors.map((e) => `${e.message}\n${e.stack ?? ''}`), ...logs].join('\n');
+    expect(text).toContain(`@${PROJECT}.iam.gserviceaccount.com`); // accounts and key ids are public and do appear
+    for (const secret of secrets) expect(text).not.toContain(secret);
+  });
+});
