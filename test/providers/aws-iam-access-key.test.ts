@@ -4,21 +4,19 @@
  * IAM's propagation delay, revoke really kills the old key, and no secret reaches an error or a log.
  */
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/logger.js';
 import { Material } from '../../lib/material.js';
-import { ProviderRefusal, type CreateRequest, type CredentialSource, type ProviderContext } from '../../providers/contracts.js';
+import { ProviderRefusal, type CredentialSource } from '../../providers/contracts.js';
 import { awsIamAccessKey, AwsIamAccessKeySpecSchema, lastUsed, type AwsIamAccessKeySpec } from '../../providers/aws-iam-access-key/index.js';
 import { awsFault, startAwsEmulator, type AwsEmulator, type AwsTestUser } from '../harness/aws/index.js';
+import { crashingRequest, createProviderKit, recordingRequest } from '../harness/provider-kit.js';
 
 let aws: AwsEmulator;
 let admin: AwsTestUser;
 const source = awsIamAccessKey.source as CredentialSource<AwsIamAccessKeySpec>;
-const logs: string[] = [];
-/** Every error a provider call threw, for the leak check at the end. */
-const errors: Error[] = [];
+const kit = createProviderKit({ credentialId: 'test-aws-key' });
+const { logs, errors, rejection } = kit;
 
 beforeAll(async () => {
   aws = await startAwsEmulator();
@@ -29,25 +27,7 @@ afterAll(async () => {
   await aws?.close();
 });
 
-function context(rotationId: string = randomUUID()): ProviderContext {
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
-  const env: Record<string, string> = { ROTOR_AWS_KEY_ID: admin.accessKeyId, ROTOR_AWS_SECRET: admin.secretAccessKey };
-  return {
-    rotationId,
-    credentialId: 'test-aws-key',
-    logger: createLogger({ level: 'debug', destination }),
-    resolveSecret: async (ref) => {
-      const value = env[ref.slice('env:'.length)];
-      if (!value) throw new Error(`unexpected reference ${ref}`);
-      return value;
-    },
-  };
-}
+const context = (rotationId?: string) => kit.context({ ROTOR_AWS_KEY_ID: admin.accessKeyId, ROTOR_AWS_SECRET: admin.secretAccessKey }, rotationId);
 
 function spec(userName: string, extra: Record<string, unknown> = {}): AwsIamAccessKeySpec {
   return AwsIamAccessKeySpecSchema.parse({
@@ -65,36 +45,7 @@ function appUser(): { user: AwsTestUser; current: Material } {
 }
 
 /** A CreateRequest whose stage() records what it got and how many AWS requests had been made. */
-function request(current: Material | null, staged: Material | null = null) {
-  const calls: Array<{ material: Material; requestsSoFar: number }> = [];
-  const req: CreateRequest = {
-    staged,
-    current,
-    stage: async (material) => void calls.push({ material, requestsSoFar: aws.requests.length }),
-  };
-  return { req, calls };
-}
-
-/** A CreateRequest whose stage() fails, as if the worker died right after CreateAccessKey. */
-function crashingRequest(current: Material | null): CreateRequest {
-  return {
-    staged: null,
-    current,
-    stage: async () => {
-      throw new Error('worker died before staging');
-    },
-  };
-}
-
-async function rejection(call: Promise<unknown>): Promise<Error> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  if (!error) throw new Error('expected the call to fail');
-  errors.push(error);
-  return error;
-}
+const request = (current: Material | null, staged: Material | null = null) => recordingRequest(() => aws.requests.length, current, staged);
 
 async function stsWorks(material: Material): Promise<boolean> {
   const sts = new STSClient({
@@ -350,7 +301,7 @@ describe('aws-iam-access-key: no secret leaks', () => {
     const secrets = aws.iam.issuedSecrets();
     expect(errors.length).toBeGreaterThan(5);
     expect(secrets.length).toBeGreaterThan(10);
-    const text = [...errors.map((e) => `${e.message}\n${e.stack ?? ''}`), ...logs].join('\n');
+    const text = kit.errorsAndLogsText();
     for (const secret of secrets) expect(text).not.toContain(secret);
   });
 });

@@ -7,12 +7,12 @@ import { randomUUID } from 'node:crypto';
 import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/logger.js';
 import { Material } from '../../lib/material.js';
 import type { CredentialSource, Dependent, PrimaryStore, ProviderContext } from '../../providers/contracts.js';
 import { awsIamAccessKey, AwsIamAccessKeySpecSchema, type AwsIamAccessKeySpec } from '../../providers/aws-iam-access-key/index.js';
 import { awsSecretsManager, AwsSecretsManagerSpecSchema, type AwsSecretsManagerSpec } from '../../providers/aws-secrets-manager/index.js';
 import { startAwsEmulator, type AwsEmulator, type AwsTestUser } from '../harness/aws/index.js';
+import { createProviderKit } from '../harness/provider-kit.js';
 
 let aws: AwsEmulator;
 let admin: AwsTestUser;
@@ -20,6 +20,7 @@ let consumer: SecretsManagerClient;
 const source = awsIamAccessKey.source as CredentialSource<AwsIamAccessKeySpec>;
 const primary = awsSecretsManager.primary as PrimaryStore<AwsSecretsManagerSpec>;
 const dependent = awsSecretsManager.dependent as Dependent<AwsSecretsManagerSpec>;
+const kit = createProviderKit({ credentialId: 'aws-app', logLevel: 'silent' });
 
 beforeAll(async () => {
   aws = await startAwsEmulator();
@@ -34,14 +35,7 @@ afterAll(async () => {
 
 const connection = () => ({ endpoint: aws.endpoint, credentials: { accessKeyId: 'env:KEY_ID', secretAccessKey: 'env:SECRET' } });
 
-function context(rotationId: string): ProviderContext {
-  return {
-    rotationId,
-    credentialId: 'aws-app',
-    logger: createLogger({ level: 'silent' }),
-    resolveSecret: async (ref) => (ref === 'env:KEY_ID' ? admin.accessKeyId : admin.secretAccessKey),
-  };
-}
+const context = (rotationId: string) => kit.context({ KEY_ID: admin.accessKeyId, SECRET: admin.secretAccessKey }, rotationId);
 
 async function stsWorks(key: { accessKeyId: string; secretAccessKey: string }): Promise<boolean> {
   const sts = new STSClient({ endpoint: aws.endpoint, region: aws.region, maxAttempts: 1, credentials: key });

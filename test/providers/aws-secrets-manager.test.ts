@@ -4,22 +4,21 @@
  * idempotency token, dependent write/restore/check, and no value in any error or log.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { CreateSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/logger.js';
 import { Material } from '../../lib/material.js';
-import { ProviderRefusal, type Dependent, type PrimaryStore, type ProviderContext } from '../../providers/contracts.js';
+import { ProviderRefusal, type Dependent, type PrimaryStore } from '../../providers/contracts.js';
 import { awsSecretsManager, AwsSecretsManagerSpecSchema, versionToken, type AwsSecretsManagerSpec } from '../../providers/aws-secrets-manager/index.js';
 import { awsFault, startAwsEmulator, type AwsEmulator, type AwsTestUser } from '../harness/aws/index.js';
+import { createProviderKit } from '../harness/provider-kit.js';
 
 let aws: AwsEmulator;
 let admin: AwsTestUser;
 let consumer: SecretsManagerClient;
 const primary = awsSecretsManager.primary as PrimaryStore<AwsSecretsManagerSpec>;
 const dependent = awsSecretsManager.dependent as Dependent<AwsSecretsManagerSpec>;
-const logs: string[] = [];
-const errors: Error[] = [];
+const kit = createProviderKit({ credentialId: 'test-credential' });
+const { logs, errors, rejection } = kit;
 /** Every secret value the tests made, for the leak check. */
 const secrets: string[] = [];
 
@@ -34,20 +33,7 @@ afterAll(async () => {
   await aws?.close();
 });
 
-function context(rotationId: string = randomUUID()): ProviderContext {
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
-  return {
-    rotationId,
-    credentialId: 'test-credential',
-    logger: createLogger({ level: 'debug', destination }),
-    resolveSecret: async (ref) => (ref === 'env:AWS_KEY_ID' ? admin.accessKeyId : admin.secretAccessKey),
-  };
-}
+const context = (rotationId?: string) => kit.context({ AWS_KEY_ID: admin.accessKeyId, AWS_SECRET: admin.secretAccessKey }, rotationId);
 
 function spec(secretId: string): AwsSecretsManagerSpec {
   return AwsSecretsManagerSpecSchema.parse({ secretId, endpoint: aws.endpoint, credentials: { accessKeyId: 'env:AWS_KEY_ID', secretAccessKey: 'env:AWS_SECRET' } });
@@ -73,16 +59,6 @@ async function served(name: string): Promise<Record<string, string>> {
 }
 
 const versionCount = async (name: string) => (await consumer.send(new ListSecretVersionIdsCommand({ SecretId: name, IncludeDeprecated: true }))).Versions!.length;
-
-async function rejection(call: Promise<unknown>): Promise<Error> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  if (!error) throw new Error('expected the call to fail');
-  errors.push(error);
-  return error;
-}
 
 describe('aws-secrets-manager: spec and tokens', () => {
   it('defaults region and format', () => {
@@ -267,7 +243,7 @@ describe('aws-secrets-manager: dependent', () => {
 describe('aws-secrets-manager: no secret leaks', () => {
   it('no secret value appears in any thrown error or log line', () => {
     expect(errors.length).toBeGreaterThan(8);
-    const text = [...errors.map((e) => `${e.message}\n${e.stack ?? ''}`), ...logs].join('\n');
+    const text = kit.errorsAndLogsText();
     for (const secret of secrets) expect(text).not.toContain(secret);
   });
 });

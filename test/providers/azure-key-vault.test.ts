@@ -6,15 +6,14 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
-import { Writable } from 'node:stream';
 import { ClientSecretCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/logger.js';
 import { Material } from '../../lib/material.js';
 import { ProviderRefusal, type Dependent, type PrimaryStore, type ProviderContext, type Stage } from '../../providers/contracts.js';
 import { azureKeyVault, AzureKeyVaultSpecSchema, pendingName, TAGS, type AzureKeyVaultSpec } from '../../providers/azure-key-vault/index.js';
 import { azureFault, startAzureEmulator, type AzureEmulator, type AzureTestApp } from '../harness/azure/index.js';
+import { createProviderKit } from '../harness/provider-kit.js';
 
 let az: AzureEmulator;
 /** Rotor's identity: Key Vault Secrets Officer. */
@@ -23,8 +22,8 @@ let rotor: AzureTestApp;
 let consumer: SecretClient;
 const primary = azureKeyVault.primary as PrimaryStore<AzureKeyVaultSpec>;
 const dependent = azureKeyVault.dependent as Dependent<AzureKeyVaultSpec>;
-const logs: string[] = [];
-const errors: Error[] = [];
+const kit = createProviderKit({ credentialId: 'test-credential' });
+const { logs, errors, rejection } = kit;
 /** Every secret value the tests made, for the leak check. */
 const secrets: string[] = [];
 
@@ -42,21 +41,8 @@ afterAll(async () => {
   await az?.close();
 });
 
-function context(rotationId: string = randomUUID(), identity: { clientId: string; clientSecret: string } = rotor): ProviderContext {
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
-  const env: Record<string, string> = { ROTOR_CLIENT_ID: identity.clientId, ROTOR_CLIENT_SECRET: identity.clientSecret, AZURE_CA_PEM: az.caPem };
-  return {
-    rotationId,
-    credentialId: 'test-credential',
-    logger: createLogger({ level: 'debug', destination }),
-    resolveSecret: async (ref) => env[ref.slice('env:'.length)]!,
-  };
-}
+const context = (rotationId?: string, identity: { clientId: string; clientSecret: string } = rotor) =>
+  kit.context({ ROTOR_CLIENT_ID: identity.clientId, ROTOR_CLIENT_SECRET: identity.clientSecret, AZURE_CA_PEM: az.caPem }, rotationId);
 
 function spec(secretName: string, extra: Record<string, unknown> = {}): AzureKeyVaultSpec {
   return AzureKeyVaultSpecSchema.parse({
@@ -98,16 +84,6 @@ async function served(name: string): Promise<Record<string, string>> {
 }
 
 const versions = (name: string) => az.keyVault.versions(name);
-
-async function rejection(call: Promise<unknown>): Promise<Error> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  if (!error) throw new Error('expected the call to fail');
-  errors.push(error);
-  return error;
-}
 
 const read = (ctx: ProviderContext, name: string, stage: Stage) => primary.read(ctx, spec(name), stage);
 
@@ -432,7 +408,7 @@ describe('azure emulator: Key Vault authentication', () => {
 describe('azure-key-vault: no secret leaks', () => {
   it('no secret value appears in any thrown error or log line', () => {
     expect(errors.length).toBeGreaterThan(8);
-    const text = [...errors.map((e) => `${e.message}\n${e.stack ?? ''}`), ...logs].join('\n');
+    const text = kit.errorsAndLogsText();
     expect(text).toContain('key vault version written');
     for (const secret of [...secrets, ...az.directory.issuedSecrets()]) expect(text).not.toContain(secret);
   });

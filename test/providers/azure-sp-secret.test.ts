@@ -7,22 +7,20 @@
  */
 import { randomUUID } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
-import { Writable } from 'node:stream';
 import { ClientSecretCredential } from '@azure/identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/logger.js';
 import { Material } from '../../lib/material.js';
-import { ProviderRefusal, type CreateRequest, type CredentialSource, type ProviderContext } from '../../providers/contracts.js';
+import { ProviderRefusal, type CredentialSource } from '../../providers/contracts.js';
 import { azureSpSecret, AzureSpSecretSpecSchema, graphScope, secretName, type AzureSpSecretSpec } from '../../providers/azure-sp-secret/index.js';
 import { azureFault, startAzureEmulator, type AzureEmulator, type AzureTestApp } from '../harness/azure/index.js';
+import { crashingRequest, createProviderKit, recordingRequest } from '../harness/provider-kit.js';
 
 let az: AzureEmulator;
 /** Rotor's own identity: Application.ReadWrite.OwnedBy, made an owner of each app it rotates. */
 let rotor: AzureTestApp;
 const source = azureSpSecret.source as CredentialSource<AzureSpSecretSpec>;
-const logs: string[] = [];
-/** Every error a provider call threw, for the leak check at the end. */
-const errors: Error[] = [];
+const kit = createProviderKit({ credentialId: 'test-azure-app' });
+const { logs, errors, rejection } = kit;
 
 beforeAll(async () => {
   az = await startAzureEmulator();
@@ -33,25 +31,8 @@ afterAll(async () => {
   await az?.close();
 });
 
-function context(rotationId: string = randomUUID(), identity: { clientId: string; clientSecret: string } = rotor): ProviderContext {
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
-  const env: Record<string, string> = { ROTOR_CLIENT_ID: identity.clientId, ROTOR_CLIENT_SECRET: identity.clientSecret, AZURE_CA_PEM: az.caPem };
-  return {
-    rotationId,
-    credentialId: 'test-azure-app',
-    logger: createLogger({ level: 'debug', destination }),
-    resolveSecret: async (ref) => {
-      const value = env[ref.slice('env:'.length)];
-      if (!value) throw new Error(`unexpected reference ${ref}`);
-      return value;
-    },
-  };
-}
+const context = (rotationId?: string, identity: { clientId: string; clientSecret: string } = rotor) =>
+  kit.context({ ROTOR_CLIENT_ID: identity.clientId, ROTOR_CLIENT_SECRET: identity.clientSecret, AZURE_CA_PEM: az.caPem }, rotationId);
 
 function spec(app: { objectId: string; clientId: string }, extra: Record<string, unknown> = {}): AzureSpSecretSpec {
   return AzureSpSecretSpecSchema.parse({
@@ -77,32 +58,7 @@ function appWithSecret(): { app: AzureTestApp; current: Material } {
 }
 
 /** A CreateRequest whose stage() records what it got and how many requests the emulator had seen. */
-function request(current: Material | null, staged: Material | null = null) {
-  const calls: Array<{ material: Material; requestsSoFar: number }> = [];
-  const req: CreateRequest = { staged, current, stage: async (material) => void calls.push({ material, requestsSoFar: az.requests.length }) };
-  return { req, calls };
-}
-
-/** A CreateRequest whose stage() fails, as if the worker died right after addPassword. */
-function crashingRequest(current: Material | null): CreateRequest {
-  return {
-    staged: null,
-    current,
-    stage: async () => {
-      throw new Error('worker died before staging');
-    },
-  };
-}
-
-async function rejection(call: Promise<unknown>): Promise<Error> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  if (!error) throw new Error('expected the call to fail');
-  errors.push(error);
-  return error;
-}
+const request = (current: Material | null, staged: Material | null = null) => recordingRequest(() => az.requests.length, current, staged);
 
 /** Whether the material signs in, as a consumer would. */
 async function signsIn(material: Material): Promise<boolean> {
@@ -459,7 +415,7 @@ describe('azure-sp-secret: no secret leaks', () => {
     const secrets = az.directory.issuedSecrets();
     expect(errors.length).toBeGreaterThan(10);
     expect(secrets.length).toBeGreaterThan(20);
-    const text = [...errors.map((e) => `${e.message}\n${e.stack ?? ''}`), ...logs].join('\n');
+    const text = kit.errorsAndLogsText();
     // The scan reads real content: key ids and what happened to them do appear.
     expect(text).toContain('azure client secret added');
     expect(text).toMatch(/"keyId":"[0-9a-f]{8}-[0-9a-f]{4}-/);

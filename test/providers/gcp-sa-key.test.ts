@@ -6,22 +6,20 @@
  * reaches an error or a log.
  */
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/logger.js';
 import { Material } from '../../lib/material.js';
-import { ProviderRefusal, type CreateRequest, type CredentialSource, type ProviderContext } from '../../providers/contracts.js';
+import { ProviderRefusal, type CreateRequest, type CredentialSource } from '../../providers/contracts.js';
 import { gcpSaKey, GcpSaKeySpecSchema, KEYS_PER_ACCOUNT, type GcpSaKeySpec } from '../../providers/gcp-sa-key/index.js';
 import { gcpFault, startGcpEmulator, type GcpEmulator, type GcpServiceAccount } from '../harness/gcp/index.js';
 import { keyAuthenticates } from '../harness/gcp/fixture.js';
+import { createProviderKit, recordingRequest } from '../harness/provider-kit.js';
 
 const PROJECT = 'app-project';
 let gcp: GcpEmulator;
 let rotor: GcpServiceAccount;
 const source = gcpSaKey.source as CredentialSource<GcpSaKeySpec>;
-const logs: string[] = [];
-/** Every error a provider call threw, for the leak check at the end. */
-const errors: Error[] = [];
+const kit = createProviderKit({ credentialId: 'test-gcp-key' });
+const { logs, errors, rejection } = kit;
 
 beforeAll(async () => {
   gcp = await startGcpEmulator();
@@ -32,23 +30,7 @@ afterAll(async () => {
   await gcp?.close();
 });
 
-function context(rotationId: string = randomUUID(), credentials: string = rotor.keyJson): ProviderContext {
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
-  return {
-    rotationId,
-    credentialId: 'test-gcp-key',
-    logger: createLogger({ level: 'debug', destination }),
-    resolveSecret: async (ref) => {
-      if (ref !== 'env:ROTOR_GCP_KEY') throw new Error(`unexpected reference ${ref}`);
-      return credentials;
-    },
-  };
-}
+const context = (rotationId?: string, credentials: string = rotor.keyJson) => kit.context({ ROTOR_GCP_KEY: credentials }, rotationId);
 
 function spec(serviceAccount: string, extra: Record<string, unknown> = {}): GcpSaKeySpec {
   return GcpSaKeySpecSchema.parse({
@@ -68,15 +50,7 @@ async function appAccount(options: { grant?: boolean } = {}): Promise<{ account:
 }
 
 /** A CreateRequest whose stage() records what it got and how many emulator requests had been made. */
-function request(current: Material | null, staged: Material | null = null) {
-  const calls: Array<{ material: Material; requestsSoFar: number }> = [];
-  const req: CreateRequest = {
-    staged,
-    current,
-    stage: async (material) => void calls.push({ material, requestsSoFar: gcp.requests.length }),
-  };
-  return { req, calls };
-}
+const request = (current: Material | null, staged: Material | null = null) => recordingRequest(() => gcp.requests.length, current, staged);
 
 /** A CreateRequest whose stage() fails `failures` times (every time by default), as if the primary store were down. */
 function failingRequest(current: Material | null, failures = Number.POSITIVE_INFINITY) {
@@ -92,16 +66,6 @@ function failingRequest(current: Material | null, failures = Number.POSITIVE_INF
     },
   };
   return { req, staged, attempts: () => attempts };
-}
-
-async function rejection(call: Promise<unknown>): Promise<Error> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  if (!error) throw new Error('expected the call to fail');
-  errors.push(error);
-  return error;
 }
 
 const works = (material: Material) => keyAuthenticates(gcp, material.reveal('keyJson'));
@@ -440,7 +404,7 @@ describe('gcp-sa-key: no secret leaks', () => {
     const secrets = gcp.iam.issuedSecrets();
     expect(errors.length).toBeGreaterThan(10);
     expect(secrets.length).toBeGreaterThan(40);
-    const text = [...errors.map((e) => `${e.message}\n${e.stack ?? ''}`), ...logs].join('\n');
+    const text = kit.errorsAndLogsText();
     expect(text).toContain(`@${PROJECT}.iam.gserviceaccount.com`); // accounts and key ids are public and do appear
     for (const secret of secrets) expect(text).not.toContain(secret);
   });

@@ -6,21 +6,20 @@
  * no value in any error or log.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/logger.js';
 import { Material } from '../../lib/material.js';
-import { ProviderRefusal, type Dependent, type PrimaryStore, type ProviderContext } from '../../providers/contracts.js';
+import { ProviderRefusal, type Dependent, type PrimaryStore } from '../../providers/contracts.js';
 import { ANNOTATIONS, gcpSecretManager, GcpSecretManagerSpecSchema, secretName, type GcpSecretManagerSpec } from '../../providers/gcp-secret-manager/index.js';
 import { gcpFault, startGcpEmulator, type GcpEmulator, type GcpServiceAccount } from '../harness/gcp/index.js';
+import { createProviderKit } from '../harness/provider-kit.js';
 
 const PROJECT = 'app-project';
 let gcp: GcpEmulator;
 let rotor: GcpServiceAccount;
 const primary = gcpSecretManager.primary as PrimaryStore<GcpSecretManagerSpec>;
 const dependent = gcpSecretManager.dependent as Dependent<GcpSecretManagerSpec>;
-const logs: string[] = [];
-const errors: Error[] = [];
+const kit = createProviderKit({ credentialId: 'test-credential' });
+const { logs, errors, rejection } = kit;
 /** Every secret value the tests made, for the leak check. */
 const secrets: string[] = [];
 
@@ -34,20 +33,7 @@ afterAll(async () => {
   await gcp?.close();
 });
 
-function context(rotationId: string = randomUUID(), credentials: string = rotor.keyJson): ProviderContext {
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
-  return {
-    rotationId,
-    credentialId: 'test-credential',
-    logger: createLogger({ level: 'debug', destination }),
-    resolveSecret: async () => credentials,
-  };
-}
+const context = (rotationId?: string, credentials: string = rotor.keyJson) => kit.context({ ROTOR_GCP_KEY: credentials }, rotationId);
 
 function spec(secret: string, extra: Record<string, unknown> = {}): GcpSecretManagerSpec {
   return GcpSecretManagerSpecSchema.parse({ secretId: secret, endpoint: gcp.endpoint, tokenEndpoint: gcp.tokenEndpoint, credentials: 'env:ROTOR_GCP_KEY', ...extra });
@@ -76,16 +62,6 @@ function served(name: string, version: string | number = 'latest'): Record<strin
 }
 
 const states = (name: string) => Object.fromEntries(gcp.secretManager.versions(name).map((v) => [v.version, v.state]));
-
-async function rejection(call: Promise<unknown>): Promise<Error> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  if (!error) throw new Error('expected the call to fail');
-  errors.push(error);
-  return error;
-}
 
 describe('gcp-secret-manager: spec', () => {
   it('takes a full secret name, or a secret id with its project, and defaults oldVersions to disable', () => {
@@ -436,7 +412,7 @@ describe('gcp-secret-manager: transport, integrity and errors', () => {
 describe('gcp-secret-manager: no secret leaks', () => {
   it('no secret value appears in any thrown error or log line', () => {
     expect(errors.length).toBeGreaterThan(10);
-    const text = [...errors.map((e) => `${e.message}\n${e.stack ?? ''}`), ...logs].join('\n');
+    const text = kit.errorsAndLogsText();
     expect(text).toContain(`projects/${PROJECT}/secrets/`); // names are public and do appear
     for (const secret of secrets) expect(text).not.toContain(secret);
   });

@@ -5,14 +5,13 @@
  * error or log line.
  */
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/logger.js';
 import { fingerprintValue, Material } from '../../lib/material.js';
 import { ProviderRefusal, type ProviderContext, type Receipt } from '../../providers/contracts.js';
 import { GitHubUnavailable } from '../../providers/github-actions-secret/github.js';
 import { githubActionsSecret, GitHubActionsSecretSpecSchema, type GitHubActionsSecretSpec } from '../../providers/github-actions-secret/index.js';
 import { startGitHubEmulator, type GitHubEmulator, type SecretTargetRef } from '../harness/github/index.js';
+import { createProviderKit } from '../harness/provider-kit.js';
 
 /** The dependent with the signatures proposed to the lead (check gets the receipt, restore the previous material). */
 const dependent = githubActionsSecret.dependent as unknown as {
@@ -23,8 +22,8 @@ const dependent = githubActionsSecret.dependent as unknown as {
 };
 
 let gh: GitHubEmulator;
-const logs: string[] = [];
-const errors: string[] = [];
+const kit = createProviderKit({ credentialId: 'ci-token', rotationIdPrefix: 'rot-' });
+const { logs, errors, rejection } = kit;
 const secrets: string[] = [];
 let tokenInUse = '';
 
@@ -39,27 +38,11 @@ beforeAll(async () => {
 afterAll(async () => {
   await gh?.close();
   // No secret value or token ever reached a log line or an error message.
-  const text = [...logs, ...errors].join('\n');
+  const text = [...logs, ...errors.map((e) => e.message)].join('\n');
   for (const value of [...secrets, gh.token]) expect(text).not.toContain(value);
 });
 
-function context(): ProviderContext {
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
-  return {
-    rotationId: `rot-${randomUUID()}`,
-    credentialId: 'ci-token',
-    logger: createLogger({ level: 'debug', destination }),
-    resolveSecret: async (ref) => {
-      if (ref !== 'env:GITHUB_TOKEN') throw new Error(`unexpected reference ${ref}`);
-      return tokenInUse;
-    },
-  };
-}
+const context = () => kit.context({ GITHUB_TOKEN: tokenInUse });
 
 function spec(fields: Record<string, unknown>): GitHubActionsSecretSpec {
   return GitHubActionsSecretSpecSchema.parse({ baseUrl: gh.baseUrl, token: 'env:GITHUB_TOKEN', secretName: 'DEPLOY_TOKEN', target: { repo: 'acme/app' }, ...fields });
@@ -68,16 +51,6 @@ function spec(fields: Record<string, unknown>): GitHubActionsSecretSpec {
 function material(id: string, fields: Record<string, string> = { token: `tok-${randomUUID()}` }): Material {
   secrets.push(...Object.entries(fields).filter(([k]) => k !== 'username').map(([, v]) => v));
   return new Material(id, fields);
-}
-
-async function rejection(call: Promise<unknown>): Promise<Error> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  if (!error) throw new Error('expected the call to fail');
-  errors.push(error.message);
-  return error;
 }
 
 describe('github-actions-secret spec', () => {

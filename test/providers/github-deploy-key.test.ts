@@ -4,24 +4,22 @@
  * public key, usage drives drain detection, and no private key reaches an error or a log line.
  */
 import { execFileSync } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/logger.js';
 import { Material } from '../../lib/material.js';
-import { ProviderRefusal, type CredentialSource, type ProviderContext } from '../../providers/contracts.js';
+import { ProviderRefusal, type CredentialSource } from '../../providers/contracts.js';
 import { GitHubUnavailable } from '../../providers/github-actions-secret/github.js';
 import { githubDeployKey, GitHubDeployKeySpecSchema, type GitHubDeployKeySpec } from '../../providers/github-deploy-key/index.js';
 import { generateSshKeyPair, publicKeyOfPrivate } from '../../providers/github-deploy-key/ssh-key.js';
 import { startGitHubEmulator, type GitHubEmulator } from '../harness/github/index.js';
+import { createProviderKit } from '../harness/provider-kit.js';
 
 const source = githubDeployKey.source as CredentialSource<GitHubDeployKeySpec>;
 let gh: GitHubEmulator;
-const logs: string[] = [];
-const errors: string[] = [];
+const kit = createProviderKit({ credentialId: 'deploy-app', rotationIdPrefix: 'rot-' });
+const { logs, errors, rejection } = kit;
 const privateKeys: string[] = [];
 let repoCount = 0;
 
@@ -31,20 +29,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gh?.close();
-  const text = [...logs, ...errors].join('\n');
+  const text = [...logs, ...errors.map((e) => e.message)].join('\n');
   for (const key of privateKeys) expect(text).not.toContain(key.split('\n')[1]);
   expect(text).not.toContain(gh.token);
 });
 
-function context(rotationId = `rot-${randomUUID()}`): ProviderContext {
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
-  return { rotationId, credentialId: 'deploy-app', logger: createLogger({ level: 'debug', destination }), resolveSecret: async () => gh.token };
-}
+const context = (rotationId?: string) => kit.context({ GITHUB_TOKEN: gh.token }, rotationId);
 
 /** A fresh repository per test, so key lists do not mix. */
 function freshRepo(): { spec: GitHubDeployKeySpec; owner: string; repo: string } {
@@ -66,16 +56,6 @@ function request(staged: Material | null = null, current: Material | null = null
       stagedLog.push(material);
     },
   };
-}
-
-async function rejection(call: Promise<unknown>): Promise<Error> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  if (!error) throw new Error('expected the call to fail');
-  errors.push(error.message);
-  return error;
 }
 
 describe('github-deploy-key', () => {

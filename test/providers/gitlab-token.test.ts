@@ -3,20 +3,18 @@
  * once and the old one stops working, a retry reuses what was staged, a rotation lost before staging
  * is recovered with Rotor's token, self rotation, throttling, and no token in any error or log line.
  */
-import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/logger.js';
 import { Material } from '../../lib/material.js';
-import { ProviderRefusal, type CredentialSource, type ProviderContext } from '../../providers/contracts.js';
+import { ProviderRefusal, type CredentialSource } from '../../providers/contracts.js';
 import { gitlabToken, GitLabTokenSpecSchema, type GitLabTokenSpec } from '../../providers/gitlab-token/index.js';
 import { startGitLabEmulator, type CreatedToken, type GitLabEmulator } from '../harness/gitlab/index.js';
+import { createProviderKit } from '../harness/provider-kit.js';
 
 const source = gitlabToken.source as CredentialSource<GitLabTokenSpec>;
 let gl: GitLabEmulator;
 let admin: CreatedToken;
-const logs: string[] = [];
-const errors: string[] = [];
+const kit = createProviderKit({ credentialId: 'gitlab-ci', rotationIdPrefix: 'rot-' });
+const { logs, errors, rejection } = kit;
 const tokens: string[] = [];
 
 beforeAll(async () => {
@@ -27,27 +25,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await gl?.close();
-  const text = [...logs, ...errors].join('\n');
+  const text = [...logs, ...errors.map((e) => e.message)].join('\n');
   for (const token of tokens) expect(text).not.toContain(token);
 });
 
-function context(): ProviderContext {
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
-  return {
-    rotationId: `rot-${randomUUID()}`,
-    credentialId: 'gitlab-ci',
-    logger: createLogger({ level: 'debug', destination }),
-    resolveSecret: async (ref) => {
-      if (ref !== 'env:GITLAB_TOKEN') throw new Error(`unexpected reference ${ref}`);
-      return admin.token;
-    },
-  };
-}
+const context = () => kit.context({ GITLAB_TOKEN: admin.token });
 
 function spec(fields: Record<string, unknown>): GitLabTokenSpec {
   return GitLabTokenSpecSchema.parse({ baseUrl: gl.baseUrl, token: 'env:GITLAB_TOKEN', ...fields });
@@ -76,16 +58,6 @@ async function authenticates(token: string): Promise<boolean> {
   const response = await fetch(`${gl.baseUrl}/api/v4/personal_access_tokens/self`, { headers: { 'PRIVATE-TOKEN': token } });
   await response.body?.cancel();
   return response.ok;
-}
-
-async function rejection(call: Promise<unknown>): Promise<Error> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  if (!error) throw new Error('expected the call to fail');
-  errors.push(error.message);
-  return error;
 }
 
 const rotations = () => gl.requests.filter((r) => r.path.endsWith('/rotate')).length;

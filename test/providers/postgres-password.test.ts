@@ -2,18 +2,19 @@
  * The postgres-password provider against a real PostgreSQL (scram-sha-256): new passwords log in,
  * old ones are refused, retries reuse the staged password, and no error holds a password.
  */
-import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/logger.js';
 import { Material } from '../../lib/material.js';
 import { charsetAlphabet, generatePassword, PasswordPolicySchema } from '../../lib/password.js';
-import { ProviderRefusal, type CreateRequest, type CredentialSource, type ProviderContext } from '../../providers/contracts.js';
+import { ProviderRefusal, type CreateRequest, type CredentialSource } from '../../providers/contracts.js';
 import { connectionInUse, postgresPassword, PostgresPasswordSpecSchema, type PostgresPasswordSpec } from '../../providers/postgres-password/index.js';
 import { canLogin, startPostgres, type PostgresServer } from '../harness/postgres.js';
+import { createProviderKit } from '../harness/provider-kit.js';
 
 let server: PostgresServer;
 const source = postgresPassword.source as CredentialSource<PostgresPasswordSpec>;
+const kit = createProviderKit({ credentialId: 'test-db', rotationIdPrefix: 'rot-', logLevel: 'silent' });
+const { rejection } = kit;
 
 beforeAll(async () => {
   server = await startPostgres();
@@ -23,17 +24,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-function context(adminPassword = server.adminPassword): ProviderContext {
-  return {
-    rotationId: `rot-${randomUUID()}`,
-    credentialId: 'test-db',
-    logger: createLogger({ level: 'silent' }),
-    resolveSecret: async (ref) => {
-      if (ref !== 'env:PG_ADMIN_PASSWORD') throw new Error(`unexpected reference ${ref}`);
-      return adminPassword;
-    },
-  };
-}
+const context = (adminPassword = server.adminPassword) => kit.context({ PG_ADMIN_PASSWORD: adminPassword });
 
 function spec(role: string, admin = server.adminUser): PostgresPasswordSpec {
   return PostgresPasswordSpecSchema.parse({
@@ -77,15 +68,6 @@ async function admin<T extends pg.QueryResultRow>(sql: string, params: unknown[]
   } finally {
     await client.end();
   }
-}
-
-async function rejection(call: Promise<unknown>): Promise<Error> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  if (!error) throw new Error('expected the call to fail');
-  return error;
 }
 
 describe('postgres-password, single strategy', () => {

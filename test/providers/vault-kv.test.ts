@@ -4,18 +4,18 @@
  * between a version and its bookkeeping), restore is Vault's own rollback.
  */
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import vault from 'node-vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createLogger } from '../../lib/logger.js';
 import { Material } from '../../lib/material.js';
 import { ProviderRefusal, type Dependent, type PrimaryStore, type ProviderContext } from '../../providers/contracts.js';
 import { vaultKv, VaultKvSpecSchema, type VaultKvSpec } from '../../providers/vault-kv/index.js';
 import { startVaultEmulator, type VaultEmulator } from '../harness/vault/index.js';
+import { createProviderKit } from '../harness/provider-kit.js';
 
 let emulator: VaultEmulator;
 let consumer: vault.client;
-const logs: string[] = [];
+const kit = createProviderKit({ credentialId: 'test-credential', rotationIdPrefix: 'rot-' });
+const { logs, rejection } = kit;
 const primary = vaultKv.primary as PrimaryStore<VaultKvSpec>;
 const dependent = vaultKv.dependent as Dependent<VaultKvSpec>;
 /** Every secret value the tests made, for the leak checks. */
@@ -30,23 +30,7 @@ afterAll(async () => {
   await emulator?.close();
 });
 
-function context(rotationId = `rot-${randomUUID()}`): ProviderContext {
-  const destination = new Writable({
-    write(chunk, _encoding, done) {
-      logs.push(String(chunk));
-      done();
-    },
-  });
-  return {
-    rotationId,
-    credentialId: 'test-credential',
-    logger: createLogger({ level: 'debug', destination }),
-    resolveSecret: async (ref) => {
-      if (ref !== 'env:VAULT_TOKEN') throw new Error(`unexpected reference ${ref}`);
-      return emulator.token;
-    },
-  };
-}
+const context = (rotationId?: string) => kit.context({ VAULT_TOKEN: emulator.token }, rotationId);
 
 function spec(path: string): VaultKvSpec {
   return VaultKvSpecSchema.parse({ address: emulator.address, token: 'env:VAULT_TOKEN', path });
@@ -75,15 +59,6 @@ async function metadata(path: string): Promise<{ current_version: number; custom
     if ((error as { response?: { statusCode?: number } }).response?.statusCode === 404) return null;
     throw error;
   }
-}
-
-async function rejection(call: Promise<unknown>): Promise<Error> {
-  const error = await call.then(
-    () => undefined,
-    (e: unknown) => e as Error,
-  );
-  if (!error) throw new Error('expected the call to fail');
-  return error;
 }
 
 /** Runs one full rotation through the primary store: stage, promote. */
