@@ -44,7 +44,8 @@ export async function servedFields(env: RotorEnv, id: string): Promise<Fields> {
   return data.data;
 }
 
-function vaultDependent(env: RotorEnv, id: string): string {
+/** The Vault dependent every fixture's policy writes (read back by servedFields). */
+export function vaultDependent(env: RotorEnv, id: string): string {
   return `dependents:
   - name: app
     type: vault-kv

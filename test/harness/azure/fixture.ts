@@ -7,18 +7,8 @@
  */
 import { ClientSecretCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
-import type { CredentialFixture, Fields } from '../credential-fixtures.js';
-import type { RotorEnv } from '../env.js';
+import { vaultDependent, type CredentialFixture, type Fields } from '../credential-fixtures.js';
 import { azureFault, startAzureEmulator, type AzureEmulator, type AzureTestApp } from './index.js';
-
-function vaultDependent(env: RotorEnv, id: string): string {
-  return `dependents:
-  - name: app
-    type: vault-kv
-    address: ${env.vault.address}
-    token: env:VAULT_TOKEN
-    path: apps/${id}/secret`;
-}
 
 /** Azure app registration client secret, Key Vault as primary store. */
 export function azureFixture(): CredentialFixture {

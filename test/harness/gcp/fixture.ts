@@ -5,7 +5,7 @@
  * and roles/secretmanager.admin on the project the test accounts and secrets live in.
  */
 import { JWT } from 'google-auth-library';
-import type { CredentialFixture } from '../credential-fixtures.js';
+import { vaultDependent, type CredentialFixture } from '../credential-fixtures.js';
 import { gcpFault, GOOGLE_TOKEN_URL, startGcpEmulator, type GcpEmulator } from './index.js';
 
 const PROJECT = 'rotor-e2e';
@@ -74,12 +74,7 @@ store:
   secretId: ${secret}
   endpoint: ${gcp.endpoint}
 ${connection}
-dependents:
-  - name: app
-    type: vault-kv
-    address: ${env.vault.address}
-    token: env:VAULT_TOKEN
-    path: apps/${id}/secret
+${vaultDependent(env, id)}
 verify:
   timeout: 2m
 revoke:
