@@ -1,7 +1,8 @@
 /**
  * The same end-to-end promises for every credential type, through the real Temporal worker and
  * the type's named workflow, against its emulator: a full dual rotation (the old material works
- * until revoked, then is refused), an emergency rotation, a throttled provider survived by retries,
+ * until revoked, then is refused), revoke waiting while the old material is still used (types with a
+ * usage signal), an emergency rotation, a throttled provider survived by retries,
  * a failed verify rolled back (old material works, stores unchanged), and no secret value in
  * histories, logs or the store.
  */
@@ -11,9 +12,9 @@ import { historyText } from '../harness/leaks.js';
 import { awsFixture, servedFields, type CredentialFixture } from '../harness/credential-fixtures.js';
 import { azureFixture } from '../harness/azure/fixture.js';
 import { gcpFixture } from '../harness/gcp/fixture.js';
-import { rotationWorkflowId, startRotation } from '../../daemon/rotations.js';
+import { untilStep } from '../harness/db-rotation.js';
+import { startRotation } from '../../daemon/rotations.js';
 import { registry } from '../../providers/registry.js';
-import { statusQuery } from '../../workflows/protocol.js';
 import type { RotationResult } from '../../workflows/types.js';
 
 const fixtures: CredentialFixture[] = [awsFixture(), azureFixture(), gcpFixture()];
@@ -42,15 +43,6 @@ describe.each(fixtures)('$type', (fixture) => {
   }
   const rotate = async (id: string, trigger: 'manual' | 'emergency' = 'manual') => (await (await start(id, trigger)).result()) as RotationResult;
 
-  async function untilGrace(id: string): Promise<void> {
-    const handle = env.client.workflow.getHandle(rotationWorkflowId(id));
-    for (;;) {
-      const status = await handle.query(statusQuery).catch(() => undefined);
-      if (status?.step === 'grace period') return;
-      if (status && ['succeeded', 'rolled_back', 'failed', 'aborted'].includes(status.step)) throw new Error(`ended in ${status.step}`);
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-  }
 
   it(`runs as ${fixture.workflow}: old material works through the grace and is refused after it`, async () => {
     const id = nextId();
@@ -59,7 +51,7 @@ describe.each(fixtures)('$type', (fixture) => {
     await env.usePolicies(credential.yaml);
     const handle = await start(id);
     expect((await handle.describe()).type).toBe(fixture.workflow);
-    await untilGrace(id);
+    await untilStep(env, id, 'grace period');
     const served = await servedFields(env, id);
     expect(served).not.toEqual(credential.initial);
     expect(await credential.works(served)).toBe(true);
@@ -80,6 +72,27 @@ describe.each(fixtures)('$type', (fixture) => {
     expect(env.temporal.now() - startedAt).toBeLessThan(3_600_000);
     expect(await credential.works(credential.initial)).toBe(false);
     expect(await credential.works(await servedFields(env, id))).toBe(true);
+  });
+
+  it('revoke waits while the old material keeps being used, and proceeds once it stops', async (context) => {
+    if (!registry.credential(fixture.type)?.source.inUse) return context.skip();
+    const id = nextId();
+    const credential = await fixture.prepare(env, id);
+    await env.usePolicies(credential.yaml);
+    const handle = await start(id);
+    await untilStep(env, id, 'grace period');
+    expect(await credential.works(credential.initial)).toBe(true); // an application still on the old material
+    await env.temporal.advance('24h');
+    const waiting = await untilStep(env, id, 'waiting for old material to drain');
+    expect(waiting.waitingFor).toMatch(/still in use|last used|signed in|authenticated/);
+    expect(await credential.works(credential.initial)).toBe(true); // still used during the next interval
+    await env.temporal.advance('5m');
+    // The application moved on: the check after that finds no use, and the old material is revoked.
+    const result = (await handle.result()) as RotationResult;
+    expect(result.outcome).toBe('succeeded');
+    const checks = (await env.store.listAudit({ rotationId: result.rotationId })).filter((e) => e.event === 'material.drain-checked');
+    expect(checks.map((e) => (e.detail as { inUse: boolean }).inUse)).toEqual([true, true, false]);
+    expect(await credential.works(credential.initial)).toBe(false);
   });
 
   it('survives a throttled provider through retries', async () => {
