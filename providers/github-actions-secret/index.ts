@@ -1,5 +1,5 @@
 /**
- * GitHub Actions and Dependabot secrets (repository, environment or organization), as a dependent
+ * GitHub Actions, Dependabot and Codespaces secrets (repository, environment or organization), as a dependent
  * only: GitHub never returns a secret's value, so it cannot be a primary store.
  *
  * write seals one material field with the target's public key and PUTs it. Because nothing can be read

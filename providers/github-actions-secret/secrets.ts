@@ -1,12 +1,14 @@
 /**
- * One GitHub encrypted secret (Actions or Dependabot; repository, environment or organization) over
- * Octokit: its metadata, a sealed write and a delete. The routes of the five places differ only in
- * their prefix, so they are built from the spec instead of picking among twenty Octokit methods.
+ * One GitHub encrypted secret (Actions, Dependabot or Codespaces; repository, environment or organization) over
+ * Octokit: its metadata, a sealed write and a delete. The routes of the seven places differ only in
+ * their prefix, so they are built from the spec instead of picking among dozens of Octokit methods.
  */
 import { sealForGitHub } from '../../lib/sealed-box.js';
 import { ProviderRefusal, type ProviderContext } from '../contracts.js';
 import { connectGitHub, GitHubRefusal, type GitHubApi, type GitHubParams } from './github.js';
 import type { GitHubActionsSecretSpec } from './spec.js';
+
+const KIND_LABELS = { actions: 'Actions', dependabot: 'Dependabot', codespaces: 'Codespaces' } as const;
 
 /** GitHub refuses secret values over 48 KB. */
 const MAX_VALUE_BYTES = 48 * 1024;
@@ -28,7 +30,7 @@ export class GitHubSecret {
     readonly spec: GitHubActionsSecretSpec,
   ) {
     const { target, kind } = spec;
-    const label = `${kind === 'actions' ? 'Actions' : 'Dependabot'} secret ${spec.secretName}`;
+    const label = `${KIND_LABELS[kind]} secret ${spec.secretName}`;
     if ('org' in target) {
       this.#prefix = `/orgs/{org}/${kind}/secrets`;
       this.#params = { org: target.org };

@@ -14,8 +14,8 @@ export const GitHubActionsSecretSpecSchema = z
   .strictObject({
     ...GitHubConnectionFields,
     target: z.union([EnvironmentTarget, RepoTarget, OrgTarget]),
-    /** Actions secrets, or the separate Dependabot secrets (repository and organization only). */
-    kind: z.enum(['actions', 'dependabot']).default('actions'),
+    /** Actions secrets, or the separate Dependabot or Codespaces secrets (repository and organization only). */
+    kind: z.enum(['actions', 'dependabot', 'codespaces']).default('actions'),
     /** GitHub's rules: letters, digits and `_`, not starting with a digit or GITHUB_ (names are case-insensitive). */
     secretName: z
       .string()
@@ -24,8 +24,8 @@ export const GitHubActionsSecretSpecSchema = z
     /** The material field written; may be left out only when the material has exactly one field. */
     field: z.string().min(1).optional(),
   })
-  .refine((spec) => !(spec.kind === 'dependabot' && 'environment' in spec.target), {
-    message: 'Dependabot has no environment secrets: use kind actions, or a repository or organization target',
+  .refine((spec) => spec.kind === 'actions' || !('environment' in spec.target), {
+    message: 'only Actions has environment secrets: use kind actions, or a repository or organization target',
     path: ['kind'],
   })
   .refine((spec) => !('org' in spec.target && spec.target.selectedRepositoryIds && spec.target.visibility !== 'selected'), {

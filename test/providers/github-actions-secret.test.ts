@@ -57,7 +57,8 @@ describe('github-actions-secret spec', () => {
   it('accepts the three targets and refuses Dependabot environment secrets and reserved names', () => {
     expect(spec({ target: { repo: 'acme/app', environment: 'production' } }).target).toEqual({ repo: 'acme/app', environment: 'production' });
     expect(spec({ target: { org: 'acme', visibility: 'selected', selectedRepositoryIds: [1] } }).kind).toBe('actions');
-    expect(() => spec({ kind: 'dependabot', target: { repo: 'acme/app', environment: 'production' } })).toThrow(/Dependabot has no environment/);
+    expect(() => spec({ kind: 'dependabot', target: { repo: 'acme/app', environment: 'production' } })).toThrow(/only Actions has environment secrets/);
+    expect(() => spec({ kind: 'codespaces', target: { repo: 'acme/app', environment: 'production' } })).toThrow(/only Actions has environment secrets/);
     expect(() => spec({ secretName: 'GITHUB_TOKEN' })).toThrow(/GITHUB_/);
     expect(() => spec({ token: 'ghp_literal' })).toThrow(/secret reference/);
   });
@@ -114,6 +115,24 @@ describe('github-actions-secret dependent', () => {
     await dependent.write(context(), spec({ secretName: 'NPM_TOKEN', kind: 'dependabot' }), bot);
     expect(gh.secret({ repo: 'acme/app', kind: 'dependabot' }, 'NPM_TOKEN')?.value).toBe(bot.reveal('token'));
     expect(gh.secret({ repo: 'acme/app' }, 'NPM_TOKEN')).toBeUndefined();
+  });
+
+  it('writes Codespaces secrets apart from Actions ones, and names the permission a token lacks', async () => {
+    const dev = material('key-dev');
+    await dependent.write(context(), spec({ secretName: 'DEV_TOKEN', kind: 'codespaces' }), dev);
+    expect(gh.secret({ repo: 'acme/app', kind: 'codespaces' }, 'DEV_TOKEN')?.value).toBe(dev.reveal('token'));
+    expect(gh.secret({ repo: 'acme/app' }, 'DEV_TOKEN')).toBeUndefined();
+    await dependent.write(context(), spec({ secretName: 'DEV_TOKEN', kind: 'codespaces', target: { org: 'acme', visibility: 'all' } }), dev);
+    expect(gh.secret({ org: 'acme', kind: 'codespaces' }, 'DEV_TOKEN')).toMatchObject({ value: dev.reveal('token'), visibility: 'all' });
+
+    tokenInUse = gh.createToken({ secrets: 'write' });
+    try {
+      const refused = await rejection(dependent.write(context(), spec({ secretName: 'DEV_TOKEN', kind: 'codespaces' }), material('key-dev-2')));
+      expect(refused.message).toMatch(/Codespaces secret DEV_TOKEN of acme\/app/);
+      expect(refused.message).toMatch(/403/);
+    } finally {
+      tokenInUse = gh.token;
+    }
   });
 
   it('writes the chosen field of a material with several, and refuses to guess', async () => {

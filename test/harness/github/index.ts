@@ -1,5 +1,5 @@
 /**
- * A GitHub REST API emulator for tests, on loopback: Actions and Dependabot secrets (repository,
+ * A GitHub REST API emulator for tests, on loopback: Actions, Dependabot and Codespaces secrets (repository,
  * environment, organization) with real sealed-box encryption, and deploy keys. Strict on auth like
  * GitHub: no token → 401 "Requires authentication", an unknown one → 401 "Bad credentials", and a
  * token without the fine-grained permission an endpoint needs → 403. Fault injection and a request log
@@ -25,13 +25,16 @@ export interface TokenPermissions {
   secrets?: Access;
   environments?: Access;
   dependabot_secrets?: Access;
+  codespaces_secrets?: Access;
   organization_secrets?: Access;
+  organization_codespaces_secrets?: Access;
   /** Deploy keys. */
   administration?: Access;
 }
 
 /** Names a secrets target, as tests and the provider spec do. */
-export type SecretTargetRef = { repo: string; environment?: string; kind?: 'actions' | 'dependabot' } | { org: string; kind?: 'actions' | 'dependabot' };
+export type SecretKind = 'actions' | 'dependabot' | 'codespaces';
+export type SecretTargetRef = { repo: string; environment?: string; kind?: SecretKind } | { org: string; kind?: SecretKind };
 
 export interface GitHubRequest {
   method: string;
@@ -62,7 +65,23 @@ export interface GitHubEmulator {
   close(): Promise<void>;
 }
 
-const ALL: Required<TokenPermissions> = { secrets: 'write', environments: 'write', dependabot_secrets: 'write', organization_secrets: 'write', administration: 'write' };
+const ALL: Required<TokenPermissions> = {
+  secrets: 'write',
+  environments: 'write',
+  dependabot_secrets: 'write',
+  codespaces_secrets: 'write',
+  organization_secrets: 'write',
+  organization_codespaces_secrets: 'write',
+  administration: 'write',
+};
+
+/** The fine-grained permission a secrets endpoint checks, as GitHub names it. */
+function secretsPermission(scope: 'repo' | 'env' | 'org', kind: SecretKind): keyof TokenPermissions {
+  if (scope === 'env') return 'environments';
+  if (kind === 'codespaces') return scope === 'org' ? 'organization_codespaces_secrets' : 'codespaces_secrets';
+  if (scope === 'org') return 'organization_secrets';
+  return kind === 'dependabot' ? 'dependabot_secrets' : 'secrets';
+}
 
 const DOCS = 'https://docs.github.com/rest';
 const error = (status: number, message: string): Reply => ({ status, body: { message, documentation_url: DOCS, status: String(status) } });
@@ -105,10 +124,10 @@ export async function startGitHubEmulator(): Promise<GitHubEmulator> {
   };
 
   /** A secrets route; a 404 when its repository, environment or organization does not exist. */
-  function secretsRoute(method: string, suffix: string, scope: 'repo' | 'env' | 'org', kind: 'actions' | 'dependabot'): Route<Call> {
+  function secretsRoute(method: string, suffix: string, scope: 'repo' | 'env' | 'org', kind: SecretKind): Route<Call> {
     const prefix =
       scope === 'org' ? `/orgs/:org/${kind}/secrets` : scope === 'env' ? '/repos/:owner/:repo/environments/:environment/secrets' : `/repos/:owner/:repo/${kind}/secrets`;
-    const permission: keyof TokenPermissions = scope === 'org' ? 'organization_secrets' : scope === 'env' ? 'environments' : kind === 'dependabot' ? 'dependabot_secrets' : 'secrets';
+    const permission = secretsPermission(scope, kind);
     const needs: Access = method === 'GET' ? 'read' : 'write';
     return {
       method,
@@ -136,7 +155,8 @@ export async function startGitHubEmulator(): Promise<GitHubEmulator> {
   }
 
   const routes: Route<Call>[] = [];
-  for (const [scope, kind] of [['repo', 'actions'], ['repo', 'dependabot'], ['env', 'actions'], ['org', 'actions'], ['org', 'dependabot']] as const) {
+  const places = [['repo', 'actions'], ['repo', 'dependabot'], ['repo', 'codespaces'], ['env', 'actions'], ['org', 'actions'], ['org', 'dependabot'], ['org', 'codespaces']] as const;
+  for (const [scope, kind] of places) {
     routes.push(
       secretsRoute('GET', '/public-key', scope, kind),
       secretsRoute('GET', '', scope, kind),
