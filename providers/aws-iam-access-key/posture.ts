@@ -4,9 +4,17 @@
  * identity needs exactly that).
  *
  * Rotor's identity additionally needs iam:ListAttachedUserPolicies, iam:ListUserPolicies and
- * iam:GetUserPolicy on the users it audits.
+ * iam:GetUserPolicy on the users it audits, and iam:GetPolicy and iam:GetPolicyVersion on the
+ * customer managed policies attached to them.
  */
-import { GetUserPolicyCommand, IAMClient, ListAttachedUserPoliciesCommand, ListUserPoliciesCommand } from '@aws-sdk/client-iam';
+import {
+  GetPolicyCommand,
+  GetPolicyVersionCommand,
+  GetUserPolicyCommand,
+  IAMClient,
+  ListAttachedUserPoliciesCommand,
+  ListUserPoliciesCommand,
+} from '@aws-sdk/client-iam';
 import type { Material } from '../../lib/material.js';
 import type { PrivilegeFacts, ProviderContext } from '../contracts.js';
 import { awsClientConfig, awsFailure } from '../aws-shared.js';
@@ -42,14 +50,28 @@ export function broadStatements(document: string): string[] {
   return [...found];
 }
 
-/** AdministratorAccess (or IAMFullAccess) attached, or an inline policy allowing `*` / `iam:*`. */
+/** AWS's own managed policies; any other attached policy is the customer's, and its document is read. */
+const AWS_MANAGED_PREFIX = /^arn:aws[\w-]*:iam::aws:policy\//;
+
+/**
+ * AdministratorAccess (or IAMFullAccess) attached, or an inline or customer managed policy
+ * allowing `*` / `iam:*`.
+ */
 export async function userPrivileges(ctx: ProviderContext, spec: AwsIamAccessKeySpec): Promise<PrivilegeFacts> {
   const client = new IAMClient(await awsClientConfig(ctx, spec));
   const broad: string[] = [];
   try {
     const attached = await client.send(new ListAttachedUserPoliciesCommand({ UserName: spec.userName }), { abortSignal: ctx.signal });
     for (const p of attached.AttachedPolicies ?? []) {
+      if (!p.PolicyArn || !AWS_MANAGED_PREFIX.test(p.PolicyArn)) continue;
       if (p.PolicyName && ADMIN_POLICIES.has(p.PolicyName)) broad.push(`${p.PolicyName} attached`);
+    }
+    for (const p of attached.AttachedPolicies ?? []) {
+      if (!p.PolicyArn || AWS_MANAGED_PREFIX.test(p.PolicyArn)) continue;
+      const { Policy: policy } = await client.send(new GetPolicyCommand({ PolicyArn: p.PolicyArn }), { abortSignal: ctx.signal });
+      const version = await client.send(new GetPolicyVersionCommand({ PolicyArn: p.PolicyArn, VersionId: policy?.DefaultVersionId }), { abortSignal: ctx.signal });
+      const actions = broadStatements(decodeURIComponent(version.PolicyVersion?.Document ?? ''));
+      if (actions.length > 0) broad.push(`managed policy "${p.PolicyName}" allows Action ${actions.map((a) => `"${a}"`).join(', ')}`);
     }
     const inline = await client.send(new ListUserPoliciesCommand({ UserName: spec.userName }), { abortSignal: ctx.signal });
     for (const name of inline.PolicyNames ?? []) {

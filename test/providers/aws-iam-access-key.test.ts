@@ -296,6 +296,36 @@ describe('aws-iam-access-key: list and lastUsed', () => {
   });
 });
 
+describe('aws-iam-access-key: posture', () => {
+  it('names broad grants: AWS admin policies, and inline or customer managed policies allowing * or iam:*', async () => {
+    const { user } = appUser();
+    const privileges = source.privileges!;
+    expect(await privileges(context(), spec(user.userName))).toEqual({ broad: [] });
+    aws.iam.attachPolicy(user.userName, 'arn:aws:iam::aws:policy/ReadOnlyAccess');
+    const narrow = aws.iam.createPolicy(`read-${user.userName}`, { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: ['s3:GetObject'], Resource: '*' }] });
+    aws.iam.attachPolicy(user.userName, narrow);
+    expect(await privileges(context(), spec(user.userName))).toEqual({ broad: [] });
+
+    const wide = aws.iam.createPolicy(`ops-${user.userName}`, { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iam:*', Resource: '*' }] });
+    aws.iam.attachPolicy(user.userName, wide);
+    aws.iam.attachPolicy(user.userName, 'arn:aws:iam::aws:policy/AdministratorAccess');
+    aws.iam.putUserPolicy(user.userName, 'everything', { Version: '2012-10-17', Statement: { Effect: 'Allow', Action: '*', Resource: '*' } });
+    expect((await privileges(context(), spec(user.userName))).broad.sort()).toEqual([
+      'AdministratorAccess attached',
+      'inline policy "everything" allows Action "*"',
+      `managed policy "ops-${user.userName}" allows Action "iam:*"`,
+    ]);
+  });
+
+  it('a missing permission to read a managed policy is named', async () => {
+    const { user } = appUser();
+    aws.iam.attachPolicy(user.userName, aws.iam.createPolicy(`x-${user.userName}`, { Version: '2012-10-17', Statement: [] }));
+    aws.iam.deny('rotor', 'iam:GetPolicyVersion');
+    const refused = await rejection(source.privileges!(context(), spec(user.userName)));
+    expect(refused.message).toMatch(/cannot read the policies of IAM user "app-[\w-]+".*iam:GetPolicyVersion/);
+  });
+});
+
 describe('aws-iam-access-key: no secret leaks', () => {
   it('no secret access key appears in any thrown error or log line', () => {
     const secrets = aws.iam.issuedSecrets();

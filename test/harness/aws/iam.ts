@@ -41,8 +41,16 @@ function randomId(prefix: string, length: number): string {
 
 const INVALID_TOKEN = 'The security token included in the request is invalid.';
 
+/** A customer managed policy: one version is enough for posture (Rotor reads the default one). */
+export interface ManagedPolicyRecord {
+  name: string;
+  arn: string;
+  document: string;
+}
+
 export class IamState {
   readonly users = new Map<string, UserRecord>();
+  readonly policies = new Map<string, ManagedPolicyRecord>();
   readonly keys = new Map<string, AccessKeyRecord>();
   /** Every secret access key ever issued, for leak scans. */
   readonly issuedSecrets: string[] = [];
@@ -67,6 +75,18 @@ export class IamState {
     };
     this.users.set(name, user);
     return user;
+  }
+
+  createPolicy(name: string, document: string): ManagedPolicyRecord {
+    const policy = { name, arn: `arn:aws:iam::${this.accountId}:policy/${name}`, document };
+    this.policies.set(policy.arn, policy);
+    return policy;
+  }
+
+  policy(arn: string): ManagedPolicyRecord {
+    const policy = this.policies.get(arn);
+    if (!policy) throw new AwsError('NoSuchEntity', 404, `Policy ${arn} does not exist or is not attachable.`);
+    return policy;
   }
 
   user(name: string): UserRecord {
@@ -171,6 +191,17 @@ export class IamState {
       }
       case 'ListAttachedUserPolicies':
         return { AttachedPolicies: this.user(required(params, 'UserName')).attachedPolicies, IsTruncated: false };
+      case 'GetPolicy': {
+        const policy = this.policy(required(params, 'PolicyArn'));
+        return { Policy: { PolicyName: policy.name, Arn: policy.arn, DefaultVersionId: 'v1', AttachmentCount: 1, IsAttachable: true } };
+      }
+      case 'GetPolicyVersion': {
+        const policy = this.policy(required(params, 'PolicyArn'));
+        const version = required(params, 'VersionId');
+        if (version !== 'v1') throw new AwsError('NoSuchEntity', 404, `Policy ${policy.arn} version ${version} does not exist or is not attachable.`);
+        // IAM returns policy documents URL-encoded.
+        return { PolicyVersion: { Document: encodeURIComponent(policy.document), VersionId: 'v1', IsDefaultVersion: true } };
+      }
       case 'ListUserPolicies':
         return { PolicyNames: [...this.user(required(params, 'UserName')).inlinePolicies.keys()], IsTruncated: false };
       case 'GetUserPolicy': {

@@ -59,6 +59,8 @@ export interface AwsEmulator {
     /** How long a NEW key is refused (InvalidClientTokenId) after CreateAccessKey, like IAM's propagation. */
     setPropagationDelay(ms: number): void;
     attachPolicy(userName: string, policyArn: string): void;
+    /** A customer managed policy; returns its ARN, to attach. */
+    createPolicy(name: string, document: unknown): string;
     putUserPolicy(userName: string, policyName: string, document: unknown): void;
     /** Answers `action` (`iam:CreateAccessKey`, `secretsmanager:PutSecretValue`) with AccessDenied for this user. */
     deny(userName: string, action: string): void;
@@ -179,6 +181,7 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       attachPolicy(userName, policyArn) {
         iam.user(userName).attachedPolicies.push({ PolicyName: policyArn.split('/').pop()!, PolicyArn: policyArn });
       },
+      createPolicy: (name, document) => iam.createPolicy(name, typeof document === 'string' ? document : JSON.stringify(document)).arn,
       putUserPolicy(userName, policyName, document) {
         iam.user(userName).inlinePolicies.set(policyName, typeof document === 'string' ? document : JSON.stringify(document));
       },
