@@ -23,7 +23,7 @@ import { createSecretResolver } from '../daemon/secrets.js';
 import { settingsFromEnv } from '../daemon/settings.js';
 import { createLogger } from '../lib/logger.js';
 import { registry } from '../providers/registry.js';
-import { listDiscovered, verifyAuditChain } from '../store/discovery.js';
+import { listDiscovered, verifyAuditChain, type ChainAnchor } from '../store/discovery.js';
 import { RotorStore } from '../store/index.js';
 import type { DiscoveryResult } from '../workflows/discovery.js';
 import { UsageError } from './main.js';
@@ -52,6 +52,12 @@ async function withStore<T>(url: string, run: (store: RotorStore) => Promise<T>)
   } finally {
     await store.close();
   }
+}
+
+function parseAnchor(text: string): ChainAnchor {
+  const match = /^(\d+):([0-9a-f]{64})$/.exec(text.trim());
+  if (!match) throw new UsageError('--anchor must be <seq>:<64 hex digits>, as verify-log prints the head');
+  return { seq: Number(match[1]), hash: match[2]! };
 }
 
 function parseSeverity(text: string): Severity {
@@ -122,12 +128,16 @@ export function registerAuditCommands(program: Command, globalOptions: () => Glo
   audit
     .command('verify-log')
     .description('recompute the audit log hash chain; exit 1 at the first modified or missing row')
+    .option('--anchor <seq:hash>', 'a head printed by an earlier check: also finds newest rows cut off or the whole chain rewritten')
     .option('--json', 'machine-readable output')
-    .action(async (opts: { json?: boolean }) => {
-      const report = await withStore(globalOptions().databaseUrl, verifyAuditChain);
+    .action(async (opts: { json?: boolean; anchor?: string }) => {
+      const anchor = opts.anchor === undefined ? undefined : parseAnchor(opts.anchor);
+      const report = await withStore(globalOptions().databaseUrl, (store) => verifyAuditChain(store, anchor));
       if (opts.json) printJson(report);
-      else if (report.ok) process.stdout.write(`audit log intact: ${report.rows} rows, hash chain verified\n`);
-      else process.stdout.write(`audit log TAMPERED: ${report.problem!.kind} at seq ${report.problem!.seq}: ${report.problem!.detail}\n`);
+      else if (report.ok) {
+        const head = report.head ? `; head ${report.head.seq}:${report.head.hash} (keep it outside Rotor, pass it as --anchor next time)` : '';
+        process.stdout.write(`audit log intact: ${report.rows} rows, hash chain verified${anchor ? `, anchor ${anchor.seq} held` : ''}${head}\n`);
+      } else process.stdout.write(`audit log TAMPERED: ${report.problem!.kind} at seq ${report.problem!.seq}: ${report.problem!.detail}\n`);
       if (!report.ok) process.exitCode = 1;
     });
 

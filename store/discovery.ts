@@ -150,11 +150,20 @@ export async function markDecommissioned(store: RotorStore, credentialId: string
 
 export type ChainProblem =
   | { kind: 'modified'; seq: number; detail: string }
-  | { kind: 'missing'; seq: number; detail: string };
+  | { kind: 'missing'; seq: number; detail: string }
+  | { kind: 'truncated'; seq: number; detail: string };
+
+/** A row's seq and hash recorded outside Rotor: the chain must still hold it, unchanged. */
+export interface ChainAnchor {
+  seq: number;
+  hash: string;
+}
 
 export interface ChainReport {
   ok: boolean;
   rows: number;
+  /** The last row: record it outside Rotor and pass it as the anchor of the next check. */
+  head?: ChainAnchor;
   /** The first row where the chain breaks; later rows are not judged (they chain from a broken link). */
   problem?: ChainProblem;
 }
@@ -162,9 +171,11 @@ export interface ChainReport {
 /**
  * Recomputes the audit log's hash chain from the first row: a row whose content no longer hashes to
  * its stored hash was modified; a row whose prev_hash is not its predecessor's hash, or a gap in seq,
- * means rows were deleted (or inserted out of band).
+ * means rows were deleted (or inserted out of band). The chain alone cannot show that its newest
+ * rows were cut off, or that all of it was rewritten: an anchor (a head recorded earlier, outside
+ * Rotor) can, since that row must still be there with the same hash.
  */
-export async function verifyAuditChain(store: RotorStore): Promise<ChainReport> {
+export async function verifyAuditChain(store: RotorStore, anchor?: ChainAnchor): Promise<ChainReport> {
   const { rows } = await store.query<{
     seq: string; at: Date; credential_id: string | null; rotation_id: string | null; actor: string; event: string;
     detail: Record<string, unknown>; prev_hash: string; hash: string;
@@ -184,5 +195,18 @@ export async function verifyAuditChain(store: RotorStore): Promise<ChainReport> 
     previousHash = r.hash;
     previousSeq = seq;
   }
-  return { ok: true, rows: rows.length };
+  const last = rows.at(-1);
+  const head = last ? { seq: Number(last.seq), hash: last.hash } : undefined;
+  if (anchor) {
+    const held = rows.find((r) => Number(r.seq) === anchor.seq);
+    if (!held) {
+      const detail = `the anchored row seq ${anchor.seq} is gone (the log ends at seq ${head?.seq ?? 'none'}): its newest rows were cut off`;
+      return { ok: false, rows: rows.length, head, problem: { kind: 'truncated', seq: anchor.seq, detail } };
+    }
+    if (held.hash !== anchor.hash) {
+      const detail = `row seq ${anchor.seq} no longer has the anchored hash: the chain was rewritten from there or before`;
+      return { ok: false, rows: rows.length, head, problem: { kind: 'modified', seq: anchor.seq, detail } };
+    }
+  }
+  return { ok: true, rows: rows.length, head };
 }

@@ -122,6 +122,18 @@ describe('rotor audit verify-log', () => {
     expect((await cli(['audit', 'verify-log'])).code).toBe(0);
   });
 
+  it('cut-off newest rows verify without an anchor, and are found with the head an earlier check printed', async () => {
+    const earlier = JSON.parse((await cli(['audit', 'verify-log', '--json'])).out) as { head: { seq: number; hash: string } };
+    const anchor = `${earlier.head.seq}:${earlier.head.hash}`;
+    expect((await cli(['audit', 'verify-log', '--anchor', anchor])).out).toContain(`anchor ${earlier.head.seq} held`);
+    await tamper('DELETE FROM audit_log WHERE seq >= $1', [earlier.head.seq - 1]);
+    expect((await cli(['audit', 'verify-log'])).code).toBe(0); // the chain alone cannot tell
+    const { code, out } = await cli(['audit', 'verify-log', '--anchor', anchor]);
+    expect(code).toBe(1);
+    expect(out).toContain(`audit log TAMPERED: truncated at seq ${earlier.head.seq}`);
+    expect((await cli(['audit', 'verify-log', '--anchor', 'latest'])).code).toBe(2);
+  });
+
   it('a deleted row is found at the row after the gap', async () => {
     const seqs = (await env.store.query<{ seq: string }>('SELECT seq FROM audit_log ORDER BY seq')).rows.map((r) => Number(r.seq));
     const deleted = seqs[3]!;
