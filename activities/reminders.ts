@@ -7,7 +7,7 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { durationMs } from '../config/duration.js';
-import type { ManualCredential } from '../config/manual-credential.js';
+import { expiryInstant, type ManualCredential } from '../config/manual-credential.js';
 import type { Logger } from '../lib/logger.js';
 import { postNotification } from '../lib/notify.js';
 import type { RotorStore } from '../store/index.js';
@@ -30,11 +30,6 @@ export interface ReminderOutcome {
 export interface ReminderActivities {
   /** `now` is the workflow's clock, so tests on the virtual clock see the same time. */
   sendDueReminders(input: { now: number }): Promise<ReminderOutcome>;
-}
-
-/** The end of the expiry day (UTC), as the audit's expiry rule reads `expires`. */
-export function expiryInstant(expires: string): number {
-  return Date.parse(`${expires}T00:00:00Z`) + DAY_MS;
 }
 
 /** The points reached by `now` and not yet sent, most urgent first; empty when none. */

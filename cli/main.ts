@@ -8,6 +8,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { loadPolicies, loadPolicyDirectory, PolicyLoadError, formatProblem } from '../config/load.js';
 import { loadDiscoveryConfig } from '../config/discovery-load.js';
 import { applyPolicyDirectory } from '../daemon/apply.js';
+import { expiryInstant } from '../config/manual-credential.js';
 import { createLogger } from '../lib/logger.js';
 import { registry } from '../providers/registry.js';
 import { RotorStore } from '../store/index.js';
@@ -197,15 +198,21 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output')
     .action(async (dir: string | undefined, opts: { json?: boolean; check?: boolean }) => {
       await withTemporal(global(), async (client) => {
-        const { changes, policies } = await planFromPolicies(client, dir ?? global().policies, global().taskQueue);
+        const { changes, policies, manual } = await planFromPolicies(client, dir ?? global().policies, global().taskQueue);
         const preflight = opts.check ? await preflightAll(policies) : undefined;
         if (preflight && Object.values(preflight).some((p) => p.length > 0)) process.exitCode = 1;
         const due = await dueDates(global().databaseUrl, policies.map((p) => p.id));
         const credentials = changes.map((c) => ({ credential: c.credentialId, schedule: c.kind, ...due.get(c.credentialId) }));
-        if (opts.json) return printJson({ changes, credentials, ...(preflight ? { preflight } : {}) });
+        const now = Date.now();
+        const manualRows = manual.map((m) => ({ credential: m.id, system: m.system, type: m.type, expires: m.expires, daysLeft: Math.floor((expiryInstant(m.expires) - now) / 86_400_000) }));
+        if (opts.json) return printJson({ changes, credentials, manual: manualRows, ...(preflight ? { preflight } : {}) });
         printPlan(changes);
         process.stdout.write('\n');
         printRows(credentials, { columns: ['credential', 'schedule', 'lastRotated', 'nextDue', 'overdue'] });
+        if (manualRows.length > 0) {
+          process.stdout.write('\nmanual credentials (no API rotates them; rotor/reminders reminds their owners):\n');
+          printRows(manualRows, { columns: ['credential', 'system', 'type', 'expires', 'daysLeft'] });
+        }
         if (preflight) {
           process.stdout.write('\npre-flight:\n');
           for (const [id, problems] of Object.entries(preflight)) {
@@ -334,10 +341,10 @@ async function withTemporal<T>(g: { temporal: string; namespace: string }, run: 
 }
 
 async function planFromPolicies(client: Client, dir: string, taskQueue: string) {
-  const policies = await loadPolicies(dir, registry.catalog);
+  const { policies, manual } = await loadPolicyDirectory(dir, registry.catalog);
   const desired = desiredSchedules(policies, registry, taskQueue);
   const changes = planScheduleChanges(desired, await listRotorSchedules(client));
-  return { policies, desired, changes };
+  return { policies, manual, desired, changes };
 }
 
 const PLAN_SIGNS: Record<ScheduleChange['kind'], string> = { create: '+', update: '~', pause: '‖', unpause: '▶', delete: '-', unchanged: ' ' };

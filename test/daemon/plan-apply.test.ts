@@ -59,6 +59,37 @@ describe('rotor plan / apply', () => {
   });
 });
 
+describe('manual credentials in plan and apply', () => {
+  it('plan lists them with the days left; apply starts the reminders job and removing the last one stops it', async () => {
+    const expires = new Date(Date.now() + 10 * 86_400_000).toISOString().slice(0, 10);
+    const manual = `kind: manual-credential
+id: plan-pat
+owner: team-release
+purpose: Fine-grained PAT of the release bot
+environment: production
+system: github
+type: github-fine-grained-pat
+expires: ${expires}
+`;
+    await writeFile(join(dir, 'manual.yaml'), manual);
+    expect(await cli('plan')).toBe(0);
+    expect(output.text()).toMatch(/manual credentials[^\n]*\n[\s\S]*plan-pat\s+github\s+github-fine-grained-pat\s+\S+\s+10/);
+    const schedules = async () => {
+      const ids: string[] = [];
+      for await (const s of env.client.schedule.list()) ids.push(s.scheduleId);
+      return ids;
+    };
+    expect(await schedules()).not.toContain('rotor/reminders');
+    expect(await cli('apply')).toBe(0);
+    expect(await schedules()).toContain('rotor/reminders');
+    expect((await env.store.getCredential('plan-pat'))?.status).toBe('manual');
+    await rm(join(dir, 'manual.yaml'));
+    expect(await cli('apply')).toBe(0);
+    expect(await schedules()).not.toContain('rotor/reminders');
+    expect((await env.store.getCredential('plan-pat'))?.status).toBe('retired');
+  });
+});
+
 describe('rotor plan --check', () => {
   it('runs every pre-flight without changing anything; a missing permission exits 1 and is named', async () => {
     const saved = { ...process.env };
