@@ -1,9 +1,14 @@
 /**
  * The Microsoft Graph calls of the azure-sp-secret provider: read an application's password
- * credentials, addPassword, removePassword. Plain https (node:https, so the spec's CA applies) with
- * a bearer token from Rotor's ClientSecretCredential. Errors name the application and key ids and
- * Graph's code and message, never a secret; refusals (400, 401, 403, 404) are ProviderRefusals with
- * what to fix, throttling and server errors stay retryable.
+ * credentials, addPassword, removePassword, and read the service-principal sign-in log (drain
+ * detection). Plain https (node:https, so the spec's CA applies) with a bearer token from Rotor's
+ * ClientSecretCredential. Errors name the application and key ids and Graph's code and message,
+ * never a secret; refusals (400, 401, 403, 404) are ProviderRefusals with what to fix, throttling
+ * and server errors stay retryable.
+ *
+ * The sign-in log is read on Graph's beta endpoint: v1.0's signIn resource has neither
+ * `signInEventTypes` nor `servicePrincipalCredentialKeyId`, and v1.0 lists interactive user
+ * sign-ins only, so service-principal sign-ins exist on beta alone.
  */
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:https';
@@ -31,6 +36,36 @@ export interface PasswordInfo {
   displayName: string | null;
   startDateTime?: Date;
   endDateTime?: Date;
+}
+
+/** Where Graph lists sign-ins, service principals' included (beta only: see the header). */
+export const SIGN_INS_PATH = '/beta/auditLogs/signIns';
+
+/** One service-principal sign-in, as drain detection needs it. */
+export interface SignInInfo {
+  createdDateTime?: Date;
+  /** keyId of the client secret (or certificate) used; null when Entra ID matched none (a wrong secret). */
+  keyId: string | null;
+  /** 0 for a success, else the AADSTS code. */
+  errorCode: number;
+}
+
+/** Sign-ins read from the log; `complete` is false when pages were left unread (a limit was hit). */
+export interface SignInLog {
+  signIns: SignInInfo[];
+  complete: boolean;
+}
+
+/** How much of the sign-in log one call may read: page size, pages, and time. */
+export interface SignInLimits {
+  top: number;
+  maxPages: number;
+  budgetMs: number;
+}
+
+/** `$filter` for the service-principal sign-ins of one application at or after `since`. */
+export function signInFilter(appId: string, since: Date): string {
+  return `appId eq '${appId.replace(/'/g, "''")}' and createdDateTime ge ${since.toISOString()} and signInEventTypes/any(t: t eq 'servicePrincipal')`;
 }
 
 export interface ApplicationInfo {
@@ -123,8 +158,81 @@ export class GraphApplications {
     }
   }
 
-  private async call(what: string, method: string, path: string, body?: unknown): Promise<GraphResponse> {
-    const action = `cannot ${what} application ${this.app}`;
+  /**
+   * Service-principal sign-ins of `appId` at or after `since`, newest first, following
+   * `@odata.nextLink` within `limits`. Refusals say what is missing (AuditLog.Read.All, the licence).
+   */
+  async servicePrincipalSignIns(appId: string, since: Date, limits: SignInLimits): Promise<SignInLog> {
+    const action = `cannot read the sign-in log of application ${appId}`;
+    const started = Date.now();
+    const signIns: SignInInfo[] = [];
+    let path: string | undefined = `${SIGN_INS_PATH}?$filter=${encodeURIComponent(signInFilter(appId, since))}&$top=${limits.top}`;
+    for (let pages = 0; path !== undefined; pages++) {
+      if (pages >= limits.maxPages || Date.now() - started > limits.budgetMs) return { signIns, complete: false };
+      const reply = await this.exchange(action, 'GET', path);
+      if (reply.status < 200 || reply.status >= 300) throw this.signInFailure(action, reply);
+      let body: { value?: unknown; '@odata.nextLink'?: unknown };
+      try {
+        body = JSON.parse(reply.text) as typeof body;
+      } catch {
+        body = {};
+      }
+      if (!Array.isArray(body.value)) {
+        throw new Error(`${action}: Microsoft Graph answered without a list of sign-ins${reply.requestId ? ` (request ${reply.requestId})` : ''}`);
+      }
+      for (const item of body.value as Array<Record<string, unknown>>) {
+        const status = (item.status ?? {}) as { errorCode?: unknown };
+        const created = date(item.createdDateTime);
+        signIns.push({
+          keyId: typeof item.servicePrincipalCredentialKeyId === 'string' && item.servicePrincipalCredentialKeyId !== '' ? item.servicePrincipalCredentialKeyId : null,
+          errorCode: typeof status.errorCode === 'number' ? status.errorCode : 0,
+          ...(created ? { createdDateTime: created } : {}),
+        });
+      }
+      const next = body['@odata.nextLink'];
+      path = typeof next === 'string' && next !== '' ? this.nextPath(action, next) : undefined;
+    }
+    return { signIns, complete: true };
+  }
+
+  /**
+   * A nextLink's path and query, sent to the spec's Graph endpoint like every other call: the token
+   * goes nowhere else, and a proxy or private endpoint keeps working. It must stay on the sign-in log.
+   */
+  private nextPath(action: string, link: string): string {
+    let url: URL;
+    try {
+      url = new URL(link, origin(this.spec.graphEndpoint));
+    } catch {
+      throw new Error(`${action}: Microsoft Graph answered with an @odata.nextLink that is not a URL`);
+    }
+    if (!url.pathname.toLowerCase().endsWith(SIGN_INS_PATH.toLowerCase())) {
+      throw new Error(`${action}: Microsoft Graph's @odata.nextLink leads to ${url.pathname}, not to the sign-in log`);
+    }
+    return `${SIGN_INS_PATH}${url.search}`;
+  }
+
+  /** Graph's refusal to list sign-ins, naming what to grant or license, and the way out (drainSignal: none). */
+  private signInFailure(action: string, reply: GraphResponse): Error {
+    const { code, text } = this.describe(action, reply);
+    if (reply.status === 403) {
+      if (/NonPremiumTenant/i.test(code)) {
+        return new ProviderRefusal(
+          `${text}. Reading Entra ID's sign-in logs needs a Microsoft Entra ID P1 or P2 licence in tenant ${this.spec.tenantId}: ` +
+            'license the tenant, or set drainSignal: none on this credential to rely on the grace period alone',
+        );
+      }
+      return new ProviderRefusal(
+        `${text}. Rotor's identity (client ${this.rotorClientId}) lacks the Microsoft Graph application permission AuditLog.Read.All ` +
+          '(with admin consent; the tenant also needs an Entra ID P1 or P2 licence), which drain detection needs to read the sign-in log: ' +
+          'grant it, or set drainSignal: none on this credential to rely on the grace period alone',
+      );
+    }
+    return this.statusError(text, reply);
+  }
+
+  /** Sends one request signed in as Rotor; sign-in and network failures are thrown, any reply is returned. */
+  private async exchange(action: string, method: string, path: string, body?: unknown): Promise<GraphResponse> {
     let token: string;
     try {
       const access = await this.credential.getToken(graphScope(this.spec), { abortSignal: this.ctx.signal });
@@ -143,12 +251,18 @@ export class GraphApplications {
       if (code && TLS_ERRORS.has(code)) throw new ProviderRefusal(`${text}; if a private CA or a TLS-intercepting proxy signs ${new URL(this.spec.graphEndpoint).host}'s certificate, give its PEM as caCertificate`);
       throw new Error(text);
     }
+    return reply;
+  }
+
+  private async call(what: string, method: string, path: string, body?: unknown): Promise<GraphResponse> {
+    const action = `cannot ${what} application ${this.app}`;
+    const reply = await this.exchange(action, method, path, body);
     if (reply.status >= 200 && reply.status < 300) return reply;
     throw this.failure(action, reply, method !== 'GET');
   }
 
-  /** Graph's refusal as an error saying what to fix; throttling and server errors stay retryable. */
-  private failure(action: string, reply: GraphResponse, write: boolean): Error {
+  /** `<action>: <code>: <message> (HTTP n, request id)` from Graph's error body. */
+  private describe(action: string, reply: GraphResponse): { code: string; text: string } {
     let code = `HTTP${reply.status}`;
     let message = '';
     try {
@@ -159,7 +273,12 @@ export class GraphApplications {
       message = 'no error details';
     }
     const where = [`HTTP ${reply.status}`, reply.requestId && `request ${reply.requestId}`].filter(Boolean).join(', ');
-    const text = `${action}: ${code}: ${message} (${where})`;
+    return { code, text: `${action}: ${code}: ${message} (${where})` };
+  }
+
+  /** Graph's refusal as an error saying what to fix; throttling and server errors stay retryable. */
+  private failure(action: string, reply: GraphResponse, write: boolean): Error {
+    const { text } = this.describe(action, reply);
     if (reply.status === 403) {
       return new ProviderRefusal(
         `${text}. Rotor's identity (client ${this.rotorClientId}) lacks the Microsoft Graph permission to ${write ? 'change' : 'read'} this application: ` +
@@ -172,6 +291,11 @@ export class GraphApplications {
           'with Application.ReadWrite.OwnedBy, Rotor must also be an owner of it',
       );
     }
+    return this.statusError(text, reply);
+  }
+
+  /** The answer to any other status: 401 and other 4xx refused, 408, 429 and 5xx retryable. */
+  private statusError(text: string, reply: GraphResponse): Error {
     if (reply.status === 401) return new ProviderRefusal(`${text}. Microsoft Graph refused Rotor's token: is graphEndpoint the Graph of the authority's cloud?`);
     if (reply.status === 429) return new Error(`${text}; Throttled by Microsoft Graph${reply.retryAfter ? ` (Retry-After ${reply.retryAfter} s)` : ''}: the activity retries with backoff`);
     return reply.status >= 400 && reply.status < 500 && reply.status !== 408 ? new ProviderRefusal(text) : new Error(text);

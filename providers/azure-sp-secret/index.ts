@@ -19,11 +19,24 @@
  * Graph). Entra ID replicates a new secret for up to a few minutes, during which it is refused with
  * invalid_client: verify then throws a plain Error, so the activity retries until it works.
  *
+ * Drain detection (`drainSignal: sign-in-logs`, the default) reads Entra ID's sign-in log: every
+ * client-credentials sign-in of a service principal is logged with `servicePrincipalCredentialKeyId`,
+ * the keyId of the secret it used. The old secret is in use while sign-ins name its keyId. The log
+ * is read on Graph's beta endpoint (`GET /beta/auditLogs/signIns`, filtered by appId, createdDateTime
+ * and `signInEventTypes/any(t: t eq 'servicePrincipal')`): v1.0 does not list service-principal
+ * sign-ins. Two lags make short windows lie, so each check reads back at least `drainLookback`
+ * (default 2h): a client signs in only when its cached token (60 to 90 minutes) expires, and Entra
+ * ID writes a sign-in to the log a few minutes after it happened. Sign-ins Rotor cannot all read
+ * (more than a few pages) count as still in use. When Graph refuses (no AuditLog.Read.All, no
+ * P1/P2 licence) the check is a refusal saying so: an unknown answer is never taken for "drained";
+ * `drainSignal: none` is the explicit way to rely on the grace period alone.
+ *
  * Rotor's identity needs the Microsoft Graph application permission Application.ReadWrite.OwnedBy
  * and to be an owner of the application (least privilege: it can then manage only the apps it
- * owns), or Application.ReadWrite.All (every app in the tenant). Either needs admin consent. The
- * calls: GET /applications/{id}, POST /applications/{id}/addPassword, POST …/removePassword.
- * Verify needs no permission: any application may sign in as itself.
+ * owns), or Application.ReadWrite.All (every app in the tenant); for drain detection also
+ * AuditLog.Read.All, with an Entra ID P1 or P2 licence in the tenant. All need admin consent. The
+ * calls: GET /applications/{id}, POST /applications/{id}/addPassword, POST …/removePassword,
+ * GET /beta/auditLogs/signIns. Verify needs no permission: any application may sign in as itself.
  */
 import { durationMs } from '../../config/duration.js';
 import { Material } from '../../lib/material.js';
@@ -34,9 +47,10 @@ import {
   type CredentialSource,
   type DiscoveredCredential,
   type ProviderContext,
+  type Usage,
 } from '../contracts.js';
 import { azureError, azureTls, clientSecretCredential, signInRefusals } from '../azure-shared.js';
-import { GraphApplications, graphScope, type ApplicationInfo, type PasswordInfo } from './graph.js';
+import { GraphApplications, graphScope, type ApplicationInfo, type PasswordInfo, type SignInLimits } from './graph.js';
 import { AzureSpSecretSpecSchema, type AzureSpSecretSpec } from './spec.js';
 
 export { AzureSpSecretSpecSchema, type AzureSpSecretSpec } from './spec.js';
@@ -150,19 +164,75 @@ async function list(ctx: ProviderContext, spec: AzureSpSecretSpec): Promise<Disc
 }
 
 /**
+ * How much of the sign-in log one check reads: Graph's largest page, a few of them, and well inside
+ * the activity's two minutes. A log longer than that counts as still in use (see the header).
+ */
+export const SIGN_IN_LIMITS: SignInLimits = { top: 1000, maxPages: 10, budgetMs: 60_000 };
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/**
+ * Drain detection: did the old secret sign in since `since` (or within `drainLookback` of now, if
+ * that reaches further back)? Graph's refusals are thrown, never read as "not in use".
+ */
+async function inUse(ctx: ProviderContext, spec: AzureSpSecretSpec, old: Material, since: Date): Promise<Usage> {
+  if (spec.drainSignal === 'none') return { inUse: false, detail: 'drain signal disabled by policy (drainSignal: none): revoke relies on the grace period alone' };
+  const lookbackMs = durationMs(spec.drainLookback);
+  const from = lookbackMs > 0 ? new Date(Math.min(since.getTime(), Date.now() - lookbackMs)) : since;
+  const log = await GraphApplications.use(ctx, spec, (graph) => graph.servicePrincipalSignIns(spec.clientId, from, SIGN_IN_LIMITS));
+  const used = log.signIns.filter((s) => sameId(old.id, s.keyId ?? undefined));
+  ctx.logger.info({ clientId: spec.clientId, keyId: old.id, from: from.toISOString(), read: log.signIns.length, complete: log.complete, withOldSecret: used.length }, 'azure sign-in log read');
+  const window = `since ${from.toISOString()}`;
+  if (used.length > 0) {
+    const latest = Math.max(...used.map((s) => s.createdDateTime?.getTime() ?? from.getTime()));
+    const failed = used.filter((s) => s.errorCode !== 0).length;
+    return {
+      inUse: true,
+      detail: `client secret ${old.id} signed in ${new Date(latest).toISOString()} (${log.complete ? '' : 'at least '}${plural(used.length, 'sign-in')} ${window}${failed > 0 ? `, ${failed} failed` : ''})`,
+    };
+  }
+  if (!log.complete) {
+    return {
+      inUse: true,
+      detail:
+        `cannot tell whether client secret ${old.id} is still used: application ${spec.clientId} has more sign-ins ${window} than Rotor reads in one check ` +
+        `(it read the newest ${log.signIns.length}, none with this secret); counted as still in use`,
+    };
+  }
+  return {
+    inUse: false,
+    detail: `client secret ${old.id} has not signed in ${window} (${plural(log.signIns.length, 'sign-in')} of the application with other credentials; Entra ID logs sign-ins a few minutes late)`,
+  };
+}
+
+/**
  * Rotor can read the application (which needs the same Graph permission as changing it, short of
- * Application.Read.All), and it is the app the spec names. Transient failures (throttling, network)
- * are thrown, so the step retries instead of failing the rotation.
+ * Application.Read.All), it is the app the spec names, and (with drainSignal sign-in-logs) Rotor
+ * can read its sign-in log. Transient failures (throttling, network) are thrown, so the step
+ * retries instead of failing the rotation.
  */
 async function preflight(ctx: ProviderContext, spec: AzureSpSecretSpec): Promise<string[]> {
-  try {
-    const app = await GraphApplications.use(ctx, spec, (graph) => graph.application());
-    requireSameApp(spec, app);
-    return [];
-  } catch (error) {
-    if (error instanceof ProviderRefusal) return [error.message];
-    throw error;
-  }
+  const problems: string[] = [];
+  const refused = (error: unknown) => {
+    if (!(error instanceof ProviderRefusal)) throw error;
+    problems.push(error.message);
+  };
+  await GraphApplications.use(ctx, spec, async (graph) => {
+    try {
+      requireSameApp(spec, await graph.application());
+    } catch (error) {
+      refused(error);
+      // Rotor cannot sign in at all: the sign-in log would only say that again.
+      if ((error as Error).message.includes('cannot sign in to tenant')) return;
+    }
+    if (spec.drainSignal !== 'sign-in-logs') return;
+    try {
+      await graph.servicePrincipalSignIns(spec.clientId, new Date(), { top: 1, maxPages: 1, budgetMs: SIGN_IN_LIMITS.budgetMs });
+    } catch (error) {
+      refused(error);
+    }
+  }).catch(refused); // Rotor's own settings (its CA, its secret references) refused before any call
+  return problems;
 }
 
 const source: CredentialSource<AzureSpSecretSpec> = {
@@ -172,6 +242,7 @@ const source: CredentialSource<AzureSpSecretSpec> = {
   discard,
   revoke,
   list,
+  inUse,
   preflight,
   retire,
 };

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { parseDuration } from '../../config/duration.js';
+import { DurationSchema, parseDuration } from '../../config/duration.js';
 import { AzureConnectionFields, GuidSchema } from '../azure-shared.js';
 
 const DAY_MS = 86_400_000;
@@ -21,6 +21,18 @@ export const AzureSpSecretSpecSchema = z
       .default('180d'),
     /** Microsoft Graph: another cloud's (https://graph.microsoft.us), a private endpoint or an emulator. */
     graphEndpoint: z.url({ protocol: /^https$/, message: 'must be an https URL' }).default('https://graph.microsoft.com'),
+    /**
+     * Drain detection before revoke. `sign-in-logs`: read Entra ID's service-principal sign-in log
+     * for sign-ins with the old secret (needs AuditLog.Read.All and an Entra ID P1/P2 licence; when
+     * Graph refuses, the rotation stops and says so). `none`: no signal, revoke relies on the grace alone.
+     */
+    drainSignal: z.enum(['sign-in-logs', 'none']).default('sign-in-logs'),
+    /**
+     * The sign-in log is read back at least this far from each check, whatever window the rotation
+     * asks about: a client signs in only when its cached token (60 to 90 minutes) runs out, and the
+     * log lags a few minutes, so a shorter window would call a secret still in use drained.
+     */
+    drainLookback: DurationSchema.default('2h'),
   })
   .refine((spec) => spec.applicationObjectId.toLowerCase() !== spec.clientId.toLowerCase(), {
     message: "applicationObjectId and clientId are the same GUID: applicationObjectId must be the application's Object ID, not its client id",

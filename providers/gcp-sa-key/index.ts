@@ -28,23 +28,44 @@
  * Verify asks the token endpoint for an access token signed with the new key (the JWT-bearer
  * grant); `invalid_grant` while the key is enabled is propagation, retried.
  *
- * Drain detection is not offered: GCP's key-usage signal (Policy Analyzer's
- * serviceAccountKeyLastAuthentication activity) lags by up to two days, so revoke waits only for
- * the grace period.
+ * Drain detection (`drainSignal: policy-analyzer`, the default) asks Policy Analyzer when the old
+ * key last authenticated (its serviceAccountKeyLastAuthentication activity, see activity.ts): in
+ * use when that is later than `since`, or than `drainLookback` (default 48h) before now when that
+ * reaches further back: a late report is stamped with the time of the authentication, so a window
+ * of "since the previous check" would miss it. The data lags by up to a day or two and its times may be
+ * coarse (Google's examples show whole hours), so a quiet answer proves little on its own: keep
+ * `revoke.after` (the grace) longer than the lag, e.g. 72h, so that use during the grace shows by
+ * the time revoke asks. A refused query (403) fails the check as a ProviderRefusal, never reads as
+ * drained. `drainSignal: none` reads no signal: revoke then waits for the grace alone, and the
+ * check says so.
  *
  * Rotor's identity needs, on the service account (roles/iam.serviceAccountKeyAdmin grants them):
  * iam.serviceAccountKeys.create, iam.serviceAccountKeys.delete, iam.serviceAccountKeys.disable,
- * iam.serviceAccountKeys.enable, iam.serviceAccountKeys.get, iam.serviceAccountKeys.list.
+ * iam.serviceAccountKeys.enable, iam.serviceAccountKeys.get, iam.serviceAccountKeys.list; and, on
+ * the account's project, for drain detection,
+ * policyanalyzer.serviceAccountKeyLastAuthenticationActivities.query
+ * (roles/policyanalyzer.activityAnalysisViewer) with the Policy Analyzer API enabled.
  * Verifying with the new key needs no permission.
  */
+import { durationMs } from '../../config/duration.js';
 import { Material } from '../../lib/material.js';
-import { defineCredential, ProviderRefusal, type CreateRequest, type CredentialSource, type DiscoveredCredential, type ProviderContext } from '../contracts.js';
+import {
+  defineCredential,
+  ProviderRefusal,
+  type CreateRequest,
+  type CredentialSource,
+  type DiscoveredCredential,
+  type ProviderContext,
+  type Usage,
+} from '../contracts.js';
 import { parseKeyFile } from '../gcp-shared.js';
+import { DRAIN_PERMISSION, DRAIN_ROLE, KeyActivity, LAG_NOTE, PolicyAnalyzerDenied } from './activity.js';
 import { KEYS_PER_ACCOUNT, mintAccessToken, REQUIRED_PERMISSIONS, ServiceAccountKeys, type KeyInfo } from './keys.js';
 import { GcpSaKeySpecSchema, type GcpSaKeySpec } from './spec.js';
 
 export { GcpSaKeySpecSchema, type GcpSaKeySpec } from './spec.js';
 export { KEYS_PER_ACCOUNT, REQUIRED_PERMISSIONS } from './keys.js';
+export { DRAIN_PERMISSION, DRAIN_ROLE } from './activity.js';
 
 type Strategy = 'dual' | 'single';
 
@@ -191,8 +212,26 @@ async function list(ctx: ProviderContext, spec: GcpSaKeySpec): Promise<Discovere
   }));
 }
 
-/** Rotor's identity holds every key permission on the account, and a key slot is free. */
+/**
+ * Drain detection: did the old key authenticate after `since`, as far as Policy Analyzer knows?
+ * With `drainSignal: none`, no signal is read and the answer says so.
+ */
+async function inUse(ctx: ProviderContext, spec: GcpSaKeySpec, old: Material, since: Date): Promise<Usage> {
+  if (spec.drainSignal === 'none') return { inUse: false, detail: 'drain signal disabled by policy' };
+  const last = await KeyActivity.use(ctx, spec, (activity) => activity.lastAuthenticated(old.id));
+  if (!last) return { inUse: false, detail: `key ${old.id} has no recorded authentication (${LAG_NOTE})` };
+  // A late report carries the time of the authentication: look back at least drainLookback (see the spec).
+  const from = Math.min(since.getTime(), Date.now() - durationMs(spec.drainLookback));
+  return { inUse: last.getTime() > from, detail: `key ${old.id} last authenticated ${last.toISOString()} (${LAG_NOTE})` };
+}
+
+/** Rotor's identity holds every key permission on the account, a key slot is free, and key activity is readable. */
 async function preflight(ctx: ProviderContext, spec: GcpSaKeySpec): Promise<string[]> {
+  const [keyProblems, drainProblems] = await Promise.all([keyPreflight(ctx, spec), drainPreflight(ctx, spec)]);
+  return [...keyProblems, ...drainProblems];
+}
+
+async function keyPreflight(ctx: ProviderContext, spec: GcpSaKeySpec): Promise<string[]> {
   try {
     return await ServiceAccountKeys.use(ctx, spec, async (keys) => {
       const problems: string[] = [];
@@ -216,7 +255,23 @@ async function preflight(ctx: ProviderContext, spec: GcpSaKeySpec): Promise<stri
   }
 }
 
+/** A probe query of the project's key activity (drain detection), unless the policy reads no signal. */
+async function drainPreflight(ctx: ProviderContext, spec: GcpSaKeySpec): Promise<string[]> {
+  if (spec.drainSignal === 'none') return [];
+  try {
+    await KeyActivity.use(ctx, spec, (activity) => activity.probe());
+    return [];
+  } catch (error) {
+    if (!(error instanceof PolicyAnalyzerDenied)) return [(error as Error).message];
+    return [
+      `Rotor's identity lacks ${DRAIN_PERMISSION} on project ${error.project} (drain detection): grant it ${DRAIN_ROLE} there and enable the Policy Analyzer API, ` +
+        `or set drainSignal: none to rely on the grace period alone (Policy Analyzer said ${error.google})`,
+    ];
+  }
+}
+
 const source: CredentialSource<GcpSaKeySpec> = {
+  inUse,
   strategies: ['dual'],
   create,
   verify,

@@ -2,8 +2,9 @@
  * The azure-sp-secret provider against the Azure emulator, through the real @azure/identity client
  * and Graph over https (the emulator's CA given as caCertificate): the new secret is staged the
  * moment it exists, a retry never leaves two new secrets, verify waits out Entra ID's propagation,
- * revoke really kills the old secret, Graph's refusals say what to fix, and no secret reaches an
- * error or a log.
+ * revoke really kills the old secret, drain detection reads the sign-in log for the old secret's
+ * keyId (and refuses rather than guess when it cannot), Graph's refusals say what to fix, and no
+ * secret reaches an error or a log.
  */
 import { randomUUID } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
@@ -11,12 +12,12 @@ import { ClientSecretCredential } from '@azure/identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Material } from '../../lib/material.js';
 import { ProviderRefusal, type CredentialSource } from '../../providers/contracts.js';
-import { azureSpSecret, AzureSpSecretSpecSchema, graphScope, secretName, type AzureSpSecretSpec } from '../../providers/azure-sp-secret/index.js';
+import { azureSpSecret, AzureSpSecretSpecSchema, graphScope, secretName, SIGN_IN_LIMITS, type AzureSpSecretSpec } from '../../providers/azure-sp-secret/index.js';
 import { azureFault, startAzureEmulator, type AzureEmulator, type AzureTestApp } from '../harness/azure/index.js';
 import { crashingRequest, createProviderKit, recordingRequest } from '../harness/provider-kit.js';
 
 let az: AzureEmulator;
-/** Rotor's own identity: Application.ReadWrite.OwnedBy, made an owner of each app it rotates. */
+/** Rotor's own identity: Application.ReadWrite.OwnedBy, made an owner of each app it rotates, and AuditLog.Read.All. */
 let rotor: AzureTestApp;
 const source = azureSpSecret.source as CredentialSource<AzureSpSecretSpec>;
 const kit = createProviderKit({ credentialId: 'test-azure-app' });
@@ -24,7 +25,7 @@ const { logs, errors, rejection } = kit;
 
 beforeAll(async () => {
   az = await startAzureEmulator();
-  rotor = az.directory.registerApp('rotor', { graphPermissions: ['Application.ReadWrite.OwnedBy'] });
+  rotor = az.directory.registerApp('rotor', { graphPermissions: ['Application.ReadWrite.OwnedBy', 'AuditLog.Read.All'] });
 });
 
 afterAll(async () => {
@@ -55,6 +56,13 @@ function appWithSecret(): { app: AzureTestApp; current: Material } {
   const app = az.directory.registerApp(`app-${randomUUID().slice(0, 8)}`);
   az.directory.addOwner(app.objectId, rotor.clientId);
   return { app, current: materialOf(app, app.keyId, app.clientSecret) };
+}
+
+/** Rotor's identity without AuditLog.Read.All (Application.ReadWrite.OwnedBy only), made owner of `app`. */
+function rotorWithoutAuditLog(app: AzureTestApp): AzureTestApp {
+  const identity = az.directory.registerApp(`rotor-no-audit-${randomUUID().slice(0, 8)}`, { graphPermissions: ['Application.ReadWrite.OwnedBy'] });
+  az.directory.addOwner(app.objectId, identity.clientId);
+  return identity;
 }
 
 /** A CreateRequest whose stage() records what it got and how many requests the emulator had seen. */
@@ -108,13 +116,22 @@ describe('azure-sp-secret: spec', () => {
       clientId: app.clientId,
       credentials: { clientId: 'env:ID', clientSecret: 'file:/run/secrets/rotor' },
     });
-    expect(parsed).toMatchObject({ secretLifetime: '180d', authorityHost: 'https://login.microsoftonline.com', graphEndpoint: 'https://graph.microsoft.com' });
+    expect(parsed).toMatchObject({
+      secretLifetime: '180d',
+      authorityHost: 'https://login.microsoftonline.com',
+      graphEndpoint: 'https://graph.microsoft.com',
+      drainSignal: 'sign-in-logs',
+      drainLookback: '2h',
+    });
     const base = { tenantId: randomUUID(), applicationObjectId: app.objectId, clientId: app.clientId, credentials: { clientId: 'env:ID', clientSecret: 'env:SECRET' } };
     expect(AzureSpSecretSpecSchema.safeParse({ ...base, credentials: { clientId: 'env:ID', clientSecret: 'abc8Q~plain-secret' } }).success).toBe(false);
     expect(AzureSpSecretSpecSchema.safeParse({ ...base, clientId: app.objectId }).success).toBe(false);
     expect(AzureSpSecretSpecSchema.safeParse({ ...base, authorityHost: 'http://127.0.0.1:1' }).success).toBe(false);
     expect(AzureSpSecretSpecSchema.safeParse({ ...base, secretLifetime: '2h' }).success).toBe(false);
     expect(AzureSpSecretSpecSchema.safeParse({ ...base, applicationObjectId: 'my-app' }).success).toBe(false);
+    expect(AzureSpSecretSpecSchema.safeParse({ ...base, drainSignal: 'last-used' }).success).toBe(false);
+    expect(AzureSpSecretSpecSchema.safeParse({ ...base, drainLookback: 'two hours' }).success).toBe(false);
+    expect(AzureSpSecretSpecSchema.safeParse({ ...base, drainSignal: 'none', drainLookback: '0s' }).success).toBe(true);
     expect(azureSpSecret).toMatchObject({ type: 'azure-sp-secret', workflow: 'rotateAzureClientSecret', defaultEvery: '90d' });
     expect(source.strategies).toEqual(['dual']);
     expect(source.disable).toBeUndefined(); // Entra ID cannot disable a client secret
@@ -365,6 +382,245 @@ describe('azure-sp-secret: list and preflight', () => {
     const throttled = await rejection(source.preflight!(context(), spec(app), 'dual'));
     expect(throttled).not.toBeInstanceOf(ProviderRefusal);
     expect(throttled.message).toContain('TooManyRequests');
+  });
+});
+
+describe('azure-sp-secret: drain detection from the sign-in log', () => {
+  const signInReads = () => az.requests.filter((r) => r.path === '/beta/auditLogs/signIns');
+  /** The app's sign-in log entry written last (by the emulator's token endpoint). */
+  const lastSignIn = (app: AzureTestApp) => az.directory.signIns(app.clientId).at(-1)!;
+
+  it('in use when the old secret signed in at or after `since`, with when and how often', async () => {
+    const { app, current } = appWithSecret();
+    const created = await source.create(context(), spec(app), 'dual', request(current).req);
+    const since = new Date();
+    expect(await signsIn(current)).toBe(true);
+    expect(await signsIn(current)).toBe(true);
+    const logged = lastSignIn(app);
+    expect(logged).toMatchObject({ keyId: current.id, errorCode: 0 }); // the token endpoint logs the keyId it authenticated
+
+    const before = signInReads().length;
+    const usage = await source.inUse!(context(), spec(app, { drainLookback: '0s' }), current, since);
+    expect(usage.inUse).toBe(true);
+    expect(usage.detail).toBe(`client secret ${current.id} signed in ${logged.createdDateTime.toISOString()} (2 sign-ins since ${since.toISOString()})`);
+    expect(usage.detail).not.toContain(current.reveal('clientSecret'));
+    expect(signInReads().slice(before)).toEqual([expect.objectContaining({ method: 'GET', status: 200, clientId: rotor.clientId })]);
+    // The new secret is not the old one: it has not signed in.
+    expect((await source.inUse!(context(), spec(app, { drainLookback: '0s' }), created, since)).inUse).toBe(false);
+  });
+
+  it('not in use when the old secret signed in only before `since`', async () => {
+    const { app, current } = appWithSecret();
+    expect(await signsIn(current)).toBe(true);
+    const since = new Date(lastSignIn(app).createdDateTime.getTime() + 1);
+    const usage = await source.inUse!(context(), spec(app, { drainLookback: '0s' }), current, since);
+    expect(usage).toEqual({ inUse: false, detail: `client secret ${current.id} has not signed in since ${since.toISOString()} (0 sign-ins of the application with other credentials; Entra ID logs sign-ins a few minutes late)` });
+  });
+
+  it('reads back at least drainLookback from now, whatever `since` is: a cached token hides a client for up to 90 minutes', async () => {
+    const { app, current } = appWithSecret();
+    expect(await signsIn(current)).toBe(true);
+    const since = new Date(lastSignIn(app).createdDateTime.getTime() + 1);
+    // The default 2h reaches back past `since` to the sign-in just before it.
+    const usage = await source.inUse!(context(), spec(app), current, since);
+    expect(usage.inUse).toBe(true);
+    const from = new Date(/since (\S+)\)/.exec(usage.detail)![1]!).getTime();
+    expect(from).toBeLessThanOrEqual(Date.now() - 2 * 3_600_000);
+    expect(from).toBeGreaterThan(Date.now() - 2 * 3_600_000 - 60_000);
+
+    // A sign-in three hours ago is outside the default window, inside a 4h one.
+    const quiet = appWithSecret();
+    az.directory.recordSignIn(quiet.app.clientId, quiet.current.id, new Date(Date.now() - 3 * 3_600_000));
+    expect((await source.inUse!(context(), spec(quiet.app), quiet.current, new Date())).inUse).toBe(false);
+    expect((await source.inUse!(context(), spec(quiet.app, { drainLookback: '4h' }), quiet.current, new Date())).inUse).toBe(true);
+  });
+
+  it('not in use when only the new secret (and a wrong one) signed in', async () => {
+    const { app, current } = appWithSecret();
+    const created = await source.create(context(), spec(app), 'dual', request(current).req);
+    const since = new Date();
+    expect(await signsIn(created)).toBe(true);
+    expect(await signsIn(materialOf(app, current.id, 'abc8Q~' + 'x'.repeat(34)))).toBe(false);
+    expect(az.directory.signIns(app.clientId).slice(-2)).toEqual([
+      expect.objectContaining({ keyId: created.id, errorCode: 0 }),
+      expect.objectContaining({ keyId: null, errorCode: 7000215 }), // Entra ID cannot tell which secret a wrong one was
+    ]);
+    const usage = await source.inUse!(context(), spec(app, { drainLookback: '0s' }), current, since);
+    expect(usage.inUse).toBe(false);
+    expect(usage.detail).toContain(`client secret ${current.id} has not signed in since ${since.toISOString()} (2 sign-ins of the application with other credentials`);
+  });
+
+  it('follows @odata.nextLink to a sign-in of the old secret on a later page', async () => {
+    const { app, current } = appWithSecret();
+    const created = await source.create(context(), spec(app), 'dual', request(current).req);
+    const since = new Date();
+    expect(await signsIn(current)).toBe(true); // the oldest: newest first puts it on the last page
+    for (let i = 0; i < 4; i++) expect(await signsIn(created)).toBe(true);
+    az.directory.setSignInPageSize(2);
+    try {
+      const before = signInReads().length;
+      const usage = await source.inUse!(context(), spec(app, { drainLookback: '0s' }), current, since);
+      expect(usage.inUse).toBe(true);
+      expect(usage.detail).toContain('(1 sign-in since');
+      expect(signInReads().length - before).toBe(3);
+    } finally {
+      az.directory.setSignInPageSize(1000);
+    }
+  });
+
+  it('counts a log longer than it reads as still in use, never as drained', async () => {
+    const { app, current } = appWithSecret();
+    const since = new Date(Date.now() - 60_000);
+    for (let i = 0; i <= SIGN_IN_LIMITS.maxPages; i++) az.directory.recordSignIn(app.clientId, randomUUID(), new Date());
+    az.directory.setSignInPageSize(1);
+    try {
+      const before = signInReads().length;
+      const usage = await source.inUse!(context(), spec(app, { drainLookback: '0s' }), current, since);
+      expect(usage.inUse).toBe(true);
+      expect(usage.detail).toContain(`cannot tell whether client secret ${current.id} is still used`);
+      expect(usage.detail).toContain(`read the newest ${SIGN_IN_LIMITS.maxPages}`);
+      expect(signInReads().length - before).toBe(SIGN_IN_LIMITS.maxPages);
+    } finally {
+      az.directory.setSignInPageSize(1000);
+    }
+  });
+
+  it('refuses, naming AuditLog.Read.All and drainSignal: none, when Graph will not show the log; and names the licence', async () => {
+    const { app, current } = appWithSecret();
+    const identity = rotorWithoutAuditLog(app);
+    const refused = await rejection(source.inUse!(context(undefined, identity), spec(app), current, new Date()));
+    expect(refused).toBeInstanceOf(ProviderRefusal);
+    expect(refused.message).toContain('Authentication_MSGraphPermissionMissing');
+    expect(refused.message).toContain('HTTP 403');
+    expect(refused.message).toContain(`Rotor's identity (client ${identity.clientId}) lacks the Microsoft Graph application permission AuditLog.Read.All`);
+    expect(refused.message).toContain('drainSignal: none');
+
+    az.directory.setPremiumLicence(false);
+    try {
+      const unlicensed = await rejection(source.inUse!(context(), spec(app), current, new Date()));
+      expect(unlicensed).toBeInstanceOf(ProviderRefusal);
+      expect(unlicensed.message).toContain('Authentication_RequestFromNonPremiumTenantOrB2CTenant');
+      expect(unlicensed.message).toContain('Microsoft Entra ID P1 or P2 licence');
+      expect(unlicensed.message).toContain('drainSignal: none');
+    } finally {
+      az.directory.setPremiumLicence(true);
+    }
+  });
+
+  it('reports throttling of the sign-in log as retryable', async () => {
+    const { app, current } = appWithSecret();
+    az.faults.add({ status: 429, ...azureFault('graph', 'TooManyRequests', 'Too many requests', 3), match: (r) => r.path === '/beta/auditLogs/signIns' });
+    const throttled = await rejection(source.inUse!(context(), spec(app), current, new Date()));
+    expect(throttled).not.toBeInstanceOf(ProviderRefusal);
+    expect(throttled.message).toContain('TooManyRequests');
+    expect(throttled.message).toContain('Retry-After 3');
+  });
+
+  it('drainSignal none: not in use by policy, without reading the log (nor needing AuditLog.Read.All)', async () => {
+    const { app, current } = appWithSecret();
+    const identity = rotorWithoutAuditLog(app);
+    const since = new Date();
+    expect(await signsIn(current)).toBe(true);
+    const before = signInReads().length;
+    const usage = await source.inUse!(context(undefined, identity), spec(app, { drainSignal: 'none' }), current, since);
+    expect(usage.inUse).toBe(false);
+    expect(usage.detail).toContain('drain signal disabled by policy');
+    expect(signInReads().length).toBe(before);
+  });
+
+  it('preflight reports a missing AuditLog.Read.All (and licence), unless drainSignal is none', async () => {
+    const { app } = appWithSecret();
+    const identity = rotorWithoutAuditLog(app);
+    const problems = await source.preflight!(context(undefined, identity), spec(app), 'dual');
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('AuditLog.Read.All');
+    expect(problems[0]).toContain('drainSignal: none');
+    expect(await source.preflight!(context(undefined, identity), spec(app, { drainSignal: 'none' }), 'dual')).toEqual([]);
+
+    az.directory.setPremiumLicence(false);
+    try {
+      const unlicensed = await source.preflight!(context(), spec(app), 'dual');
+      expect(unlicensed).toHaveLength(1);
+      expect(unlicensed[0]).toContain('P1 or P2');
+    } finally {
+      az.directory.setPremiumLicence(true);
+    }
+    expect(await source.preflight!(context(), spec(app), 'dual')).toEqual([]);
+  });
+});
+
+describe('azure emulator: sign-in log', () => {
+  const graphToken = async (identity: AzureTestApp) =>
+    (
+      await new ClientSecretCredential(az.tenantId, identity.clientId, identity.clientSecret, {
+        authorityHost: az.authorityHost,
+        disableInstanceDiscovery: true,
+        tlsOptions: { ca: az.caPem },
+      }).getToken('https://graph.microsoft.com/.default')
+    ).token;
+  const list = (token: string | undefined, query: Record<string, string>, version = 'beta') =>
+    raw('GET', `/${version}/auditLogs/signIns?${new URLSearchParams(query).toString()}`, token);
+  const filterOf = (appId: string, since: string) => `appId eq '${appId}' and createdDateTime ge ${since} and signInEventTypes/any(t: t eq 'servicePrincipal')`;
+
+  it('lists service-principal sign-ins newest first with the keyId used; refuses what Graph refuses', async () => {
+    const { app, current } = appWithSecret();
+    const since = new Date(Date.now() - 1000).toISOString();
+    expect(await signsIn(current)).toBe(true);
+    const token = await graphToken(rotor);
+
+    const ok = await list(token, { $filter: filterOf(app.clientId, since) });
+    expect(ok.status).toBe(200);
+    const body = JSON.parse(ok.body) as { value: Array<Record<string, unknown>> };
+    expect(body.value).toHaveLength(1);
+    expect(body.value[0]).toMatchObject({
+      appId: app.clientId,
+      servicePrincipalCredentialKeyId: current.id,
+      signInEventTypes: ['servicePrincipal'],
+      isInteractive: false,
+      resourceDisplayName: 'Microsoft Graph',
+      status: { errorCode: 0 },
+    });
+    expect(body.value[0]!.correlationId).toMatch(/^[0-9a-f-]{36}$/);
+    // Another app's sign-ins, and sign-ins before the window, are not listed.
+    expect(JSON.parse((await list(token, { $filter: filterOf(rotor.clientId, new Date().toISOString()) })).body).value).toEqual([]);
+
+    expect((await list(undefined, { $filter: filterOf(app.clientId, since) })).status).toBe(401);
+    const denied = await list(await graphToken(rotorWithoutAuditLog(app)), { $filter: filterOf(app.clientId, since) });
+    expect(denied.status).toBe(403);
+    expect(JSON.parse(denied.body).error.code).toBe('Authentication_MSGraphPermissionMissing');
+
+    for (const filter of [
+      `appId eq '${app.clientId}' and createdDateTime ge '${since}'`, // a quoted DateTimeOffset
+      `userId eq '${app.clientId}'`, // a property this emulator does not filter on
+      `appId eq '${app.clientId}' or signInEventTypes/any(t: t eq 'servicePrincipal')`,
+      `signInEventTypes/any(t: t eq 'robot')`,
+    ]) {
+      const bad = await list(token, { $filter: filter });
+      expect(bad.status, filter).toBe(400);
+      expect(JSON.parse(bad.body).error.code).toBe('BadRequest');
+    }
+    expect((await list(token, { $filter: filterOf(app.clientId, since), $top: 'ten' })).status).toBe(400);
+    expect((await list(token, { $filter: filterOf(app.clientId, since), $orderby: 'createdDateTime' })).status).toBe(400);
+    // v1.0's signIn has no signInEventTypes: service-principal sign-ins are on beta only.
+    const v1 = await list(token, { $filter: filterOf(app.clientId, since) }, 'v1.0');
+    expect(v1.status).toBe(400);
+    expect(JSON.parse(v1.body).error.message).toContain('signInEventTypes');
+  });
+
+  it('pages with $top and an absolute @odata.nextLink', async () => {
+    const { app, current } = appWithSecret();
+    const since = new Date(Date.now() - 1000).toISOString();
+    for (let i = 0; i < 3; i++) az.directory.recordSignIn(app.clientId, current.id, new Date());
+    const token = await graphToken(rotor);
+    const first = JSON.parse((await list(token, { $filter: filterOf(app.clientId, since), $top: '2' })).body) as { value: unknown[]; '@odata.nextLink'?: string };
+    expect(first.value).toHaveLength(2);
+    expect(first['@odata.nextLink']).toMatch(new RegExp(`^${az.url}/beta/auditLogs/signins\\?`));
+    const next = new URL(first['@odata.nextLink']!);
+    const second = JSON.parse((await raw('GET', `${next.pathname}${next.search}`, token)).body) as { value: Array<{ id: string }>; '@odata.nextLink'?: string };
+    expect(second.value).toHaveLength(1);
+    expect(second['@odata.nextLink']).toBeUndefined();
+    const ids = [...(first.value as Array<{ id: string }>), ...second.value].map((v) => v.id);
+    expect(new Set(ids).size).toBe(3);
   });
 });
 

@@ -2,14 +2,15 @@
  * The gcp-sa-key provider against the GCP emulator, through the real @googleapis/iam and
  * google-auth-library clients: the new key is staged the moment it exists, a retry never makes a
  * second key nor leaves one nobody holds, the ten-key limit is refused by name, verify waits out
- * propagation, revoke really kills the old key at the token endpoint, and no private key or token
- * reaches an error or a log.
+ * propagation, revoke really kills the old key at the token endpoint, drain detection reads the old
+ * key's last authentication from Policy Analyzer (and refuses, never guesses, when it may not), and
+ * no private key or token reaches an error or a log.
  */
-import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Material } from '../../lib/material.js';
 import { ProviderRefusal, type CreateRequest, type CredentialSource } from '../../providers/contracts.js';
-import { gcpSaKey, GcpSaKeySpecSchema, KEYS_PER_ACCOUNT, type GcpSaKeySpec } from '../../providers/gcp-sa-key/index.js';
+import { DRAIN_PERMISSION, gcpSaKey, GcpSaKeySpecSchema, KEYS_PER_ACCOUNT, type GcpSaKeySpec } from '../../providers/gcp-sa-key/index.js';
 import { gcpFault, startGcpEmulator, type GcpEmulator, type GcpServiceAccount } from '../harness/gcp/index.js';
 import { keyAuthenticates } from '../harness/gcp/fixture.js';
 import { createProviderKit, recordingRequest } from '../harness/provider-kit.js';
@@ -24,6 +25,8 @@ const { logs, errors, rejection } = kit;
 beforeAll(async () => {
   gcp = await startGcpEmulator();
   rotor = await gcp.iam.createServiceAccount('rotor@rotor-admin.iam.gserviceaccount.com');
+  // Drain detection reads key activity of the project; projects made by quietProject() lack this grant.
+  gcp.iam.grant(rotor.email, `projects/${PROJECT}`, 'roles/policyanalyzer.activityAnalysisViewer');
 });
 
 afterAll(async () => {
@@ -36,15 +39,18 @@ function spec(serviceAccount: string, extra: Record<string, unknown> = {}): GcpS
   return GcpSaKeySpecSchema.parse({
     serviceAccount,
     iamEndpoint: gcp.iamRootUrl,
+    policyAnalyzerEndpoint: gcp.policyAnalyzerRootUrl,
     tokenEndpoint: gcp.tokenEndpoint,
     credentials: 'env:ROTOR_GCP_KEY',
+    // The drain tests give exact windows; the lookback has a test of its own.
+    drainLookback: '0s',
     ...extra,
   });
 }
 
-/** A service account with one key in service, as Material, that Rotor may manage. */
-async function appAccount(options: { grant?: boolean } = {}): Promise<{ account: GcpServiceAccount; current: Material }> {
-  const account = await gcp.iam.createServiceAccount(`app-${randomUUID().slice(0, 8)}@${PROJECT}.iam.gserviceaccount.com`);
+/** A service account with one key in service, as Material, that Rotor may manage (in `project`, PROJECT by default). */
+async function appAccount(options: { grant?: boolean; project?: string } = {}): Promise<{ account: GcpServiceAccount; current: Material }> {
+  const account = await gcp.iam.createServiceAccount(`app-${randomUUID().slice(0, 8)}@${options.project ?? PROJECT}.iam.gserviceaccount.com`);
   if (options.grant !== false) gcp.iam.grant(rotor.email, account.email, 'roles/iam.serviceAccountKeyAdmin');
   return { account, current: new Material(account.keyId, { keyId: account.keyId, keyJson: account.keyJson }) };
 }
@@ -79,11 +85,14 @@ const keyPosts = () => gcp.requests.filter((r) => r.api === 'iam' && r.method ==
 
 describe('gcp-sa-key: spec', () => {
   it('parses a minimal spec and refuses secret values where references belong', () => {
-    expect(GcpSaKeySpecSchema.parse({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com' })).toEqual({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com' });
+    expect(GcpSaKeySpecSchema.parse({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com' })).toEqual({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com', drainLookback: '48h' });
     expect(GcpSaKeySpecSchema.safeParse({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com', credentials: rotor.keyJson }).success).toBe(false);
     expect(GcpSaKeySpecSchema.safeParse({ serviceAccount: 'app@example.com' }).success).toBe(false);
     expect(GcpSaKeySpecSchema.safeParse({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com', iamEndpoint: 'ftp://x' }).success).toBe(false);
     expect(GcpSaKeySpecSchema.safeParse({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com', extra: 1 }).success).toBe(false);
+    expect(GcpSaKeySpecSchema.safeParse({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com', drainSignal: 'none' }).success).toBe(true);
+    expect(GcpSaKeySpecSchema.safeParse({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com', drainSignal: 'grace' }).success).toBe(false);
+    expect(GcpSaKeySpecSchema.safeParse({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com', policyAnalyzerEndpoint: 'ftp://x' }).success).toBe(false);
     expect(gcpSaKey).toMatchObject({ type: 'gcp-sa-key', workflow: 'rotateGcpServiceAccountKey', defaultEvery: '90d' });
     expect(source.strategies).toEqual(['dual']);
   });
@@ -365,6 +374,147 @@ describe('gcp-sa-key: list and preflight', () => {
   });
 });
 
+describe('gcp-sa-key: drain detection (Policy Analyzer key last authentication)', () => {
+  const LAG = '(Policy Analyzer data lags up to a day or two)';
+  const activityQueries = () => gcp.requests.filter((r) => r.api === 'policyanalyzer');
+  /** A fresh project where Rotor holds no Policy Analyzer grant. */
+  const quietProject = () => `quiet-${randomBytes(4).toString('hex')}`;
+
+  it('is in use when the old key authenticated after since, naming the key, the time and the lag', async () => {
+    const { account, current } = await appAccount();
+    await source.create(context(), spec(account.email), 'dual', request(current).req);
+    const since = new Date(Date.now() - 1);
+    expect(await works(current)).toBe(true); // a consumer still on the old key
+    const last = gcp.policyAnalyzer.lastAuthentication(current.id)!;
+    expect(last.getTime()).toBeGreaterThan(since.getTime());
+
+    const before = activityQueries().length;
+    const usage = await source.inUse!(context(), spec(account.email), current, since);
+    expect(usage).toEqual({ inUse: true, detail: `key ${current.id} last authenticated ${last.toISOString()} ${LAG}` });
+    const queries = activityQueries().slice(before);
+    expect(queries).toHaveLength(1);
+    expect(queries[0]).toMatchObject({
+      method: 'GET',
+      path: `/v1/projects/${PROJECT}/locations/global/activityTypes/serviceAccountKeyLastAuthentication/activities:query`,
+      caller: rotor.email,
+      status: 200,
+    });
+  });
+
+  it('is not in use when the old key authenticated only before since, or only the new key did', async () => {
+    const { account, current } = await appAccount();
+    const created = await source.create(context(), spec(account.email), 'dual', request(current).req);
+    // Never authenticated: nothing recorded, not in use.
+    expect(await source.inUse!(context(), spec(account.email), current, new Date(0))).toEqual({
+      inUse: false,
+      detail: `key ${current.id} has no recorded authentication ${LAG}`,
+    });
+
+    expect(await works(current)).toBe(true);
+    const last = gcp.policyAnalyzer.lastAuthentication(current.id)!;
+    // The previous check ran at (or after) that authentication: nothing since.
+    const quiet = await source.inUse!(context(), spec(account.email), current, last);
+    expect(quiet).toEqual({ inUse: false, detail: `key ${current.id} last authenticated ${last.toISOString()} ${LAG}` });
+    // One millisecond earlier, the same authentication counts.
+    expect((await source.inUse!(context(), spec(account.email), current, new Date(last.getTime() - 1))).inUse).toBe(true);
+
+    // Consumers moved to the new key: its authentications are not the old key's.
+    expect(await works(created)).toBe(true);
+    expect(gcp.policyAnalyzer.lastAuthentication(created.id)!.getTime()).toBeGreaterThanOrEqual(last.getTime());
+    expect(await source.inUse!(context(), spec(account.email), current, last)).toEqual(quiet);
+    expect(gcp.policyAnalyzer.lastAuthentication(current.id)).toEqual(last);
+  });
+
+  it('looks back drainLookback from now, so an authentication reported late still counts', async () => {
+    const { account, current } = await appAccount();
+    expect(await works(current)).toBe(true);
+    const last = gcp.policyAnalyzer.lastAuthentication(current.id)!;
+    // The previous check ran after the authentication, but the report could have come after the check.
+    expect((await source.inUse!(context(), spec(account.email), current, new Date(last.getTime() + 1))).inUse).toBe(false);
+    expect((await source.inUse!(context(), spec(account.email, { drainLookback: '48h' }), current, new Date(last.getTime() + 1))).inUse).toBe(true);
+    expect(GcpSaKeySpecSchema.parse({ serviceAccount: account.email }).drainLookback).toBe('48h');
+  });
+
+  it('sees only what Policy Analyzer has reported: an authentication inside the lag is not visible yet', async () => {
+    const { account, current } = await appAccount();
+    const since = new Date(Date.now() - 1);
+    gcp.policyAnalyzer.setReportingLag(36 * 3_600_000);
+    try {
+      expect(await works(current)).toBe(true);
+      expect(await source.inUse!(context(), spec(account.email), current, since)).toEqual({
+        inUse: false,
+        detail: `key ${current.id} has no recorded authentication ${LAG}`,
+      });
+    } finally {
+      gcp.policyAnalyzer.setReportingLag(0);
+    }
+    expect((await source.inUse!(context(), spec(account.email), current, since)).inUse).toBe(true);
+  });
+
+  it('refuses (403) naming the permission, the role and drainSignal: none, instead of calling the key drained', async () => {
+    const { account, current } = await appAccount({ project: quietProject() });
+    const project = account.projectId;
+    expect(await works(current)).toBe(true);
+    const denied = await rejection(source.inUse!(context(), spec(account.email), current, new Date(0)));
+    expect(denied).toBeInstanceOf(ProviderRefusal);
+    expect(denied.message).toBe(
+      `cannot query Policy Analyzer for the last authentication of key ${current.id} of service account ${account.email}: PERMISSION_DENIED: ` +
+        `Permission '${DRAIN_PERMISSION}' denied on resource '//cloudresourcemanager.googleapis.com/projects/${project}' (or it may not exist). (HTTP 403). ` +
+        `Rotor's identity needs ${DRAIN_PERMISSION} on project ${project} (roles/policyanalyzer.activityAnalysisViewer), and the Policy Analyzer API enabled there; ` +
+        'or set drainSignal: none in the credential to rely on the grace period alone',
+    );
+    // Granted on the project, the same check reads the activity.
+    gcp.iam.grant(rotor.email, `projects/${project}`, [DRAIN_PERMISSION]);
+    expect((await source.inUse!(context(), spec(account.email), current, new Date(0))).inUse).toBe(true);
+  });
+
+  it('a failing or throttled query is retryable, never a verdict', async () => {
+    const { account, current } = await appAccount();
+    gcp.faults.add({ match: (r) => r.path.endsWith('/activities:query'), ...gcpFault('UNAVAILABLE', 'The service is currently unavailable.'), times: 2 });
+    const failed = await rejection(source.inUse!(context(), spec(account.email), current, new Date(0)));
+    expect(failed).not.toBeInstanceOf(ProviderRefusal);
+    expect(failed.message).toBe(
+      `cannot query Policy Analyzer for the last authentication of key ${current.id} of service account ${account.email}: UNAVAILABLE: The service is currently unavailable. (HTTP 503)`,
+    );
+    // One blip is absorbed by the client's single retry.
+    gcp.faults.add({ match: (r) => r.path.endsWith('/activities:query'), ...gcpFault('RESOURCE_EXHAUSTED', 'Quota exceeded.'), times: 1 });
+    expect(await source.inUse!(context(), spec(account.email), current, new Date(0))).toMatchObject({ inUse: false });
+  });
+
+  it('with drainSignal: none reads no signal and says so', async () => {
+    const { account, current } = await appAccount({ project: quietProject() });
+    expect(await works(current)).toBe(true); // used, and Rotor may not read it
+    const before = activityQueries().length;
+    const usage = await source.inUse!(context(), spec(account.email, { drainSignal: 'none' }), current, new Date(0));
+    expect(usage).toEqual({ inUse: false, detail: 'drain signal disabled by policy' });
+    expect(activityQueries().length).toBe(before);
+    expect(await source.preflight!(context(), spec(account.email, { drainSignal: 'none' }), 'dual')).toEqual([]);
+  });
+
+  it('refuses when the project cannot be told from the account, unless the spec names it', async () => {
+    const email = '123456789012-compute@developer.gserviceaccount.com';
+    const old = new Material('a'.repeat(40), { keyId: 'a'.repeat(40), keyJson: '{}' });
+    const refused = await rejection(source.inUse!(context(), spec(email), old, new Date(0)));
+    expect(refused).toBeInstanceOf(ProviderRefusal);
+    expect(refused.message).toContain(`cannot tell the project of service account ${email} for Policy Analyzer: set "project" in the credential`);
+    const named = await source.inUse!(context(), spec(email, { project: PROJECT }), old, new Date(0));
+    expect(named).toEqual({ inUse: false, detail: `key ${old.id} has no recorded authentication ${LAG}` });
+    expect(activityQueries().at(-1)).toMatchObject({ path: expect.stringContaining(`/v1/projects/${PROJECT}/locations/global/`), status: 200 });
+  });
+
+  it('preflight reports a missing Policy Analyzer permission, and passes once it is granted', async () => {
+    const { account } = await appAccount({ project: quietProject() });
+    const project = account.projectId;
+    expect(await source.preflight!(context(), spec(account.email), 'dual')).toEqual([
+      `Rotor's identity lacks ${DRAIN_PERMISSION} on project ${project} (drain detection): grant it roles/policyanalyzer.activityAnalysisViewer there and enable the Policy Analyzer API, ` +
+        `or set drainSignal: none to rely on the grace period alone (Policy Analyzer said PERMISSION_DENIED: Permission '${DRAIN_PERMISSION}' denied on resource ` +
+        `'//cloudresourcemanager.googleapis.com/projects/${project}' (or it may not exist). (HTTP 403))`,
+    ]);
+    gcp.iam.grant(rotor.email, `projects/${project}`, 'roles/policyanalyzer.activityAnalysisViewer');
+    expect(await source.preflight!(context(), spec(account.email), 'dual')).toEqual([]);
+  });
+});
+
 describe('gcp emulator: authentication is strict', () => {
   const keysUrl = () => `${gcp.endpoint}/v1/projects/-/serviceAccounts/${rotor.email}/keys`;
 
@@ -396,6 +546,101 @@ describe('gcp emulator: authentication is strict', () => {
     expect(await wrongGrant.json()).toMatchObject({ error: 'unsupported_grant_type' });
     const garbage = await post({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: 'a.b.c' });
     expect(await garbage.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+});
+
+describe('gcp emulator: Policy Analyzer key activity', () => {
+  const encode = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  /** A self-signed JWT by a key file, as google-gax clients send them. */
+  function selfSigned(keyJson: string): string {
+    const file = JSON.parse(keyJson) as { client_email: string; private_key_id: string; private_key: string };
+    const now = Math.floor(Date.now() / 1000);
+    const input = `${encode({ alg: 'RS256', typ: 'JWT', kid: file.private_key_id })}.${encode({ iss: file.client_email, sub: file.client_email, scope: 'https://www.googleapis.com/auth/cloud-platform', iat: now, exp: now + 600 })}`;
+    return `${input}.${sign('RSA-SHA256', Buffer.from(input), file.private_key).toString('base64url')}`;
+  }
+  const activitiesUrl = (project: string, query: Record<string, string> = {}) =>
+    `${gcp.policyAnalyzerRootUrl}v1/projects/${project}/locations/global/activityTypes/serviceAccountKeyLastAuthentication/activities:query?${new URLSearchParams(query)}`;
+  const keyName = (account: GcpServiceAccount, keyId: string) => `//iam.googleapis.com/projects/${account.projectId}/serviceAccounts/${account.email}/keys/${keyId}`;
+  const asRotor = () => ({ authorization: `Bearer ${selfSigned(rotor.keyJson)}` });
+  interface Page {
+    activities?: Array<{ fullResourceName: string; activityType: string; observationPeriod: unknown; activity: { lastAuthenticatedTime: string; serviceAccountKey: { fullResourceName: string } } }>;
+    nextPageToken?: string;
+  }
+
+  it('records a self-signed JWT accepted by an API as an authentication by its key, even when the call is then denied', async () => {
+    const { account } = await appAccount();
+    expect(gcp.policyAnalyzer.lastAuthentication(account.keyId)).toBeUndefined();
+    const since = Date.now() - 1;
+    const call = await fetch(`${gcp.endpoint}/v1/projects/${PROJECT}/secrets/nothing-here`, { headers: { authorization: `Bearer ${selfSigned(account.keyJson)}` } });
+    expect(call.status).toBe(403);
+    expect(gcp.policyAnalyzer.lastAuthentication(account.keyId)!.getTime()).toBeGreaterThan(since);
+  });
+
+  it('answers in Google\'s shape for the filtered key, 401 without a valid token, 403 without the permission, 400 for a malformed filter', async () => {
+    const { account } = await appAccount();
+    expect(await works(new Material(account.keyId, { keyId: account.keyId, keyJson: account.keyJson }))).toBe(true);
+    const name = keyName(account, account.keyId);
+    const filtered = await fetch(activitiesUrl(PROJECT, { filter: `activities.full_resource_name="${name}"` }), { headers: asRotor() });
+    expect(filtered.status).toBe(200);
+    const page = (await filtered.json()) as Page;
+    expect(page.nextPageToken).toBeUndefined();
+    expect(page.activities).toEqual([
+      {
+        activityType: 'serviceAccountKeyLastAuthentication',
+        fullResourceName: name,
+        observationPeriod: { startTime: expect.any(String), endTime: expect.any(String) },
+        activity: {
+          lastAuthenticatedTime: gcp.policyAnalyzer.lastAuthentication(account.keyId)!.toISOString(),
+          serviceAccountKey: { fullResourceName: name, projectNumber: expect.stringMatching(/^\d{12}$/), serviceAccountId: expect.stringMatching(/^\d{21}$/) },
+        },
+      },
+    ]);
+    const camel = (await (await fetch(activitiesUrl(PROJECT, { filter: `activities.fullResourceName = "${name}"` }), { headers: asRotor() })).json()) as Page;
+    expect(camel.activities?.map((a) => a.fullResourceName)).toEqual([name]);
+
+    expect((await fetch(activitiesUrl(PROJECT))).status).toBe(401);
+    expect((await fetch(activitiesUrl(PROJECT), { headers: { authorization: 'Bearer ya29.not-a-token' } })).status).toBe(401);
+
+    const stranger = await fetch(activitiesUrl(PROJECT), { headers: { authorization: `Bearer ${selfSigned(account.keyJson)}` } });
+    expect(stranger.status).toBe(403);
+    expect(((await stranger.json()) as { error: { status: string; message: string } }).error).toMatchObject({ status: 'PERMISSION_DENIED', message: expect.stringContaining(DRAIN_PERMISSION) });
+
+    for (const filter of [`full_resource_name="${name}"`, `activities.full_resource_name:"${name}"`, `activities.full_resource_name=${name}`, `activities.full_resource_name="${name}" AND x`]) {
+      const bad = await fetch(activitiesUrl(PROJECT, { filter }), { headers: asRotor() });
+      expect(bad.status, filter).toBe(400);
+      expect(((await bad.json()) as { error: { status: string } }).error.status).toBe('INVALID_ARGUMENT');
+    }
+    expect((await fetch(activitiesUrl(PROJECT, { pageSize: 'many' }), { headers: asRotor() })).status).toBe(400);
+  });
+
+  it('pages with pageSize and pageToken, and refuses a token of another query', async () => {
+    const project = `paged-${randomBytes(4).toString('hex')}`;
+    gcp.iam.grant(rotor.email, `projects/${project}`, 'roles/policyanalyzer.activityAnalysisViewer');
+    const names: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const { account } = await appAccount({ project });
+      expect(await works(new Material(account.keyId, { keyId: account.keyId, keyJson: account.keyJson }))).toBe(true);
+      names.push(keyName(account, account.keyId));
+    }
+    const seen: string[] = [];
+    let token: string | undefined;
+    let pages = 0;
+    do {
+      const reply = await fetch(activitiesUrl(project, { pageSize: '1', ...(token ? { pageToken: token } : {}) }), { headers: asRotor() });
+      expect(reply.status).toBe(200);
+      const page = (await reply.json()) as Page;
+      expect(page.activities).toHaveLength(1);
+      seen.push(...page.activities!.map((a) => a.fullResourceName));
+      token = page.nextPageToken;
+      pages += 1;
+    } while (token && pages < 10);
+    expect(pages).toBe(3);
+    expect(seen.sort()).toEqual([...names].sort());
+
+    const first = (await (await fetch(activitiesUrl(project, { pageSize: '2' }), { headers: asRotor() })).json()) as Page;
+    expect(first.activities).toHaveLength(2);
+    const mixed = await fetch(activitiesUrl(project, { pageSize: '2', filter: `activities.full_resource_name="${names[0]}"`, pageToken: first.nextPageToken! }), { headers: asRotor() });
+    expect(mixed.status).toBe(400);
   });
 });
 

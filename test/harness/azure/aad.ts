@@ -88,7 +88,17 @@ function resourceOf(directory: Directory, scope: string | null): string {
   return resource;
 }
 
-export function tokenRequest(directory: Directory, tenant: string, form: URLSearchParams, basicAuth: { id: string; secret: string } | undefined): AadReply {
+/**
+ * The client-credentials grant. Entra ID logs the attempt of a known application as a
+ * service-principal sign-in, under the request's `client-request-id` as correlation id.
+ */
+export function tokenRequest(
+  directory: Directory,
+  tenant: string,
+  form: URLSearchParams,
+  basicAuth: { id: string; secret: string } | undefined,
+  correlationId?: string,
+): AadReply {
   requireTenant(directory, tenant);
   const grant = form.get('grant_type');
   if (grant !== 'client_credentials') {
@@ -101,7 +111,7 @@ export function tokenRequest(directory: Directory, tenant: string, form: URLSear
     throw aadError(401, 'invalid_client', 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
   }
   const resource = resourceOf(directory, form.get('scope'));
-  const app = directory.authenticate(clientId, secret);
+  const app = directory.authenticate(clientId, secret, resource, correlationId);
   const { token, expiresIn } = directory.issueToken(app, resource);
   return { status: 200, body: { token_type: 'Bearer', expires_in: expiresIn, ext_expires_in: expiresIn, access_token: token } };
 }

@@ -7,7 +7,12 @@
  * - keyIds, app ids and object ids are GUIDs;
  * - a secret authenticates between startDateTime and endDateTime, and a new one only after a
  *   propagation delay (Entra replicates new credentials; the first sign-ins fail meanwhile);
- * - a token is bound to one client, one tenant and one resource (audience), and expires.
+ * - a token is bound to one client, one tenant and one resource (audience), and expires;
+ * - every client-credentials sign-in of a known application lands in the tenant's sign-in log as a
+ *   service-principal sign-in: successes with the keyId of the secret used
+ *   (`servicePrincipalCredentialKeyId`), failures with their AADSTS error code (and the keyId when the
+ *   secret is known but expired; a wrong secret names none). Reading the log needs an Entra ID P1/P2
+ *   licence, which the tenant has unless a test takes it away.
  */
 import { randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { aadError, graphError } from './wire.js';
@@ -16,7 +21,13 @@ export const GRAPH_RESOURCE = 'https://graph.microsoft.com';
 export const VAULT_RESOURCE = 'https://vault.azure.net';
 
 /** Graph application permissions (app roles) the emulator knows. */
-export type GraphPermission = 'Application.Read.All' | 'Application.ReadWrite.All' | 'Application.ReadWrite.OwnedBy';
+export type GraphPermission = 'Application.Read.All' | 'Application.ReadWrite.All' | 'Application.ReadWrite.OwnedBy' | 'AuditLog.Read.All';
+
+/** Resource app ids and names, as sign-in records show the resource a token was for. */
+const RESOURCE_APPS: Record<string, { id: string; name: string }> = {
+  [GRAPH_RESOURCE]: { id: '00000003-0000-0000-c000-000000000000', name: 'Microsoft Graph' },
+  [VAULT_RESOURCE]: { id: 'cfa8b339-82a2-471a-a3c9-0fc0be7a4093', name: 'Azure Key Vault' },
+};
 
 /** Graph's default lifetime of a password when addPassword names no endDateTime. */
 const DEFAULT_PASSWORD_LIFETIME_MS = 2 * 365 * 86_400_000;
@@ -44,6 +55,26 @@ export interface AppRecord {
   passwords: PasswordRecord[];
   /** Client ids of the service principals that own this application. */
   owners: Set<string>;
+  /** Object id of the application's service principal in this tenant (sign-in records name it). */
+  servicePrincipalId: string;
+}
+
+/** One entry of the sign-in log: a client-credentials sign-in of a service principal. */
+export interface SignInRecord {
+  id: string;
+  /** Order of recording, to break ties between equal times. */
+  seq: number;
+  createdDateTime: Date;
+  appId: string;
+  appDisplayName: string;
+  servicePrincipalId: string;
+  /** keyId of the client secret used; null when the secret matched none. */
+  keyId: string | null;
+  correlationId: string;
+  resource: string;
+  /** 0 for a success, else the AADSTS code. */
+  errorCode: number;
+  failureReason: string | null;
 }
 
 export interface TokenRecord {
@@ -67,6 +98,10 @@ export class Directory {
   readonly tokens = new Map<string, TokenRecord>();
   /** Every client secret and access token issued, for leak scans. */
   readonly issuedSecrets: string[] = [];
+  /** The sign-in log, oldest first. */
+  readonly signIns: SignInRecord[] = [];
+  /** Whether the tenant has the Entra ID P1/P2 licence that reading sign-in logs needs. */
+  premiumLicence = true;
   tokenLifetimeSeconds = 3599;
 
   constructor(
@@ -75,7 +110,15 @@ export class Directory {
   ) {}
 
   registerApp(displayName: string): AppRecord {
-    const app: AppRecord = { objectId: randomUUID(), appId: randomUUID(), displayName, createdDateTime: new Date(), passwords: [], owners: new Set() };
+    const app: AppRecord = {
+      objectId: randomUUID(),
+      appId: randomUUID(),
+      displayName,
+      createdDateTime: new Date(),
+      passwords: [],
+      owners: new Set(),
+      servicePrincipalId: randomUUID(),
+    };
     this.apps.set(app.objectId, app);
     return app;
   }
@@ -119,8 +162,11 @@ export class Directory {
     return app.passwords.length < before;
   }
 
-  /** client_credentials with a client secret: the app it authenticates, or Entra ID's refusal. */
-  authenticate(clientId: string, secret: string, now = Date.now()): AppRecord {
+  /**
+   * client_credentials with a client secret for `resource`: the app it authenticates, or Entra ID's
+   * refusal. Either way a known app's attempt is written to the sign-in log.
+   */
+  authenticate(clientId: string, secret: string, resource: string, correlationId: string = randomUUID(), now = Date.now()): AppRecord {
     const app = this.appByClientId(clientId);
     if (!app) {
       throw aadError(
@@ -131,8 +177,15 @@ export class Directory {
       );
     }
     const matching = app.passwords.filter((p) => p.secretText === secret && now >= p.validFrom);
-    if (matching.some((p) => now < p.endDateTime.getTime())) return app;
+    const valid = matching.find((p) => now < p.endDateTime.getTime());
+    const log = (keyId: string | null, errorCode: number, failureReason: string | null) =>
+      this.recordSignIn({ app, keyId, resource, correlationId, errorCode, failureReason, createdDateTime: new Date(now) });
+    if (valid) {
+      log(valid.keyId, 0, null);
+      return app;
+    }
     if (matching.length > 0) {
+      log(matching[0]!.keyId, 7000222, 'The provided client secret keys are expired.');
       throw aadError(
         401,
         'invalid_client',
@@ -140,12 +193,37 @@ export class Directory {
         `The provided client secret keys for app '${app.appId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`,
       );
     }
+    log(null, 7000215, 'Invalid client secret is provided.');
     throw aadError(
       401,
       'invalid_client',
       7000215,
       `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${app.appId}'.`,
     );
+  }
+
+  /** Writes a service-principal sign-in to the log (the token endpoint does; tests may backdate one). */
+  recordSignIn(entry: { app: AppRecord; keyId: string | null; resource: string; createdDateTime: Date; correlationId?: string; errorCode?: number; failureReason?: string | null }): SignInRecord {
+    const record: SignInRecord = {
+      id: randomUUID(),
+      seq: this.signIns.length,
+      createdDateTime: entry.createdDateTime,
+      appId: entry.app.appId,
+      appDisplayName: entry.app.displayName,
+      servicePrincipalId: entry.app.servicePrincipalId,
+      keyId: entry.keyId,
+      correlationId: entry.correlationId ?? randomUUID(),
+      resource: entry.resource,
+      errorCode: entry.errorCode ?? 0,
+      failureReason: entry.failureReason ?? null,
+    };
+    this.signIns.push(record);
+    return record;
+  }
+
+  /** The resource's app id and display name, as a sign-in record shows them. */
+  static resourceApp(resource: string): { id: string; name: string } {
+    return RESOURCE_APPS[resource] ?? { id: resource, name: resource };
   }
 
   issueToken(app: AppRecord, resource: string): { token: string; expiresIn: number } {

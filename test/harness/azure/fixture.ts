@@ -2,8 +2,13 @@
  * The Azure fixture of the shared end-to-end suite (test/rotation/credential-types): an app
  * registration's client secret (azure-sp-secret), Key Vault as the primary store, and the shared
  * Vault dependent, all against the Azure emulator over https. Rotor's own identity is an app
- * registration with Application.ReadWrite.OwnedBy (made owner of each app) and the Key Vault
- * Secrets Officer role; its client id, secret and the emulator's CA reach the policy as `env:` refs.
+ * registration with Application.ReadWrite.OwnedBy (made owner of each app), AuditLog.Read.All (drain
+ * detection reads the sign-in log) and the Key Vault Secrets Officer role; its client id, secret and
+ * the emulator's CA reach the policy as `env:` refs.
+ *
+ * `drainLookback: 0s`: the suite skips workflow time while the emulator logs sign-ins at the real
+ * time, so a lookback measured back from the real now would still see a sign-in made seconds before
+ * however many skipped hours later; with none, each check asks exactly "since the previous check".
  */
 import { ClientSecretCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
@@ -22,7 +27,7 @@ export function azureFixture(): CredentialFixture {
     workflow: 'rotateAzureClientSecret',
     async start(env) {
       az = await startAzureEmulator();
-      rotor = az.directory.registerApp('rotor', { graphPermissions: ['Application.ReadWrite.OwnedBy'] });
+      rotor = az.directory.registerApp('rotor', { graphPermissions: ['Application.ReadWrite.OwnedBy', 'AuditLog.Read.All'] });
       az.keyVault.grant(rotor.clientId, 'Key Vault Secrets Officer');
       env.env.ROTOR_AZURE_CLIENT_ID = rotor.clientId;
       env.env.ROTOR_AZURE_CLIENT_SECRET = rotor.clientSecret;
@@ -57,6 +62,7 @@ credential:
   clientId: ${app.clientId}
   secretLifetime: 180d
   graphEndpoint: ${az.graphEndpoint}
+  drainLookback: 0s
 ${connection}
 store:
   type: azure-key-vault

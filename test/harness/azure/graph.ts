@@ -14,9 +14,12 @@
  *
  * Assumption: Graph does not document its answer to removePassword with an unknown keyId; the
  * emulator answers 404 `Request_ResourceNotFound`.
+ *
+ * The sign-in log (`/beta/auditLogs/signIns`) is answered by signins.ts.
  */
 import type { AppRecord, Directory, PasswordRecord, TokenRecord } from './directory.js';
 import { GRAPH_RESOURCE } from './directory.js';
+import { handleSignIns, isSignInsPath } from './signins.js';
 import { graphError, GUID, parseJsonObject } from './wire.js';
 
 export interface GraphReply {
@@ -73,7 +76,17 @@ function dateField(value: unknown, name: string): Date | undefined {
   return date;
 }
 
-export function handleGraph(directory: Directory, base: string, caller: TokenRecord, method: string, path: string, query: URLSearchParams, body: string): GraphReply {
+export function handleGraph(
+  directory: Directory,
+  base: string,
+  caller: TokenRecord,
+  method: string,
+  path: string,
+  query: URLSearchParams,
+  body: string,
+  options: { signInPageSize: number } = { signInPageSize: 1000 },
+): GraphReply {
+  if (isSignInsPath(path)) return handleSignIns(directory, base, caller, method, path, query, options.signInPageSize);
   const match = /^\/v1\.0\/applications\/([^/]+)(?:\/(addPassword|removePassword))?$/.exec(path);
   if (!match) throw graphError(400, 'BadRequest', `Resource not found for the segment '${path.split('/').pop() ?? ''}'.`);
   const objectId = decodeURIComponent(match[1]!);

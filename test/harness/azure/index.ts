@@ -1,11 +1,13 @@
 /**
  * An Azure emulator for tests: Microsoft Entra ID (token endpoint), Microsoft Graph (an
- * application's client secrets) and Key Vault (secrets) behind ONE https server on 127.0.0.1, for
+ * application's client secrets, the sign-in log) and Key Vault (secrets) behind ONE https server on 127.0.0.1, for
  * the real `@azure/identity` and `@azure/keyvault-secrets` clients. Nothing of Azure can be
  * installed here, so this stands in for it. The same origin is the authority host, the Graph
  * endpoint and the vault URL; paths tell the services apart:
  *   `/{tenant}/v2.0/.well-known/openid-configuration`, `/{tenant}/oauth2/v2.0/token` → Entra ID
- *   `/v1.0/…` → Graph;  `/secrets…`, `/deletedsecrets…` → Key Vault.
+ *   `/v1.0/…`, `/beta/…` → Graph;  `/secrets…`, `/deletedsecrets…` → Key Vault.
+ * Every client-credentials sign-in of a known app is written to the sign-in log, which Graph serves
+ * at `/beta/auditLogs/signIns` (AuditLog.Read.All; see signins.ts).
  *
  * Each request: read it, log it (service, method, path, caller's client id, outcome; never bodies or
  * tokens), ask the FaultInjector (the FaultRequest path is the URL path, e.g.
@@ -24,7 +26,7 @@ import type { AddressInfo } from 'node:net';
 import { FaultInjector, respondWithFault } from '../faults.js';
 import { LOOPBACK } from '../ports.js';
 import { isAadPath, openIdConfiguration, tokenRequest } from './aad.js';
-import { Directory, VAULT_RESOURCE, type GraphPermission, type TokenRecord } from './directory.js';
+import { Directory, GRAPH_RESOURCE, VAULT_RESOURCE, type GraphPermission, type SignInRecord, type TokenRecord } from './directory.js';
 import { authenticateGraph, handleGraph, isGraphPath } from './graph.js';
 import { KeyVaultState, type VaultRole } from './keyvault.js';
 import { loopbackTls } from './tls.js';
@@ -55,6 +57,19 @@ export interface AzureTestApp {
   displayName: string;
   keyId: string;
   clientSecret: string;
+}
+
+/** One sign-in log entry, as a test reads it. */
+export interface AzureSignInInfo {
+  id: string;
+  createdDateTime: Date;
+  /** The app's client id. */
+  appId: string;
+  /** keyId of the client secret used (`servicePrincipalCredentialKeyId`); null when none matched. */
+  keyId: string | null;
+  correlationId: string;
+  /** 0 for a success, else the AADSTS code. */
+  errorCode: number;
 }
 
 export interface AzurePasswordInfo {
@@ -94,6 +109,17 @@ export interface AzureEmulator {
     expireTokens(clientId: string): void;
     /** Every client secret and access token the emulator issued, for leak scans. */
     issuedSecrets(): string[];
+    /** The sign-in log, oldest first; only the client's entries when a client id is given. */
+    signIns(clientId?: string): AzureSignInInfo[];
+    /**
+     * Writes a sign-in to the log as if it had happened at `at` (Graph-facing tests that need one
+     * outside the real clock); sign-ins through the token endpoint are logged by themselves.
+     */
+    recordSignIn(clientId: string, keyId: string | null, at: Date, options?: { errorCode?: number }): AzureSignInInfo;
+    /** Largest page of the sign-in log Graph answers (Graph's is 1,000), to exercise paging. */
+    setSignInPageSize(size: number): void;
+    /** Whether the tenant has the Entra ID P1/P2 licence that reading sign-in logs needs (it has by default). */
+    setPremiumLicence(licensed: boolean): void;
   };
   keyVault: {
     grant(clientId: string, role: VaultRole): void;
@@ -119,6 +145,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions = {}): Pr
   const requests: AzureRequest[] = [];
   let base = '';
   const vault = new KeyVaultState(() => base);
+  let signInPageSize = 1000;
 
   const server: Server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
     handle(req, res).catch((error: unknown) => {
@@ -166,7 +193,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions = {}): Pr
           const form = new URLSearchParams(body);
           const basic = basicAuth(header(req, 'authorization'));
           entry.clientId = form.get('client_id') ?? basic?.id;
-          const reply = tokenRequest(directory, tenant, form, basic);
+          const reply = tokenRequest(directory, tenant, form, basic, header(req, 'client-request-id'));
           return sendJson(res, reply.status, reply.body, { 'cache-control': 'no-store, no-cache', pragma: 'no-cache' });
         }
         throw new AzureHttpError(405, 'method_not_allowed', { error: 'invalid_request', error_description: `${method} is not supported here.` });
@@ -174,7 +201,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions = {}): Pr
       if (service === 'graph') {
         const caller = authenticateGraph(directory, bearer(req));
         entry.clientId = caller.clientId;
-        const reply = handleGraph(directory, base, caller, method, url.pathname, url.searchParams, body);
+        const reply = handleGraph(directory, base, caller, method, url.pathname, url.searchParams, body, { signInPageSize });
         entry.status = reply.status;
         return reply.body === undefined ? sendEmpty(res, reply.status, graphHeaders) : sendJson(res, reply.status, reply.body, graphHeaders);
       }
@@ -229,6 +256,19 @@ export async function startAzureEmulator(options: AzureEmulatorOptions = {}): Pr
       },
       expireTokens: (clientId) => directory.expireTokens(clientId),
       issuedSecrets: () => [...directory.issuedSecrets],
+      signIns: (clientId) => directory.signIns.filter((r) => clientId === undefined || r.appId === clientId.toLowerCase()).map(signInInfo),
+      recordSignIn(clientId, keyId, at, opts = {}) {
+        const app = directory.appByClientId(clientId);
+        if (!app) throw new Error(`no application with client id ${clientId}`);
+        return signInInfo(directory.recordSignIn({ app, keyId, resource: GRAPH_RESOURCE, createdDateTime: at, errorCode: opts.errorCode ?? 0 }));
+      },
+      setSignInPageSize(size) {
+        if (!(size >= 1)) throw new Error(`sign-in page size must be at least 1, got ${size}`);
+        signInPageSize = size;
+      },
+      setPremiumLicence(licensed) {
+        directory.premiumLicence = licensed;
+      },
     },
     keyVault: {
       grant: (clientId, role) => vault.grant(clientId, role),
@@ -243,6 +283,10 @@ export async function startAzureEmulator(options: AzureEmulatorOptions = {}): Pr
         server.close((error) => (error ? reject(error) : resolve()));
       }),
   };
+}
+
+function signInInfo(r: SignInRecord): AzureSignInInfo {
+  return { id: r.id, createdDateTime: r.createdDateTime, appId: r.appId, keyId: r.keyId, correlationId: r.correlationId, errorCode: r.errorCode };
 }
 
 /** `Authorization: Basic base64(urlencoded id : urlencoded secret)`, the other way OAuth clients send credentials. */

@@ -1,8 +1,11 @@
 /**
  * The GCP fixture of the shared end-to-end suite (test/rotation/credential-types): a service
  * account key rotated by `gcp-sa-key`, Secret Manager as the primary store, the shared Vault
- * dependent. Rotor's own identity is another service account, with roles/iam.serviceAccountKeyAdmin
- * and roles/secretmanager.admin on the project the test accounts and secrets live in.
+ * dependent. Rotor's own identity is another service account, with roles/iam.serviceAccountKeyAdmin,
+ * roles/secretmanager.admin and roles/policyanalyzer.activityAnalysisViewer (drain detection: the
+ * old key's last authentication) on the project the test accounts and secrets live in.
+ * `drainLookback: 0s`, as for Azure: the suite skips workflow time while the emulator records
+ * authentications at the real time, so each check must ask exactly "since the previous check".
  */
 import { JWT } from 'google-auth-library';
 import { vaultDependent, type CredentialFixture } from '../credential-fixtures.js';
@@ -48,6 +51,7 @@ export function gcpFixture(): CredentialFixture {
       const rotor = await gcp.iam.createServiceAccount(ROTOR);
       gcp.iam.grant(ROTOR, `projects/${PROJECT}`, 'roles/iam.serviceAccountKeyAdmin');
       gcp.iam.grant(ROTOR, `projects/${PROJECT}`, 'roles/secretmanager.admin');
+      gcp.iam.grant(ROTOR, `projects/${PROJECT}`, 'roles/policyanalyzer.activityAnalysisViewer');
       env.env.ROTOR_GCP_KEY = rotor.keyJson;
     },
     async prepare(env, id) {
@@ -68,6 +72,8 @@ credential:
   type: gcp-sa-key
   serviceAccount: ${account.email}
   iamEndpoint: ${gcp.iamRootUrl}
+  policyAnalyzerEndpoint: ${gcp.policyAnalyzerRootUrl}
+  drainLookback: 0s
 ${connection}
 store:
   type: gcp-secret-manager

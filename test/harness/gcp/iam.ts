@@ -33,6 +33,11 @@ export const ROLES: Record<string, readonly string[]> = {
     'iam.serviceAccounts.get',
     'iam.serviceAccounts.list',
   ],
+  'roles/policyanalyzer.activityAnalysisViewer': [
+    'policyanalyzer.resourceAuthorizationActivities.query',
+    'policyanalyzer.serviceAccountKeyLastAuthenticationActivities.query',
+    'policyanalyzer.serviceAccountLastAuthenticationActivities.query',
+  ],
   'roles/secretmanager.admin': [
     'secretmanager.secrets.create',
     'secretmanager.secrets.delete',

@@ -1,6 +1,6 @@
 /**
- * A GCP emulator for tests: Google's OAuth token endpoint, IAM v1 service-account keys and Secret
- * Manager v1 (REST) in one HTTP server on loopback, for the real Google clients
+ * A GCP emulator for tests: Google's OAuth token endpoint, IAM v1 service-account keys, Secret
+ * Manager v1 (REST) and Policy Analyzer v1's key last-authentication activity in one HTTP server on loopback, for the real Google clients
  * (google-auth-library, @googleapis/iam, @google-cloud/secret-manager over its REST transport).
  * Nothing of GCP can be installed here, so this stands in for it.
  *
@@ -9,7 +9,8 @@
  * (`POST /token`) or authenticate the bearer (opaque token or self-signed JWT, see token.ts),
  * authorise the caller's permission on the resource (tests grant them), and handle the call.
  *
- * Point clients at it with: IAM `rootUrl: emulator.iamRootUrl`; Secret Manager
+ * Point clients at it with: IAM `rootUrl: emulator.iamRootUrl`; Policy Analyzer at
+ * `emulator.policyAnalyzerRootUrl`; Secret Manager
  * `apiEndpoint: '127.0.0.1', port, fallback: true, protocol: 'http'`; token requests at
  * `emulator.tokenEndpoint` (google-auth-library always posts to Google's URL, so the caller
  * redirects it; the key files the emulator issues name it as token_uri).
@@ -19,6 +20,7 @@ import type { AddressInfo } from 'node:net';
 import { FaultInjector, respondWithFault } from '../faults.js';
 import { LOOPBACK } from '../ports.js';
 import { IamState, projectOfEmail, USER_MANAGED_KEY_LIMIT } from './iam.js';
+import { PolicyAnalyzerState } from './policy-analyzer.js';
 import { SecretManagerState, type SecretVersionView } from './secret-manager.js';
 import { TokenService } from './token.js';
 import { GcpError, jsonBody, OAuthError, readBody, sendJson } from './wire.js';
@@ -28,7 +30,7 @@ export { GOOGLE_TOKEN_URL } from './token.js';
 export { ROLES, USER_MANAGED_KEY_LIMIT } from './iam.js';
 
 export interface GcpRequest {
-  api: 'oauth' | 'iam' | 'secretmanager' | 'unknown';
+  api: 'oauth' | 'iam' | 'secretmanager' | 'policyanalyzer' | 'unknown';
   method: string;
   /** URL path, decoded, without the query. */
   path: string;
@@ -65,6 +67,8 @@ export interface GcpEmulator {
   tokenEndpoint: string;
   /** @googleapis/iam's `rootUrl` (with the trailing slash it expects). */
   iamRootUrl: string;
+  /** Policy Analyzer's API root (with a trailing slash), for a spec's `policyAnalyzerEndpoint`. */
+  policyAnalyzerRootUrl: string;
   /** Secret Manager client options: apiEndpoint and port. */
   apiEndpoint: string;
   port: number;
@@ -91,6 +95,12 @@ export interface GcpEmulator {
     /** Every private key, credentials file and access token the emulator issued, for leak scans. */
     issuedSecrets(): string[];
   };
+  policyAnalyzer: {
+    /** When a key last authenticated (token granted for a JWT it signed, or a self-signed JWT taken), lag or not. */
+    lastAuthentication(keyId: string): Date | undefined;
+    /** How long an authentication takes to show in queries (Google: up to a day or two); default 0. */
+    setReportingLag(ms: number): void;
+  };
   secretManager: {
     /** A secret (`projects/p/secrets/s`) with versions holding the payloads, in order; no permission needed. */
     createSecret(name: string, options?: { payloads?: string[]; annotations?: Record<string, string>; aliases?: Record<string, number> }): void;
@@ -112,6 +122,7 @@ export interface GcpEmulatorOptions {
 
 const IAM_PATH = /^\/v1\/projects\/([^/]+)\/serviceAccounts\/([^/:]+)(.*)$/;
 const SECRETS_PATH = /^\/v1\/projects\/([^/]+)\/secrets(?:\/([^/:]+))?(.*)$/;
+const ACTIVITIES_PATH = /^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/activityTypes\/([^/]+)\/activities:query$/;
 
 export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promise<GcpEmulator> {
   const faults = new FaultInjector();
@@ -127,7 +138,8 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
   const tokenEndpoint = `${endpoint}/token`;
   const iam = new IamState(tokenEndpoint);
   iam.propagationDelayMs = options.propagationDelayMs ?? 0;
-  const tokens = new TokenService(iam, tokenEndpoint);
+  const analyzer = new PolicyAnalyzerState(iam);
+  const tokens = new TokenService(iam, tokenEndpoint, (key, at) => analyzer.record(key, at));
   const secretManager = new SecretManagerState(iam);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -142,7 +154,8 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
     const body = await readBody(req);
     const iamMatch = IAM_PATH.exec(path);
     const secretsMatch = iamMatch ? null : SECRETS_PATH.exec(path);
-    const api: GcpRequest['api'] = path === '/token' ? 'oauth' : iamMatch ? 'iam' : secretsMatch ? 'secretmanager' : 'unknown';
+    const activitiesMatch = iamMatch || secretsMatch ? null : ACTIVITIES_PATH.exec(path);
+    const api: GcpRequest['api'] = path === '/token' ? 'oauth' : iamMatch ? 'iam' : secretsMatch ? 'secretmanager' : activitiesMatch ? 'policyanalyzer' : 'unknown';
     const entry: GcpRequest = { api, method, path, status: 200 };
     requests.push(entry);
     if (await respondWithFault(res, faults.take({ method, path }))) {
@@ -172,7 +185,9 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
       const input = method === 'GET' || method === 'DELETE' ? {} : jsonBody(body);
       const reply = iamMatch
         ? await iam.handle(method, iamMatch[1]!, iamMatch[2]!, iamMatch[3]!, url, input, caller.email)
-        : secretManager.handle(method, secretsMatch![1]!, secretsMatch![2], secretsMatch![3]!, url, input, caller.email);
+        : activitiesMatch
+          ? analyzer.handle(method, activitiesMatch[1]!, activitiesMatch[2]!, activitiesMatch[3]!, url, caller.email)
+          : secretManager.handle(method, secretsMatch![1]!, secretsMatch![2], secretsMatch![3]!, url, input, caller.email);
       sendJson(res, 200, reply);
     } catch (error) {
       if (!(error instanceof GcpError)) throw error;
@@ -194,6 +209,7 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
     endpoint,
     tokenEndpoint,
     iamRootUrl: `${endpoint}/`,
+    policyAnalyzerRootUrl: `${endpoint}/`,
     apiEndpoint: LOOPBACK,
     port,
     faults,
@@ -225,6 +241,12 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
       grant: (member, resource, roleOrPermissions) => iam.grant(member, resourceName(resource), roleOrPermissions),
       revoke: (member, resource, permissions) => iam.revoke(member, resourceName(resource), permissions),
       issuedSecrets: () => [...iam.issuedSecrets],
+    },
+    policyAnalyzer: {
+      lastAuthentication: (keyId) => analyzer.lastAuthentication(keyId),
+      setReportingLag(ms) {
+        analyzer.lagMs = ms;
+      },
     },
     secretManager: {
       createSecret: (name, opts) => secretManager.create(name, opts),

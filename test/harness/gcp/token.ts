@@ -12,7 +12,9 @@
  *   accounts: `useJWTAccessWithScope`): header `kid` is required, iss = sub = the account, a
  *   `scope` or an `aud`, at most an hour long; checked against the key's state on every request.
  *
- * API calls without a valid bearer get 401 UNAUTHENTICATED with Google's messages. Emulator
+ * Both are authentications by the key: each accepted one is reported to `onKeyAuthenticated`
+ * (Policy Analyzer's key last-authentication activity). API calls without a valid bearer get 401
+ * UNAUTHENTICATED with Google's messages. Emulator
  * choice, stricter than Google documents: opaque tokens die with the key that minted them.
  */
 import { accessToken, parseJwt, rs256Verifies, type ParsedJwt } from './crypto.js';
@@ -50,6 +52,8 @@ export class TokenService {
     private readonly iam: IamState,
     /** This emulator's own token URL, accepted as `aud` besides Google's. */
     private readonly tokenUri: string,
+    /** Told of every JWT a key signed that was accepted (a token granted, a self-signed JWT taken). */
+    private readonly onKeyAuthenticated: (key: KeyRecord, at: number) => void = () => {},
   ) {}
 
   /** `POST /token`: an access token for a valid JWT-bearer assertion, or Google's OAuth error. */
@@ -67,6 +71,7 @@ export class TokenService {
     if (typeof scope !== 'string' || scope.trim() === '') throw new OAuthError('invalid_grant', 'Invalid OAuth scope or ID token audience provided.');
     const key = this.signingKey(jwt, iss, now);
     if (!key) throw new OAuthError('invalid_grant', 'Invalid JWT Signature.');
+    this.onKeyAuthenticated(key, now);
     const token = accessToken();
     this.tokens.set(token, { email: iss, keyId: key.id, expiresAt: now + TOKEN_LIFETIME_MS });
     this.iam.issuedSecrets.push(token);
@@ -92,6 +97,7 @@ export class TokenService {
     if ((typeof scope !== 'string' || scope === '') && (typeof aud !== 'string' || aud === '')) throw unauthenticated(INVALID_CREDENTIALS);
     const key = this.signingKey(jwt, iss, now);
     if (!key) throw unauthenticated(INVALID_CREDENTIALS);
+    this.onKeyAuthenticated(key, now);
     return { email: iss, keyId: key.id, via: 'self-signed-jwt' };
   }
 
