@@ -5,13 +5,12 @@
  * late run sends one message not three, moving `expires` forward starts over, and `rotor audit`
  * lists them. The webhook URL (a secret) never reaches workflow history.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../harness/webhook.js';
 import { captureOutput, cliFor } from '../harness/cli.js';
 import { historyText } from '../harness/leaks.js';
 import { REMINDERS_JOB, reconcileReminderSchedule } from '../../daemon/job-schedules.js';
@@ -20,13 +19,9 @@ import type { ReminderOutcome } from '../../activities/reminders.js';
 
 const DAY_MS = 86_400_000;
 let env: RotorEnv;
-let hook: Server;
-const delivered: Array<{ text: string; rotor: { credential: string; reminder: string; event: string } }> = [];
+let hook: WebhookReceiver;
 let dir: string;
 let runs = 0;
-/** Webhook calls to refuse with 503 before accepting again. */
-let hookFailures = 0;
-let hookAttempts = 0;
 
 /** A manual credential whose expiry date is `days` days after the virtual clock's today. */
 function manualYaml(id: string, days: number, extra = ''): string {
@@ -53,27 +48,14 @@ async function remind(): Promise<string[]> {
 
 beforeAll(async () => {
   env = await startRotorEnv();
-  hook = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      hookAttempts++;
-      if (hookFailures > 0) {
-        hookFailures--;
-        return void res.writeHead(503).end();
-      }
-      delivered.push(JSON.parse(body));
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
-  env.env.RELEASE_HOOK = `http://127.0.0.1:${(hook.address() as AddressInfo).port}/hooks/T000/B000/not-a-real-token`;
+  hook = await startWebhookReceiver();
+  env.env.RELEASE_HOOK = hook.url;
   await env.startWorker();
   dir = await mkdtemp(join(tmpdir(), 'rotor-manual-'));
 });
 afterAll(async () => {
   await env?.close();
-  await new Promise((resolve) => hook?.close(resolve));
+  await hook?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -86,17 +68,17 @@ describe('manual credentials', () => {
     expect(await remind()).toEqual([]);
     await env.temporal.advance('7d');
     expect(await remind()).toEqual(['release-pat 14d']);
-    expect(delivered.at(-1)).toMatchObject({ rotor: { credential: 'release-pat', reminder: '14d', event: 'manual_rotation_due' } });
-    expect(delivered.at(-1)!.text).toMatch(/release-pat \(team-release, production\): the github-fine-grained-pat on github expires on .* \(in 1[34] days\).*rotate it by hand.*runbooks\/release-pat/);
+    expect(hook.delivered.at(-1)).toMatchObject({ rotor: { credential: 'release-pat', reminder: '14d', event: 'manual_rotation_due' } });
+    expect(hook.delivered.at(-1)!.text).toMatch(/release-pat \(team-release, production\): the github-fine-grained-pat on github expires on .* \(in 1[34] days\).*rotate it by hand.*runbooks\/release-pat/);
     // Run again the same day: nothing new to say.
     expect(await remind()).toEqual([]);
 
     // The job did not run for three weeks: one message about expiry, not one per missed point.
     await env.temporal.advance('21d');
     expect(await remind()).toEqual(['release-pat expired']);
-    expect(delivered.at(-1)!.text).toMatch(/expired on/);
+    expect(hook.delivered.at(-1)!.text).toMatch(/expired on/);
     expect(await remind()).toEqual([]);
-    expect(delivered).toHaveLength(2);
+    expect(hook.delivered).toHaveLength(2);
 
     // Rotated by hand; the owner moves expires forward and the reminders start over.
     await env.usePolicies(manualYaml('release-pat', 10));
@@ -115,12 +97,12 @@ describe('manual credentials', () => {
 
   it('retry a refused webhook and still send each reminder once', async () => {
     await env.usePolicies(manualYaml('ci-pat', 2));
-    const before = delivered.length;
-    const attempts = hookAttempts;
-    hookFailures = 1;
+    const before = hook.delivered.length;
+    const attempts = hook.attempts;
+    hook.refusals = 1;
     expect(await remind()).toEqual(['ci-pat 3d']);
-    expect(hookAttempts - attempts).toBe(2);
-    expect(delivered.slice(before).map((d) => d.rotor.credential)).toEqual(['ci-pat']);
+    expect(hook.attempts - attempts).toBe(2);
+    expect(hook.delivered.slice(before).map((d) => d.rotor.credential)).toEqual(['ci-pat']);
   });
 
   it('have a reminders schedule only while one is declared, apart from the rotation schedules', async () => {

@@ -3,24 +3,19 @@
  * never carrying a secret), `rotor leak` (find the credential of a leaked value and rotate it as an
  * emergency) and `rotor history`.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../harness/webhook.js';
 import { dbPolicyYaml, login, rotateDb, servedLogin } from '../harness/db-rotation.js';
 import { captureOutput, cliFor } from '../harness/cli.js';
 import { rotationWorkflowId } from '../../daemon/rotations.js';
 import type { RotationResult } from '../../workflows/types.js';
 
 let env: RotorEnv;
-let hook: Server;
-/** Webhook calls to refuse with 503 before accepting again (a flaky receiver). */
-let hookFailures = 0;
-let hookAttempts = 0;
-const delivered: Array<{ text: string; rotor: { event: string } }> = [];
+let hook: WebhookReceiver;
 let healthStatus = 200;
 let dir: string;
 let output: ReturnType<typeof captureOutput>;
@@ -28,23 +23,9 @@ let output: ReturnType<typeof captureOutput>;
 beforeAll(async () => {
   env = await startRotorEnv();
   await env.startWorker();
-  hook = createServer((req, res) => {
-    let body = '';
-    req.on('data', (c) => (body += c));
-    req.on('end', () => {
-      if (req.url === '/health') return void res.writeHead(healthStatus).end();
-      hookAttempts++;
-      if (hookFailures > 0) {
-        hookFailures--;
-        return void res.writeHead(503).end();
-      }
-      delivered.push(JSON.parse(body));
-      res.writeHead(200).end();
-    });
-  });
-  await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
-  const base = `http://127.0.0.1:${(hook.address() as AddressInfo).port}`;
-  env.env.NOTIFY_URL = `${base}/hooks/T000/B000/not-a-real-token`;
+  hook = await startWebhookReceiver({ '/health': () => healthStatus });
+  const base = hook.base;
+  env.env.NOTIFY_URL = hook.url;
   const withNotify = (id: string, role: string, health = false) =>
     dbPolicyYaml(env, id, { role, healthCheckUrl: health ? `${base}/health` : undefined, extra: 'notify:\n  webhook: env:NOTIFY_URL' });
   const yaml = [withNotify('notify-db', 'notify_app', true), withNotify('leaky-db', 'leaky_app')].join('\n---\n');
@@ -54,7 +35,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await env?.close();
-  await new Promise((resolve) => hook?.close(resolve));
+  await hook?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 beforeEach(() => {
@@ -68,17 +49,17 @@ describe('notifications', () => {
   it('tell the owner about a rollback, retrying a failing webhook, without any secret', async () => {
     await rotateDb(env, 'notify-db');
     healthStatus = 503;
-    hookFailures = 2; // the first two deliveries fail; Temporal retries the notification
-    const attemptsBefore = hookAttempts;
+    hook.refusals = 2; // the first two deliveries fail; Temporal retries the notification
+    const attemptsBefore = hook.attempts;
     const result = await rotateDb(env, 'notify-db');
     healthStatus = 200;
-    expect(hookFailures).toBe(0);
-    expect(hookAttempts - attemptsBefore).toBe(3);
+    expect(hook.refusals).toBe(0);
+    expect(hook.attempts - attemptsBefore).toBe(3);
     expect(result.outcome).toBe('rolled_back');
-    const rollback = delivered.find((d) => d.rotor.event === 'rolled_back');
+    const rollback = hook.delivered.find((d) => d.rotor.event === 'rolled_back');
     expect(rollback?.text).toMatch(/notify-db \(team-payments, test\): rotation rolled back: .*answered 503/);
     const password = (await servedLogin(env, 'notify-db')).password;
-    expect(JSON.stringify(delivered)).not.toContain(password);
+    expect(JSON.stringify(hook.delivered)).not.toContain(password);
     const sent = (await env.store.listAudit({ rotationId: result.rotationId })).filter((e) => e.event === 'notification.sent');
     expect(sent.length).toBeGreaterThan(0);
     expect(JSON.stringify(sent)).not.toContain('not-a-real-token');
@@ -99,7 +80,7 @@ describe('rotor leak', () => {
     const result = (await env.client.workflow.getHandle(started!.workflowId, started!.runId).result()) as RotationResult;
     expect(result.outcome).toBe('succeeded');
     expect(await login(env, leaked)).toBe(false);
-    expect(delivered.map((d) => d.rotor.event)).toEqual(expect.arrayContaining(['emergency_started', 'emergency_finished']));
+    expect(hook.delivered.map((d) => d.rotor.event)).toEqual(expect.arrayContaining(['emergency_started', 'emergency_finished']));
   });
 
   it('refuses a value no credential has, starting nothing (exit 2)', async () => {

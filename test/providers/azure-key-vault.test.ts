@@ -5,7 +5,6 @@
  * with idempotent receipts, RBAC refusals, throttling, and no value in any error or log.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { request as httpsRequest } from 'node:https';
 import { ClientSecretCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,17 +86,6 @@ const versions = (name: string) => az.keyVault.versions(name);
 
 const read = (ctx: ProviderContext, name: string, stage: Stage) => primary.read(ctx, spec(name), stage);
 
-function raw(method: string, path: string, token?: string): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(`${az.url}${path}`, { method, ca: az.caPem, headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('azure-key-vault: spec', () => {
   it('defaults format and challenge verification, and refuses bad names, URLs and secret values', () => {
@@ -387,19 +375,19 @@ describe('azure-key-vault: dependent', () => {
 describe('azure emulator: Key Vault authentication', () => {
   it('challenges a request without a token and refuses a forged one or one for Graph', async () => {
     const { name } = await seeded(clientSecret());
-    const none = await raw('GET', `/secrets/${name}/?api-version=2025-07-01`);
+    const none = await az.raw('GET', `/secrets/${name}/?api-version=2025-07-01`);
     expect(none.status).toBe(401);
     expect(none.headers['www-authenticate']).toBe(`Bearer authorization="${az.authorityHost}/${az.tenantId}", resource="https://vault.azure.net"`);
-    const forged = await raw('GET', `/secrets/${name}/?api-version=2025-07-01`, randomBytes(48).toString('base64url'));
+    const forged = await az.raw('GET', `/secrets/${name}/?api-version=2025-07-01`, randomBytes(48).toString('base64url'));
     expect(forged.status).toBe(401);
     expect(JSON.parse(forged.body).error.code).toBe('Unauthorized');
 
     const credential = new ClientSecretCredential(az.tenantId, rotor.clientId, rotor.clientSecret, { authorityHost: az.authorityHost, disableInstanceDiscovery: true, tlsOptions: { ca: az.caPem } });
     const graphToken = (await credential.getToken('https://graph.microsoft.com/.default')).token;
-    expect((await raw('GET', `/secrets/${name}/?api-version=2025-07-01`, graphToken)).status).toBe(401);
+    expect((await az.raw('GET', `/secrets/${name}/?api-version=2025-07-01`, graphToken)).status).toBe(401);
     const vaultToken = (await credential.getToken('https://vault.azure.net/.default')).token;
-    expect((await raw('GET', `/secrets/${name}/?api-version=2025-07-01`, vaultToken)).status).toBe(200);
-    const noVersion = await raw('GET', `/secrets/${name}/`, vaultToken);
+    expect((await az.raw('GET', `/secrets/${name}/?api-version=2025-07-01`, vaultToken)).status).toBe(200);
+    const noVersion = await az.raw('GET', `/secrets/${name}/`, vaultToken);
     expect(noVersion.status).toBe(400);
     expect(JSON.parse(noVersion.body).error.message).toContain('api-version');
   });

@@ -7,7 +7,6 @@
  * secret reaches an error or a log.
  */
 import { randomUUID } from 'node:crypto';
-import { request as httpsRequest } from 'node:https';
 import { ClientSecretCredential } from '@azure/identity';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Material } from '../../lib/material.js';
@@ -94,18 +93,6 @@ async function waitFor(check: () => Promise<boolean>, timeoutMs = 5_000): Promis
   }
 }
 
-/** A raw https call to the emulator, for what the SDKs never send (no token, a forged one). */
-function raw(method: string, path: string, token?: string): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(`${az.url}${path}`, { method, ca: az.caPem, headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 describe('azure-sp-secret: spec', () => {
   it('defaults lifetime and endpoints, and refuses secret values, mixed-up ids and plain http', () => {
@@ -559,7 +546,7 @@ describe('azure emulator: sign-in log', () => {
       }).getToken('https://graph.microsoft.com/.default')
     ).token;
   const list = (token: string | undefined, query: Record<string, string>, version = 'beta') =>
-    raw('GET', `/${version}/auditLogs/signIns?${new URLSearchParams(query).toString()}`, token);
+    az.raw('GET', `/${version}/auditLogs/signIns?${new URLSearchParams(query).toString()}`, token);
   const filterOf = (appId: string, since: string) => `appId eq '${appId}' and createdDateTime ge ${since} and signInEventTypes/any(t: t eq 'servicePrincipal')`;
 
   it('lists service-principal sign-ins newest first with the keyId used; refuses what Graph refuses', async () => {
@@ -616,7 +603,7 @@ describe('azure emulator: sign-in log', () => {
     expect(first.value).toHaveLength(2);
     expect(first['@odata.nextLink']).toMatch(new RegExp(`^${az.url}/beta/auditLogs/signins\\?`));
     const next = new URL(first['@odata.nextLink']!);
-    const second = JSON.parse((await raw('GET', `${next.pathname}${next.search}`, token)).body) as { value: Array<{ id: string }>; '@odata.nextLink'?: string };
+    const second = JSON.parse((await az.raw('GET', `${next.pathname}${next.search}`, token)).body) as { value: Array<{ id: string }>; '@odata.nextLink'?: string };
     expect(second.value).toHaveLength(1);
     expect(second['@odata.nextLink']).toBeUndefined();
     const ids = [...(first.value as Array<{ id: string }>), ...second.value].map((v) => v.id);
@@ -628,27 +615,27 @@ describe('azure emulator: Graph authentication', () => {
   it('refuses a request without a token, with a forged token and with a token for another audience', async () => {
     const { app } = appWithSecret();
     const path = `/v1.0/applications/${app.objectId}`;
-    const none = await raw('GET', path);
+    const none = await az.raw('GET', path);
     expect(none.status).toBe(401);
     expect(JSON.parse(none.body)).toMatchObject({ error: { code: 'InvalidAuthenticationToken', message: 'Access token is empty.' } });
     expect(none.headers['www-authenticate']).toContain('Bearer');
 
-    const forged = await raw('GET', path, Buffer.from(`${rotor.clientId}:graph`).toString('base64url'));
+    const forged = await az.raw('GET', path, Buffer.from(`${rotor.clientId}:graph`).toString('base64url'));
     expect(forged.status).toBe(401);
     expect(JSON.parse(forged.body).error.code).toBe('InvalidAuthenticationToken');
 
     const credential = new ClientSecretCredential(az.tenantId, rotor.clientId, rotor.clientSecret, { authorityHost: az.authorityHost, disableInstanceDiscovery: true, tlsOptions: { ca: az.caPem } });
     const vaultToken = (await credential.getToken('https://vault.azure.net/.default')).token;
-    const wrongAudience = await raw('GET', path, vaultToken);
+    const wrongAudience = await az.raw('GET', path, vaultToken);
     expect(wrongAudience.status).toBe(401);
     expect(JSON.parse(wrongAudience.body).error.message).toContain('Invalid audience');
 
     const graphToken = (await credential.getToken('https://graph.microsoft.com/.default')).token;
-    const ok = await raw('GET', path, graphToken);
+    const ok = await az.raw('GET', path, graphToken);
     expect(ok.status).toBe(200);
     expect(JSON.parse(ok.body).passwordCredentials[0]).toMatchObject({ keyId: app.keyId, secretText: null, hint: app.clientSecret.slice(0, 3) });
     az.directory.expireTokens(rotor.clientId);
-    expect((await raw('GET', path, graphToken)).status).toBe(401);
+    expect((await az.raw('GET', path, graphToken)).status).toBe(401);
   });
 
   it('trusts nothing but its CA: a client without caCertificate cannot connect', async () => {

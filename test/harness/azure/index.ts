@@ -20,7 +20,7 @@
  * `caCertificate`), never NODE_TLS_REJECT_UNAUTHORIZED.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type Server } from 'node:https';
+import { createServer, request as httpsRequest, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FaultInjector, respondWithFault } from '../faults.js';
@@ -92,6 +92,8 @@ export interface AzureEmulator {
   faults: FaultInjector;
   /** Every request, without bodies or tokens. */
   requests: AzureRequest[];
+  /** A raw https call, for what the SDKs never send (no token, a forged one). */
+  raw(method: string, path: string, token?: string): Promise<{ status: number; body: string; headers: Record<string, unknown> }>;
   directory: {
     /** An app registration with one client secret valid at once, and optional Graph permissions. */
     registerApp(displayName: string, options?: { graphPermissions?: GraphPermission[] }): AzureTestApp;
@@ -235,6 +237,16 @@ export async function startAzureEmulator(options: AzureEmulatorOptions = {}): Pr
     caPem: tls.caPem,
     faults,
     requests,
+    raw: (method, path, token) =>
+      new Promise((resolve, reject) => {
+        const req = httpsRequest(`${base}${path}`, { method, ca: tls.caPem, headers: token ? { authorization: `Bearer ${token}` } : {} }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), headers: res.headers }));
+        });
+        req.on('error', reject);
+        req.end();
+      }),
     directory: {
       registerApp(displayName, opts = {}) {
         const app = directory.registerApp(displayName);
