@@ -53,7 +53,7 @@ export function buildProgram(): Command {
     .argument('[dir]', 'policy file or directory')
     .option('--json', 'machine-readable output')
     .action(async (dir: string | undefined, opts: { json?: boolean }) => {
-      const policies = await loadPolicies(dir ?? global().policies, registry.catalog);
+      const { policies, manual } = await loadPolicyDirectory(dir ?? global().policies, registry.catalog);
       const rows = policies.map((p) => ({
         id: p.id,
         type: p.credential.type,
@@ -64,7 +64,11 @@ export function buildProgram(): Command {
         file: p.source.file,
       }));
       printRows(rows, { json: opts.json, columns: ['id', 'type', 'strategy', 'every', 'owner', 'environment', 'file'] });
-      if (!opts.json) process.stdout.write(`${policies.length} polic${policies.length === 1 ? 'y' : 'ies'} valid\n`);
+      if (opts.json) return;
+      process.stdout.write(`${policies.length} polic${policies.length === 1 ? 'y' : 'ies'} valid\n`);
+      if (manual.length > 0) {
+        process.stdout.write(`${manual.length} manual credential${manual.length === 1 ? '' : 's'} (reminded before expiry, not rotated): ${manual.map((m) => m.id).join(', ')}\n`);
+      }
     });
 
   program

@@ -39,6 +39,12 @@ describe('rotor validate', () => {
     expect(rows.map((r) => r.id)).toContain('demo-db-app');
   });
 
+  it('accepts the reference policies of docs/policies: one per credential type the README documents', async () => {
+    expect(await runCli(['validate', 'docs/policies'])).toBe(0);
+    for (const type of ['aws-iam-access-key', 'azure-sp-secret', 'gcp-sa-key', 'github-deploy-key', 'gitlab-token']) expect(out).toContain(type);
+    expect(out).toMatch(/1 manual credential \(reminded before expiry, not rotated\): release-bot-pat/);
+  });
+
   it('refuses a bad file with exit 2, naming file, line and path', async () => {
     const file = join(dir, 'bad.yaml');
     await writeFile(file, 'id: x\npurpose: no owner here\nenvironment: prod\n');
