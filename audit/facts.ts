@@ -67,6 +67,7 @@ export function buildFacts(inventory: InventoryFacts[], discovered: DiscoveredRo
       status: d.status,
       createdAt: d.createdAt,
       lastUsedAt: d.lastUsedAt,
+      usageTracked: d.usageTracked,
       expiresAt: d.expiresAt,
       firstSeenAt: d.firstSeenAt,
       broadPrivileges: d.broadPrivileges,

@@ -33,6 +33,8 @@ export interface CredentialFacts {
   /** When the system says the material was made (discovered). */
   createdAt?: Date | null;
   lastUsedAt?: Date | null;
+  /** False when the system does not report use (or could not be asked): a missing lastUsedAt is then unknown. */
+  usageTracked?: boolean;
   /** The system's own expiry of the material (discovered). */
   expiresAt?: Date | null;
   /** The policy's `expires` date, YYYY-MM-DD (managed). */

@@ -35,6 +35,11 @@ export interface DiscoveredCredential {
   principal: string;
   createdAt?: string;
   lastUsedAt?: string;
+  /**
+   * The system reported this credential's use, so a missing lastUsedAt means never used. False when
+   * it tracks none or its signal could not be read: then use is unknown.
+   */
+  usageTracked: boolean;
   expiresAt?: string;
   status: 'active' | 'inactive' | 'expired';
 }

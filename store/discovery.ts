@@ -21,6 +21,8 @@ export interface DiscoveredRow {
   lastSeenAt: Date;
   createdAt: Date | null;
   lastUsedAt: Date | null;
+  /** See DiscoveredCredential.usageTracked. */
+  usageTracked: boolean;
   expiresAt: Date | null;
   status: 'active' | 'inactive' | 'expired' | 'gone';
   /** The policy whose material this is; null: unmanaged. */
@@ -36,13 +38,13 @@ export async function recordScan(store: RotorStore, scan: ScanResult): Promise<s
   const fresh: string[] = [];
   for (const c of scan.credentials) {
     const { rows } = await store.query<{ inserted: boolean }>(
-      `INSERT INTO discovered_credentials (source_type, principal, credential_id, created_at, last_used_at, expires_at, status, broad_privileges)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+      `INSERT INTO discovered_credentials (source_type, principal, credential_id, created_at, last_used_at, usage_tracked, expires_at, status, broad_privileges)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (source_type, principal, credential_id) DO UPDATE SET last_seen_at = now(),
-         created_at = EXCLUDED.created_at, last_used_at = EXCLUDED.last_used_at, expires_at = EXCLUDED.expires_at,
-         status = EXCLUDED.status, broad_privileges = EXCLUDED.broad_privileges
+         created_at = EXCLUDED.created_at, last_used_at = EXCLUDED.last_used_at, usage_tracked = EXCLUDED.usage_tracked,
+         expires_at = EXCLUDED.expires_at, status = EXCLUDED.status, broad_privileges = EXCLUDED.broad_privileges
        RETURNING (xmax = 0) AS inserted`,
-      [scan.sourceType, scan.principal, c.id, c.createdAt ?? null, c.lastUsedAt ?? null, c.expiresAt ?? null, c.status, JSON.stringify(scan.broadPrivileges)],
+      [scan.sourceType, scan.principal, c.id, c.createdAt ?? null, c.lastUsedAt ?? null, c.usageTracked, c.expiresAt ?? null, c.status, JSON.stringify(scan.broadPrivileges)],
     );
     if (rows[0]?.inserted) fresh.push(c.id);
   }
@@ -82,6 +84,7 @@ export async function listDiscovered(store: RotorStore): Promise<DiscoveredRow[]
     lastSeenAt: r.last_seen_at,
     createdAt: r.created_at,
     lastUsedAt: r.last_used_at,
+    usageTracked: r.usage_tracked,
     expiresAt: r.expires_at,
     status: r.status,
     managedBy: r.managed_by,

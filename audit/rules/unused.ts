@@ -3,6 +3,8 @@ import { daysBetween, finding, isLive, type Rule } from '../types.js';
 /** Active but not used for `unusedDays` (or never used since it was made that long ago): stale. */
 export const unusedCredential: Rule = (facts, { now, thresholds }) => {
   if (facts.kind !== 'discovered' || !isLive(facts)) return null;
+  // No report of use from a system that does not track it proves nothing.
+  if (!facts.lastUsedAt && facts.usageTracked === false) return null;
   const lastActivity = facts.lastUsedAt ?? facts.createdAt;
   if (!lastActivity) return null; // the system gives no usage or creation date: cannot tell
   const idle = daysBetween(lastActivity, now);

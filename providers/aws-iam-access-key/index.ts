@@ -182,6 +182,7 @@ async function list(ctx: ProviderContext, spec: AwsIamAccessKeySpec): Promise<Di
           status: k.status === 'Active' ? ('active' as const) : ('inactive' as const),
           ...(k.createdAt ? { createdAt: k.createdAt.toISOString() } : {}),
           ...(used?.at ? { lastUsedAt: used.at.toISOString() } : {}),
+          usageTracked: used !== null,
         };
       }),
     );

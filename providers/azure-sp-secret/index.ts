@@ -160,6 +160,8 @@ async function list(ctx: ProviderContext, spec: AzureSpSecretSpec): Promise<Disc
     status: unexpired(p, now) ? ('active' as const) : ('expired' as const),
     ...(p.startDateTime ? { createdAt: p.startDateTime.toISOString() } : {}),
     ...(p.endDateTime ? { expiresAt: p.endDateTime.toISOString() } : {}),
+    // Graph lists no last use per secret (the sign-in log keeps 30 days at most): unknown.
+    usageTracked: false,
   }));
 }
 

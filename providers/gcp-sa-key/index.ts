@@ -61,7 +61,7 @@ import {
 import { parseKeyFile } from '../gcp-shared.js';
 import { DRAIN_PERMISSION, DRAIN_ROLE, KeyActivity, LAG_NOTE, PolicyAnalyzerDenied } from './activity.js';
 import { KEYS_PER_ACCOUNT, mintAccessToken, REQUIRED_PERMISSIONS, ServiceAccountKeys, type KeyInfo } from './keys.js';
-import { GcpSaKeySpecSchema, type GcpSaKeySpec } from './spec.js';
+import { GcpSaKeySpecSchema, projectOf, type GcpSaKeySpec } from './spec.js';
 
 export { GcpSaKeySpecSchema, type GcpSaKeySpec } from './spec.js';
 export { KEYS_PER_ACCOUNT, REQUIRED_PERMISSIONS } from './keys.js';
@@ -202,14 +202,35 @@ async function retire(ctx: ProviderContext, spec: GcpSaKeySpec, _strategy: Strat
 
 async function list(ctx: ProviderContext, spec: GcpSaKeySpec): Promise<DiscoveredCredential[]> {
   const keys = await ServiceAccountKeys.use(ctx, spec, (k) => k.list());
+  const lastUsed = await lastAuthentications(ctx, spec, keys.map((k) => k.id));
   const now = Date.now();
-  return keys.map((k) => ({
-    id: k.id,
-    principal: spec.serviceAccount,
-    status: k.disabled ? 'inactive' : k.validBefore && k.validBefore.getTime() <= now ? 'expired' : 'active',
-    ...(k.validAfter ? { createdAt: k.validAfter.toISOString() } : {}),
-    ...(k.validBefore ? { expiresAt: k.validBefore.toISOString() } : {}),
-  }));
+  return keys.map((k) => {
+    const used = lastUsed?.get(k.id);
+    return {
+      id: k.id,
+      principal: spec.serviceAccount,
+      status: k.disabled ? 'inactive' : k.validBefore && k.validBefore.getTime() <= now ? 'expired' : 'active',
+      ...(k.validAfter ? { createdAt: k.validAfter.toISOString() } : {}),
+      ...(k.validBefore ? { expiresAt: k.validBefore.toISOString() } : {}),
+      ...(used ? { lastUsedAt: used.toISOString() } : {}),
+      usageTracked: lastUsed !== null,
+    };
+  });
+}
+
+/**
+ * Discovery: each key's last authentication from Policy Analyzer, or null (use unknown) with
+ * `drainSignal: none` or when Rotor may not read it: posture then does not call a key unused.
+ */
+async function lastAuthentications(ctx: ProviderContext, spec: GcpSaKeySpec, keyIds: string[]): Promise<Map<string, Date | null> | null> {
+  if (spec.drainSignal === 'none' || !projectOf(spec)) return null;
+  try {
+    return await KeyActivity.use(ctx, spec, async (activity) => new Map(await Promise.all(keyIds.map(async (id) => [id, await activity.lastAuthenticated(id)] as const))));
+  } catch (error) {
+    if (!(error instanceof PolicyAnalyzerDenied)) throw error;
+    ctx.logger.warn({ serviceAccount: spec.serviceAccount }, 'Policy Analyzer refused: key use unknown for discovery');
+    return null;
+  }
 }
 
 /**

@@ -147,6 +147,7 @@ async function list(ctx: ProviderContext, spec: GitHubDeployKeySpec): Promise<Di
     principal: `${spec.repo} deploy key ${k.id} "${k.title}" (${k.read_only ? 'read-only' : 'read-write'})`,
     createdAt: k.created_at,
     ...(k.last_used ? { lastUsedAt: k.last_used } : {}),
+    usageTracked: true,
     status: k.enabled === false ? 'inactive' : 'active',
   }));
 }

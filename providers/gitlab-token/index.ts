@@ -150,6 +150,7 @@ async function list(ctx: ProviderContext, spec: GitLabTokenSpec): Promise<Discov
     principal: `${api.owner()}${t.user_id !== undefined ? ` (user ${t.user_id})` : ''}: ${t.name}`,
     createdAt: t.created_at,
     ...(t.last_used_at ? { lastUsedAt: t.last_used_at } : {}),
+    usageTracked: true,
     ...(t.expires_at ? { expiresAt: t.expires_at } : {}),
     status: t.revoked ? 'inactive' : t.active ? 'active' : 'expired',
   }));

@@ -131,7 +131,8 @@ async function list(ctx: ProviderContext, spec: PostgresPasswordSpec): Promise<D
       // pg parses 'infinity' as a number: only a real date is an expiry.
       const expires = r.rolvaliduntil instanceof Date && Number.isFinite(r.rolvaliduntil.getTime()) ? r.rolvaliduntil : undefined;
       const status: DiscoveredCredential['status'] = !r.rolcanlogin ? 'inactive' : expires && expires.getTime() <= now ? 'expired' : 'active';
-      return { id: r.rolname, principal: spec.role, status, ...(expires ? { expiresAt: expires.toISOString() } : {}) };
+      // PostgreSQL keeps no last-login time: use is unknown.
+      return { id: r.rolname, principal: spec.role, status, usageTracked: false, ...(expires ? { expiresAt: expires.toISOString() } : {}) };
     });
 }
 

@@ -354,6 +354,22 @@ describe('gcp-sa-key: list and preflight', () => {
     }
   });
 
+  it('reports the last authentication of each key from Policy Analyzer, and use as unknown where it cannot be read', async () => {
+    const { account, current } = await appAccount();
+    const idle = await gcp.iam.addKey(account.email);
+    expect(await works(current)).toBe(true);
+    const byId = new Map((await source.list(context(), spec(account.email))).map((c) => [c.id, c]));
+    expect(byId.get(current.id)).toMatchObject({ usageTracked: true, lastUsedAt: gcp.policyAnalyzer.lastAuthentication(current.id)!.toISOString() });
+    expect(byId.get(idle.keyId)).toMatchObject({ usageTracked: true });
+    expect(byId.get(idle.keyId)!.lastUsedAt).toBeUndefined(); // never authenticated: posture may call it unused
+
+    const off = await source.list(context(), spec(account.email, { drainSignal: 'none' }));
+    expect(off.map((c) => [c.usageTracked, c.lastUsedAt])).toEqual(off.map(() => [false, undefined]));
+    const other = await appAccount({ project: `quiet-${randomBytes(4).toString('hex')}` });
+    const denied = await source.list(context(), spec(other.account.email));
+    expect(denied.map((c) => c.usageTracked)).toEqual([false]);
+  });
+
   it('preflight passes with the key admin role and names each missing permission otherwise', async () => {
     const { account } = await appAccount();
     expect(await source.preflight!(context(), spec(account.email), 'dual')).toEqual([]);

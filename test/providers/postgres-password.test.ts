@@ -144,8 +144,8 @@ describe('postgres-password, dual strategy (alternating roles)', () => {
 
     const listed = await source.list(context(), spec(role));
     expect(listed).toEqual([
-      { id: 'orders_app_a', principal: role, status: 'inactive' },
-      { id: 'orders_app_b', principal: role, status: 'active' },
+      { id: 'orders_app_a', principal: role, status: 'inactive', usageTracked: false },
+      { id: 'orders_app_b', principal: role, status: 'active', usageTracked: false },
     ]);
   });
 

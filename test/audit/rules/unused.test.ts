@@ -20,4 +20,9 @@ describe('rule unused', () => {
     expect(unusedCredential(discovered({ status: 'inactive', createdAt: daysAgo(400), lastUsedAt: null }), context())).toBeNull();
     expect(unusedCredential(discovered({ createdAt: null, lastUsedAt: null }), context())).toBeNull();
   });
+
+  it('does not call a key unused when its system does not report use, unless a use is known', () => {
+    expect(unusedCredential(discovered({ createdAt: daysAgo(400), lastUsedAt: null, usageTracked: false }), context())).toBeNull();
+    expect(unusedCredential(discovered({ createdAt: daysAgo(400), lastUsedAt: daysAgo(200), usageTracked: false }), context())?.rule).toBe('unused');
+  });
 });
