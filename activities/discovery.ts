@@ -39,6 +39,8 @@ export interface ScanOutcome {
   found: number;
   /** Credential ids seen for the first time by this scan. */
   fresh: string[];
+  /** Why the principal's grants could not be read (the credentials were still recorded). */
+  privilegesUnread?: string;
 }
 
 export interface MatchOutcome {
@@ -92,7 +94,18 @@ export function createDiscoveryActivities(deps: DiscoveryDeps) {
       };
       try {
         const found = await source.list(ctx, target.spec);
-        const privileges = source.privileges ? (await source.privileges(ctx, target.spec)).broad : [];
+        // A refused look at the grants must not lose the listing, nor pass for "nothing broad".
+        let privilegesUnread: string | undefined;
+        const privileges = source.privileges
+          ? await source.privileges(ctx, target.spec).then(
+              (facts) => facts.broad,
+              (error: unknown) => {
+                if (!(error instanceof ProviderRefusal)) throw error;
+                privilegesUnread = error.message;
+                return null;
+              },
+            )
+          : [];
         const byPrincipal = new Map<string, DiscoveredCredential[]>();
         for (const c of found) byPrincipal.set(c.principal, [...(byPrincipal.get(c.principal) ?? []), c]);
         const fresh: string[] = [];
@@ -100,7 +113,7 @@ export function createDiscoveryActivities(deps: DiscoveryDeps) {
           fresh.push(...(await recordScan(deps.store, { sourceType: target.type, principal, credentials, broadPrivileges: privileges })));
         }
         ctx.logger.info({ found: found.length, fresh: fresh.length }, 'discovery target scanned');
-        return { key: target.key, principals: [...byPrincipal.keys()], found: found.length, fresh };
+        return { key: target.key, principals: [...byPrincipal.keys()], found: found.length, fresh, ...(privilegesUnread ? { privilegesUnread } : {}) };
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         ctx.logger.warn({ error: message }, 'discovery target scan failed');

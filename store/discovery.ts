@@ -9,8 +9,8 @@ export interface ScanResult {
   sourceType: string;
   principal: string;
   credentials: DiscoveredCredential[];
-  /** Over-privilege evidence of the principal, when its provider tells. */
-  broadPrivileges: string[];
+  /** Over-privilege evidence of the principal, when its provider tells; null: not read this time (the last evidence stays). */
+  broadPrivileges: string[] | null;
 }
 
 export interface DiscoveredRow {
@@ -42,9 +42,10 @@ export async function recordScan(store: RotorStore, scan: ScanResult): Promise<s
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (source_type, principal, credential_id) DO UPDATE SET last_seen_at = now(),
          created_at = EXCLUDED.created_at, last_used_at = EXCLUDED.last_used_at, usage_tracked = EXCLUDED.usage_tracked,
-         expires_at = EXCLUDED.expires_at, status = EXCLUDED.status, broad_privileges = EXCLUDED.broad_privileges
+         expires_at = EXCLUDED.expires_at, status = EXCLUDED.status,
+         broad_privileges = CASE WHEN $10 THEN EXCLUDED.broad_privileges ELSE discovered_credentials.broad_privileges END
        RETURNING (xmax = 0) AS inserted`,
-      [scan.sourceType, scan.principal, c.id, c.createdAt ?? null, c.lastUsedAt ?? null, c.usageTracked, c.expiresAt ?? null, c.status, JSON.stringify(scan.broadPrivileges)],
+      [scan.sourceType, scan.principal, c.id, c.createdAt ?? null, c.lastUsedAt ?? null, c.usageTracked, c.expiresAt ?? null, c.status, JSON.stringify(scan.broadPrivileges ?? []), scan.broadPrivileges !== null],
     );
     if (rows[0]?.inserted) fresh.push(c.id);
   }

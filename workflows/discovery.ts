@@ -23,11 +23,18 @@ export async function discoverCredentials(): Promise<DiscoveryResult> {
   const failed: DiscoveryResult['failed'] = [];
   const outcomes = await Promise.all(
     targets.map((t) =>
-      activities.scanTarget({ key: t.key }).catch((error: unknown) => {
-        const cause = (error as { cause?: { message?: string } }).cause?.message ?? String(error);
-        failed.push({ target: `${t.type} (${t.from})`, error: cause });
-        return null;
-      }),
+      activities.scanTarget({ key: t.key }).then(
+        (outcome) => {
+          // Listed, but the grants were not readable: say so rather than pass for "nothing broad".
+          if (outcome.privilegesUnread) failed.push({ target: `${t.type} (${t.from})`, error: `credentials listed; privileges not read: ${outcome.privilegesUnread}` });
+          return outcome;
+        },
+        (error: unknown) => {
+          const cause = (error as { cause?: { message?: string } }).cause?.message ?? String(error);
+          failed.push({ target: `${t.type} (${t.from})`, error: cause });
+          return null;
+        },
+      ),
     ),
   );
   const scanned = outcomes.filter((o) => o !== null);

@@ -206,6 +206,24 @@ describe('discovery', () => {
     const managedKey = (await env.store.getCredential('deployer-key'))!.currentMaterial!;
     expect(about(managedKey)).toEqual([]);
   });
+
+  it('a principal whose grants cannot be read is still listed, keeps its last evidence, and the run says so', async () => {
+    const seenBefore = (await listDiscovered(env.store)).find((r) => r.credentialId === staleKey)!.lastSeenAt;
+    aws.iam.deny('rotor', 'iam:ListAttachedUserPolicies');
+    try {
+      const result = (await env.client.workflow.execute('discoverCredentials', { taskQueue: discoveryQueue, workflowId: 'discovery-partial', args: [] })) as DiscoveryResult;
+      expect(result.failed).toEqual(
+        expect.arrayContaining([{ target: expect.stringContaining('aws-iam-access-key'), error: expect.stringMatching(/^credentials listed; privileges not read: .*AccessDenied/) }]),
+      );
+      const rows = await listDiscovered(env.store);
+      const stale = rows.find((r) => r.credentialId === staleKey)!;
+      expect(stale.status).toBe('active');
+      expect(stale.lastSeenAt.getTime()).toBeGreaterThan(seenBefore.getTime()); // listed again
+      expect(stale.broadPrivileges).toEqual(['AdministratorAccess attached', 'inline policy "everything" allows Action "*"']);
+    } finally {
+      aws.iam.allow('rotor', 'iam:ListAttachedUserPolicies');
+    }
+  });
 });
 
 describe('rotor audit', () => {

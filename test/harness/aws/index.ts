@@ -64,6 +64,8 @@ export interface AwsEmulator {
     putUserPolicy(userName: string, policyName: string, document: unknown): void;
     /** Answers `action` (`iam:CreateAccessKey`, `secretsmanager:PutSecretValue`) with AccessDenied for this user. */
     deny(userName: string, action: string): void;
+    /** Undoes deny(). */
+    allow(userName: string, action: string): void;
     /** Every secret access key the emulator issued, for leak scans. */
     issuedSecrets(): string[];
   };
@@ -187,6 +189,9 @@ export async function startAwsEmulator(options: AwsEmulatorOptions = {}): Promis
       },
       deny(userName, action) {
         iam.user(userName).denied.add(action);
+      },
+      allow(userName, action) {
+        iam.user(userName).denied.delete(action);
       },
       issuedSecrets: () => [...iam.issuedSecrets],
     },
