@@ -9,6 +9,11 @@
  * The sign-in log is read on Graph's beta endpoint: v1.0's signIn resource has neither
  * `signInEventTypes` nor `servicePrincipalCredentialKeyId`, and v1.0 lists interactive user
  * sign-ins only, so service-principal sign-ins exist on beta alone.
+ *
+ * Posture reads the application's service principal (`GET /v1.0/servicePrincipals(appId='…')`), its
+ * app role assignments and the directory roles it is a member of (`…/transitiveMemberOf`, directly
+ * or through groups), and Microsoft Graph's own `appRoles` to name the permissions assigned. Lists
+ * follow `@odata.nextLink`, re-sent to the spec's Graph endpoint only and only to the same list.
  */
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:https';
@@ -67,6 +72,41 @@ export interface SignInLimits {
 export function signInFilter(appId: string, since: Date): string {
   return `appId eq '${appId.replace(/'/g, "''")}' and createdDateTime ge ${since.toISOString()} and signInEventTypes/any(t: t eq 'servicePrincipal')`;
 }
+
+/** Microsoft Graph's appId: its service principal's app roles are Graph's application permissions. */
+export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
+
+/** How many pages of one list posture reads before it gives up (Graph's pages hold 100 entries). */
+const MAX_LIST_PAGES = 100;
+
+export interface ServicePrincipalInfo {
+  id: string;
+  appId: string;
+  displayName: string;
+}
+
+/** An app role granted to a service principal: `appRoleId` of the resource service principal `resourceId`. */
+export interface AppRoleAssignmentInfo {
+  appRoleId: string;
+  resourceId: string;
+}
+
+/** A resource service principal and the app roles it defines (id, lower case → value, e.g. `Directory.ReadWrite.All`). */
+export interface ResourceAppRoles {
+  id: string;
+  appRoles: Map<string, string>;
+}
+
+/** A directory role a service principal is a member of. */
+export interface DirectoryRoleInfo {
+  id: string;
+  displayName: string | null;
+  /** The built-in role's immutable template id (the same in every tenant). */
+  roleTemplateId: string | null;
+}
+
+/** The Graph permission posture's reads need. */
+export const POSTURE_PERMISSION = 'Application.Read.All (or Directory.Read.All)';
 
 export interface ApplicationInfo {
   objectId: string;
@@ -190,26 +230,140 @@ export class GraphApplications {
         });
       }
       const next = body['@odata.nextLink'];
-      path = typeof next === 'string' && next !== '' ? this.nextPath(action, next) : undefined;
+      path = typeof next === 'string' && next !== '' ? this.nextPath(action, next, SIGN_INS_PATH, 'the sign-in log') : undefined;
     }
     return { signIns, complete: true };
   }
 
   /**
-   * A nextLink's path and query, sent to the spec's Graph endpoint like every other call: the token
-   * goes nowhere else, and a proxy or private endpoint keeps working. It must stay on the sign-in log.
+   * The service principal of application `appId` in the tenant, or null when it has none (an app
+   * registration without one cannot sign in to the tenant, so nothing is granted to it).
    */
-  private nextPath(action: string, link: string): string {
+  async servicePrincipal(appId: string): Promise<ServicePrincipalInfo | null> {
+    const action = `cannot read the service principal of application ${appId}`;
+    const reply = await this.exchange(action, 'GET', `${this.byAppId(appId)}?$select=id,appId,displayName`);
+    // Graph's own "no such object"; any other 404 (a wrong graphEndpoint, a proxy) is refused below.
+    if (reply.status === 404 && this.describe(action, reply).code === 'Request_ResourceNotFound') return null;
+    const body = this.postureBody(action, reply) as { id?: unknown; appId?: unknown; displayName?: unknown };
+    if (typeof body.id !== 'string' || body.id === '') throw new Error(`${action}: Microsoft Graph answered without the service principal's id${this.requestOf(reply)}`);
+    return { id: body.id, appId: typeof body.appId === 'string' ? body.appId : appId, displayName: typeof body.displayName === 'string' ? body.displayName : '' };
+  }
+
+  /** The app roles a resource service principal (Microsoft Graph's, by default) defines, by id. */
+  async resourceAppRoles(appId: string = GRAPH_APP_ID): Promise<ResourceAppRoles> {
+    const action = `cannot read the app roles of ${appId === GRAPH_APP_ID ? "Microsoft Graph's service principal" : `the service principal of application ${appId}`}`;
+    const reply = await this.exchange(action, 'GET', `${this.byAppId(appId)}?$select=id,appRoles`);
+    const body = this.postureBody(action, reply) as { id?: unknown; appRoles?: unknown };
+    if (typeof body.id !== 'string' || !Array.isArray(body.appRoles)) {
+      throw new Error(`${action}: Microsoft Graph answered without the service principal's id and appRoles${this.requestOf(reply)}`);
+    }
+    const appRoles = new Map<string, string>();
+    for (const role of body.appRoles as Array<Record<string, unknown>>) {
+      if (typeof role.id === 'string' && typeof role.value === 'string') appRoles.set(role.id.toLowerCase(), role.value);
+    }
+    return { id: body.id, appRoles };
+  }
+
+  /** Every app role granted to the service principal (its application permissions, on any resource). */
+  async appRoleAssignments(servicePrincipalId: string): Promise<AppRoleAssignmentInfo[]> {
+    const items = await this.readList(
+      `cannot read the app role assignments of service principal ${servicePrincipalId}`,
+      `/v1.0/servicePrincipals/${encodeURIComponent(servicePrincipalId)}/appRoleAssignments`,
+    );
+    return items.flatMap((a) => (typeof a.appRoleId === 'string' && typeof a.resourceId === 'string' ? [{ appRoleId: a.appRoleId, resourceId: a.resourceId }] : []));
+  }
+
+  /**
+   * The directory roles the service principal is a member of, directly or through groups. Graph
+   * lists a role the caller may not read with its id alone: that is refused, never taken for "none".
+   */
+  async directoryRoles(servicePrincipalId: string): Promise<DirectoryRoleInfo[]> {
+    const action = `cannot read the directory roles of service principal ${servicePrincipalId}`;
+    const items = await this.readList(action, `/v1.0/servicePrincipals/${encodeURIComponent(servicePrincipalId)}/transitiveMemberOf`);
+    const roles = items
+      .filter((o) => o['@odata.type'] === '#microsoft.graph.directoryRole' && typeof o.id === 'string')
+      .map((o) => ({
+        id: o.id as string,
+        displayName: typeof o.displayName === 'string' && o.displayName !== '' ? o.displayName : null,
+        roleTemplateId: typeof o.roleTemplateId === 'string' && o.roleTemplateId !== '' ? o.roleTemplateId : null,
+      }));
+    const unnamed = roles.filter((r) => r.displayName === null && r.roleTemplateId === null);
+    if (unnamed.length > 0) {
+      throw new ProviderRefusal(
+        `${action}: it is a member of ${unnamed.length === 1 ? 'a directory role' : `${unnamed.length} directory roles`} (${unnamed.map((r) => r.id).join(', ')}) ` +
+          `that Microsoft Graph names only to a caller that may read directory roles: Rotor's identity (client ${this.rotorClientId}) also needs the Microsoft Graph ` +
+          'application permission RoleManagement.Read.Directory (or Directory.Read.All instead of Application.Read.All), with admin consent',
+      );
+    }
+    return roles;
+  }
+
+  /** `/v1.0/servicePrincipals(appId='…')`: Graph addresses a service principal by its application's client id too. */
+  private byAppId(appId: string): string {
+    return `/v1.0/servicePrincipals(appId='${encodeURIComponent(appId.replace(/'/g, "''"))}')`;
+  }
+
+  private requestOf(reply: GraphResponse): string {
+    return reply.requestId ? ` (request ${reply.requestId})` : '';
+  }
+
+  /** A posture read's JSON body; Graph's refusal as an error saying what to grant. */
+  private postureBody(action: string, reply: GraphResponse): Record<string, unknown> {
+    if (reply.status < 200 || reply.status >= 300) throw this.postureFailure(action, reply);
+    try {
+      const body: unknown = JSON.parse(reply.text);
+      if (body && typeof body === 'object' && !Array.isArray(body)) return body as Record<string, unknown>;
+    } catch {
+      // Falls through to the error below.
+    }
+    throw new Error(`${action}: Microsoft Graph answered with something that is not a JSON object${this.requestOf(reply)}`);
+  }
+
+  /** Every entry of a Graph list, following `@odata.nextLink` (to the same list only) up to MAX_LIST_PAGES. */
+  private async readList(action: string, path: string): Promise<Array<Record<string, unknown>>> {
+    const items: Array<Record<string, unknown>> = [];
+    let next: string | undefined = path;
+    for (let pages = 0; next !== undefined; pages++) {
+      if (pages >= MAX_LIST_PAGES) {
+        throw new ProviderRefusal(`${action}: Microsoft Graph still had more after ${MAX_LIST_PAGES} pages; Rotor does not judge a list it cannot read to the end`);
+      }
+      const reply = await this.exchange(action, 'GET', next);
+      const body = this.postureBody(action, reply);
+      if (!Array.isArray(body.value)) throw new Error(`${action}: Microsoft Graph answered without a list${this.requestOf(reply)}`);
+      for (const item of body.value as unknown[]) if (item && typeof item === 'object') items.push(item as Record<string, unknown>);
+      const link = body['@odata.nextLink'];
+      next = typeof link === 'string' && link !== '' ? this.nextPath(action, link, path, 'the list it continues') : undefined;
+    }
+    return items;
+  }
+
+  /** Graph's refusal of a posture read, naming the permission Rotor's identity lacks; throttling and 5xx stay retryable. */
+  private postureFailure(action: string, reply: GraphResponse): Error {
+    const { text } = this.describe(action, reply);
+    if (reply.status === 403) {
+      return new ProviderRefusal(
+        `${text}. Rotor's identity (client ${this.rotorClientId}) lacks the Microsoft Graph application permission ${POSTURE_PERMISSION}, ` +
+          "which posture needs to read an application's service principal, its app role assignments and its directory roles: grant it, with admin consent",
+      );
+    }
+    return this.statusError(text, reply);
+  }
+
+  /**
+   * A nextLink's path and query, sent to the spec's Graph endpoint like every other call: the token
+   * goes nowhere else, and a proxy or private endpoint keeps working. It must stay on `listPath`.
+   */
+  private nextPath(action: string, link: string, listPath: string, what: string): string {
     let url: URL;
     try {
       url = new URL(link, origin(this.spec.graphEndpoint));
     } catch {
       throw new Error(`${action}: Microsoft Graph answered with an @odata.nextLink that is not a URL`);
     }
-    if (!url.pathname.toLowerCase().endsWith(SIGN_INS_PATH.toLowerCase())) {
-      throw new Error(`${action}: Microsoft Graph's @odata.nextLink leads to ${url.pathname}, not to the sign-in log`);
+    if (!url.pathname.toLowerCase().endsWith(listPath.toLowerCase())) {
+      throw new Error(`${action}: Microsoft Graph's @odata.nextLink leads to ${url.pathname}, not to ${what}`);
     }
-    return `${SIGN_INS_PATH}${url.search}`;
+    return `${listPath}${url.search}`;
   }
 
   /** Graph's refusal to list sign-ins, naming what to grant or license, and the way out (drainSignal: none). */

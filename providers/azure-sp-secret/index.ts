@@ -37,6 +37,14 @@
  * AuditLog.Read.All, with an Entra ID P1 or P2 licence in the tenant. All need admin consent. The
  * calls: GET /applications/{id}, POST /applications/{id}/addPassword, POST …/removePassword,
  * GET /beta/auditLogs/signIns. Verify needs no permission: any application may sign in as itself.
+ *
+ * Posture (`privileges`, posture.ts) names the grants of the application's service principal that
+ * can take over the tenant: Graph application permissions such as Directory.ReadWrite.All or
+ * Application.ReadWrite.All, and directory roles such as Global Administrator. For it Rotor's
+ * identity also needs Application.Read.All (or Directory.Read.All), and RoleManagement.Read.Directory
+ * to name the directory roles the service principal holds (Directory.Read.All covers both). The
+ * calls: GET /servicePrincipals(appId='{clientId}'), GET /servicePrincipals/{id}/appRoleAssignments,
+ * GET /servicePrincipals/{id}/transitiveMemberOf, and Microsoft Graph's own service principal's appRoles.
  */
 import { durationMs } from '../../config/duration.js';
 import { Material } from '../../lib/material.js';
@@ -51,10 +59,12 @@ import {
 } from '../contracts.js';
 import { azureError, azureTls, clientSecretCredential, signInRefusals } from '../azure-shared.js';
 import { GraphApplications, graphScope, type ApplicationInfo, type PasswordInfo, type SignInLimits } from './graph.js';
+import { servicePrincipalPrivileges } from './posture.js';
 import { AzureSpSecretSpecSchema, type AzureSpSecretSpec } from './spec.js';
 
 export { AzureSpSecretSpecSchema, type AzureSpSecretSpec } from './spec.js';
 export { graphScope } from './graph.js';
+export { PRIVILEGED_ROLES, TAKEOVER_PERMISSIONS } from './posture.js';
 
 type Strategy = 'dual' | 'single';
 
@@ -246,6 +256,7 @@ const source: CredentialSource<AzureSpSecretSpec> = {
   list,
   inUse,
   preflight,
+  privileges: servicePrincipalPrivileges,
   retire,
 };
 

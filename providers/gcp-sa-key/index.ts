@@ -39,12 +39,19 @@
  * drained. `drainSignal: none` reads no signal: revoke then waits for the grace alone, and the
  * check says so.
  *
+ * Posture (`privileges`, read by discovery for the over-privileged audit rule) names the broad roles
+ * the account's project IAM policy binds to it: roles/owner, roles/editor, and the roles that reach
+ * other identities or the project's IAM (see posture.ts); conditional bindings are marked so. It
+ * refuses rather than answer "nothing broad" when the project is unknown or the policy unreadable.
+ *
  * Rotor's identity needs, on the service account (roles/iam.serviceAccountKeyAdmin grants them):
  * iam.serviceAccountKeys.create, iam.serviceAccountKeys.delete, iam.serviceAccountKeys.disable,
  * iam.serviceAccountKeys.enable, iam.serviceAccountKeys.get, iam.serviceAccountKeys.list; and, on
  * the account's project, for drain detection,
  * policyanalyzer.serviceAccountKeyLastAuthenticationActivities.query
- * (roles/policyanalyzer.activityAnalysisViewer) with the Policy Analyzer API enabled.
+ * (roles/policyanalyzer.activityAnalysisViewer) with the Policy Analyzer API enabled; and, on the
+ * account's project, for posture (discovery), resourcemanager.projects.getIamPolicy
+ * (roles/iam.securityReviewer grants it) with the Cloud Resource Manager API enabled.
  * Verifying with the new key needs no permission.
  */
 import { durationMs } from '../../config/duration.js';
@@ -61,11 +68,13 @@ import {
 import { parseKeyFile } from '../gcp-shared.js';
 import { DRAIN_PERMISSION, DRAIN_ROLE, KeyActivity, LAG_NOTE, PolicyAnalyzerDenied } from './activity.js';
 import { KEYS_PER_ACCOUNT, mintAccessToken, REQUIRED_PERMISSIONS, ServiceAccountKeys, type KeyInfo } from './keys.js';
+import { accountPrivileges } from './posture.js';
 import { GcpSaKeySpecSchema, projectOf, type GcpSaKeySpec } from './spec.js';
 
 export { GcpSaKeySpecSchema, type GcpSaKeySpec } from './spec.js';
 export { KEYS_PER_ACCOUNT, REQUIRED_PERMISSIONS } from './keys.js';
 export { DRAIN_PERMISSION, DRAIN_ROLE } from './activity.js';
+export { BROAD_ROLES, POSTURE_PERMISSION, POSTURE_ROLE } from './posture.js';
 
 type Strategy = 'dual' | 'single';
 
@@ -302,6 +311,7 @@ const source: CredentialSource<GcpSaKeySpec> = {
   revoke,
   list,
   preflight,
+  privileges: accountPrivileges,
   retire,
 };
 

@@ -27,6 +27,8 @@ export const GcpSaKeySpecSchema = z.strictObject({
   drainLookback: DurationSchema.default('48h'),
   /** Another Policy Analyzer API root than https://policyanalyzer.googleapis.com/ (a private endpoint or a local emulator). */
   policyAnalyzerEndpoint: z.url({ protocol: /^https?$/ }).optional(),
+  /** Another Cloud Resource Manager API root than https://cloudresourcemanager.googleapis.com/ (posture: the project's IAM policy). */
+  resourceManagerEndpoint: z.url({ protocol: /^https?$/ }).optional(),
   ...GcpConnectionFields,
 });
 

@@ -3,8 +3,9 @@
  * and Graph over https (the emulator's CA given as caCertificate): the new secret is staged the
  * moment it exists, a retry never leaves two new secrets, verify waits out Entra ID's propagation,
  * revoke really kills the old secret, drain detection reads the sign-in log for the old secret's
- * keyId (and refuses rather than guess when it cannot), Graph's refusals say what to fix, and no
- * secret reaches an error or a log.
+ * keyId (and refuses rather than guess when it cannot), posture names the tenant-takeover Graph
+ * permissions and directory roles of the application's service principal (and refuses rather than
+ * guess), Graph's refusals say what to fix, and no secret reaches an error or a log.
  */
 import { randomUUID } from 'node:crypto';
 import { ClientSecretCredential } from '@azure/identity';
@@ -12,7 +13,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Material } from '../../lib/material.js';
 import { ProviderRefusal, type CredentialSource } from '../../providers/contracts.js';
 import { azureSpSecret, AzureSpSecretSpecSchema, graphScope, secretName, SIGN_IN_LIMITS, type AzureSpSecretSpec } from '../../providers/azure-sp-secret/index.js';
-import { azureFault, startAzureEmulator, type AzureEmulator, type AzureTestApp } from '../harness/azure/index.js';
+import {
+  azureFault,
+  DIRECTORY_ROLE_TEMPLATES,
+  GRAPH_APP_ID,
+  GRAPH_APP_ROLES,
+  startAzureEmulator,
+  type AzureEmulator,
+  type AzureTestApp,
+  type DirectoryRoleName,
+  type GraphPermission,
+} from '../harness/azure/index.js';
 import { crashingRequest, createProviderKit, recordingRequest } from '../harness/provider-kit.js';
 
 let az: AzureEmulator;
@@ -650,6 +661,255 @@ describe('azure emulator: Graph authentication', () => {
     const wrongTenant = await rejection(source.list(context(), spec(app, { tenantId: randomUUID() })));
     expect(wrongTenant).toBeInstanceOf(ProviderRefusal);
     expect(wrongTenant.message).toContain('invalid_tenant');
+  });
+});
+
+describe('azure-sp-secret: posture (privileges)', () => {
+  /** Rotor's identity for posture: Application.Read.All and RoleManagement.Read.Directory. */
+  let auditor: AzureTestApp;
+  beforeAll(() => {
+    auditor = az.directory.registerApp('rotor-auditor', { graphPermissions: ['Application.Read.All', 'RoleManagement.Read.Directory'] });
+  });
+  const privileges = (app: AzureTestApp, identity: AzureTestApp = auditor) => source.privileges!(context(undefined, identity), spec(app));
+  const freshApp = () => az.directory.registerApp(`posture-${randomUUID().slice(0, 8)}`);
+  const reads = (app: AzureTestApp, relation: string) => az.requests.filter((r) => r.path === `/v1.0/servicePrincipals/${app.servicePrincipalId}/${relation}`);
+
+  it('finds nothing broad for a plain application, nor for harmless permissions and roles', async () => {
+    const plain = freshApp();
+    expect(await privileges(plain)).toEqual({ broad: [] });
+
+    const harmless = freshApp();
+    for (const permission of ['User.Read.All', 'AuditLog.Read.All', 'Application.Read.All', 'Directory.Read.All', 'GroupMember.Read.All'] as const) {
+      az.directory.assignGraphAppRole(harmless.clientId, permission);
+    }
+    az.directory.addToDirectoryRole(harmless.clientId, 'Directory Readers');
+    az.directory.addToDirectoryRole(harmless.clientId, 'Directory Readers', { viaGroup: `readers-${harmless.clientId}` });
+    const before = { assignments: reads(harmless, 'appRoleAssignments').length, roles: reads(harmless, 'transitiveMemberOf').length };
+    expect(await privileges(harmless)).toEqual({ broad: [] });
+    // Both lists were really read (and answered), not skipped.
+    expect(reads(harmless, 'appRoleAssignments').slice(before.assignments)).toEqual([expect.objectContaining({ status: 200, clientId: auditor.clientId })]);
+    expect(reads(harmless, 'transitiveMemberOf').slice(before.roles)).toEqual([expect.objectContaining({ status: 200, clientId: auditor.clientId })]);
+  });
+
+  it("names each tenant-takeover Graph application permission, resolved through Graph's appRoles", async () => {
+    const takeover: GraphPermission[] = [
+      'Directory.ReadWrite.All',
+      'RoleManagement.ReadWrite.Directory',
+      'AppRoleAssignment.ReadWrite.All',
+      'Application.ReadWrite.All',
+      'User.ReadWrite.All',
+      'Group.ReadWrite.All',
+      'Domain.ReadWrite.All',
+    ];
+    for (const permission of takeover) {
+      const app = freshApp();
+      az.directory.assignGraphAppRole(app.clientId, 'User.Read.All');
+      az.directory.assignGraphAppRole(app.clientId, permission);
+      expect((await privileges(app)).broad, permission).toEqual([`Graph application permission ${permission}`]);
+    }
+    const all = freshApp();
+    for (const permission of [...takeover].reverse()) az.directory.assignGraphAppRole(all.clientId, permission);
+    az.directory.assignGraphAppRole(all.clientId, 'AuditLog.Read.All');
+    expect((await privileges(all)).broad).toEqual([
+      'Graph application permission Directory.ReadWrite.All',
+      'Graph application permission RoleManagement.ReadWrite.Directory',
+      'Graph application permission AppRoleAssignment.ReadWrite.All',
+      'Graph application permission Application.ReadWrite.All',
+      'Graph application permission User.ReadWrite.All',
+      'Graph application permission Group.ReadWrite.All',
+      'Graph application permission Domain.ReadWrite.All',
+    ]);
+  });
+
+  it('names each privileged directory role, held directly or through a group', async () => {
+    const privileged: DirectoryRoleName[] = [
+      'Global Administrator',
+      'Privileged Role Administrator',
+      'Privileged Authentication Administrator',
+      'Application Administrator',
+      'Cloud Application Administrator',
+    ];
+    for (const role of privileged) {
+      const app = freshApp();
+      az.directory.addToDirectoryRole(app.clientId, 'Directory Readers');
+      az.directory.addToDirectoryRole(app.clientId, role);
+      expect((await privileges(app)).broad, role).toEqual([`directory role ${role}`]);
+    }
+    // Through a role-assignable group: memberOf would miss it, transitiveMemberOf does not.
+    const viaGroup = freshApp();
+    az.directory.addToDirectoryRole(viaGroup.clientId, 'Global Administrator', { viaGroup: `admins-${viaGroup.clientId}` });
+    expect((await privileges(viaGroup)).broad).toEqual(['directory role Global Administrator']);
+
+    const both = freshApp();
+    az.directory.assignGraphAppRole(both.clientId, 'Application.ReadWrite.All');
+    az.directory.addToDirectoryRole(both.clientId, 'Cloud Application Administrator');
+    az.directory.addToDirectoryRole(both.clientId, 'User Administrator');
+    expect((await privileges(both)).broad).toEqual(['Graph application permission Application.ReadWrite.All', 'directory role Cloud Application Administrator']);
+  });
+
+  it('follows @odata.nextLink through every page of both lists', async () => {
+    const app = freshApp();
+    for (const permission of ['User.Read.All', 'Group.ReadWrite.All', 'AuditLog.Read.All', 'Domain.ReadWrite.All', 'Directory.ReadWrite.All'] as const) {
+      az.directory.assignGraphAppRole(app.clientId, permission);
+    }
+    az.directory.addToDirectoryRole(app.clientId, 'Directory Readers');
+    az.directory.addToDirectoryRole(app.clientId, 'User Administrator');
+    az.directory.addToDirectoryRole(app.clientId, 'Application Administrator', { viaGroup: `apps-${app.clientId}` });
+    az.directory.addToDirectoryRole(app.clientId, 'Global Administrator'); // the fifth membership: the last page
+    az.directory.setDirectoryPageSize(2);
+    try {
+      expect((await privileges(app)).broad).toEqual([
+        'Graph application permission Directory.ReadWrite.All',
+        'Graph application permission Group.ReadWrite.All',
+        'Graph application permission Domain.ReadWrite.All',
+        'directory role Global Administrator',
+        'directory role Application Administrator',
+      ]);
+      expect(reads(app, 'appRoleAssignments')).toHaveLength(3);
+      expect(reads(app, 'transitiveMemberOf')).toHaveLength(3);
+    } finally {
+      az.directory.setDirectoryPageSize(100);
+    }
+  });
+
+  it('sends a nextLink to the configured Graph endpoint only, and only to the same list', async () => {
+    const app = freshApp();
+    az.directory.assignGraphAppRole(app.clientId, 'Directory.ReadWrite.All');
+    const path = `/v1.0/servicePrincipals/${app.servicePrincipalId}/appRoleAssignments`;
+    az.faults.add({ status: 200, body: { value: [], '@odata.nextLink': `https://graph.elsewhere.invalid${path}?$top=50` }, match: (r) => r.path === path });
+    expect((await privileges(app)).broad).toEqual(['Graph application permission Directory.ReadWrite.All']);
+    expect(reads(app, 'appRoleAssignments').map((r) => r.status)).toEqual([200, 200]); // the fault's page, then the emulator's
+
+    az.faults.add({ status: 200, body: { value: [], '@odata.nextLink': `${az.url}/v1.0/users?$skiptoken=abc` }, match: (r) => r.path === path });
+    const before = az.requests.length;
+    const strayed = await rejection(privileges(app));
+    expect(strayed.message).toContain('leads to /v1.0/users, not to the list it continues');
+    expect(az.requests.slice(before).some((r) => r.path === '/v1.0/users')).toBe(false);
+  });
+
+  it('refuses, naming Application.Read.All, when Rotor may not read service principals; Directory.Read.All alone is enough', async () => {
+    const app = freshApp();
+    az.directory.addToDirectoryRole(app.clientId, 'Privileged Role Administrator');
+    const refused = await rejection(privileges(app, rotor)); // Application.ReadWrite.OwnedBy and AuditLog.Read.All only
+    expect(refused).toBeInstanceOf(ProviderRefusal);
+    expect(refused.message).toContain(`cannot read the service principal of application ${app.clientId}`);
+    expect(refused.message).toContain('Authorization_RequestDenied');
+    expect(refused.message).toContain('HTTP 403');
+    expect(refused.message).toContain(`Rotor's identity (client ${rotor.clientId}) lacks the Microsoft Graph application permission Application.Read.All (or Directory.Read.All)`);
+
+    const reader = az.directory.registerApp(`rotor-directory-reader-${randomUUID().slice(0, 8)}`, { graphPermissions: ['Directory.Read.All'] });
+    expect((await privileges(app, reader)).broad).toEqual(['directory role Privileged Role Administrator']);
+  });
+
+  it('with Application.Read.All alone, reads permissions but refuses to guess which roles Graph would not name', async () => {
+    const readAll = az.directory.registerApp(`rotor-read-all-${randomUUID().slice(0, 8)}`, { graphPermissions: ['Application.Read.All'] });
+    const noRoles = freshApp();
+    az.directory.assignGraphAppRole(noRoles.clientId, 'RoleManagement.ReadWrite.Directory');
+    expect((await privileges(noRoles, readAll)).broad).toEqual(['Graph application permission RoleManagement.ReadWrite.Directory']);
+
+    const inRole = freshApp();
+    az.directory.addToDirectoryRole(inRole.clientId, 'Directory Readers');
+    const refused = await rejection(privileges(inRole, readAll));
+    expect(refused).toBeInstanceOf(ProviderRefusal);
+    expect(refused.message).toContain(`cannot read the directory roles of service principal ${inRole.servicePrincipalId}`);
+    expect(refused.message).toContain('RoleManagement.Read.Directory');
+    expect(refused.message).toContain(readAll.clientId);
+  });
+
+  it('reports throttling and server errors as retryable', async () => {
+    const app = freshApp();
+    az.faults.add({ status: 429, ...azureFault('graph', 'TooManyRequests', 'Too many requests', 5), match: (r) => r.path === `/v1.0/servicePrincipals/${app.servicePrincipalId}/transitiveMemberOf` });
+    const throttled = await rejection(privileges(app));
+    expect(throttled).not.toBeInstanceOf(ProviderRefusal);
+    expect(throttled.message).toContain('TooManyRequests');
+    expect(throttled.message).toContain('Retry-After 5');
+    expect(throttled.message).toContain(`cannot read the directory roles of service principal ${app.servicePrincipalId}`);
+
+    az.faults.add({ status: 503, ...azureFault('graph', 'serviceNotAvailable', 'Service unavailable'), match: (r) => r.path.startsWith('/v1.0/servicePrincipals(') });
+    const down = await rejection(privileges(app));
+    expect(down).not.toBeInstanceOf(ProviderRefusal);
+    expect(down.message).toContain('HTTP 503');
+    expect(await privileges(app)).toEqual({ broad: [] });
+  });
+
+  it("an application without a service principal holds nothing; any other 404 is refused", async () => {
+    const app = freshApp();
+    az.directory.assignGraphAppRole(app.clientId, 'Directory.ReadWrite.All');
+    const lookup = (r: { path: string }) => r.path === `/v1.0/servicePrincipals(appId='${app.clientId}')`;
+    az.faults.add({ status: 404, ...azureFault('graph', 'Request_ResourceNotFound', `Resource '${app.clientId}' does not exist or one of its queried reference-property objects are not present.`), match: lookup });
+    expect(await privileges(app)).toEqual({ broad: [] });
+    expect(logs.some((l) => l.includes(app.clientId) && l.includes('no service principal'))).toBe(true);
+
+    az.faults.add({ status: 404, body: '<html>Not Found</html>', headers: { 'content-type': 'text/html' }, match: lookup });
+    const wrongEndpoint = await rejection(privileges(app));
+    expect(wrongEndpoint).toBeInstanceOf(ProviderRefusal);
+    expect(wrongEndpoint.message).toContain('HTTP 404');
+    expect((await privileges(app)).broad).toEqual(['Graph application permission Directory.ReadWrite.All']);
+  });
+});
+
+describe('azure emulator: service principals', () => {
+  const tokenOf = async (identity: AzureTestApp) =>
+    (
+      await new ClientSecretCredential(az.tenantId, identity.clientId, identity.clientSecret, {
+        authorityHost: az.authorityHost,
+        disableInstanceDiscovery: true,
+        tlsOptions: { ca: az.caPem },
+      }).getToken('https://graph.microsoft.com/.default')
+    ).token;
+  /** A Graph reply's JSON, loosely typed: an entity, a collection or an error. */
+  type GraphJson = Record<string, unknown> & { value: Array<Record<string, unknown>>; error: { code: string } };
+  const json = async (reply: Promise<{ status: number; body: string }>) => {
+    const { status, body } = await reply;
+    return { status, body: JSON.parse(body) as GraphJson };
+  };
+
+  it('finds a service principal by appId (both forms) and by id; refuses callers without Application.Read.All or a token', async () => {
+    const app = az.directory.registerApp(`sp-${randomUUID().slice(0, 8)}`);
+    const reader = az.directory.registerApp(`sp-reader-${randomUUID().slice(0, 8)}`, { graphPermissions: ['Application.Read.All'] });
+    const token = await tokenOf(reader);
+    const byAppId = await json(az.raw('GET', `/v1.0/servicePrincipals(appId='${app.clientId}')?$select=id,appId,displayName`, token));
+    expect(byAppId).toMatchObject({ status: 200, body: { id: app.servicePrincipalId, appId: app.clientId, displayName: app.displayName } });
+    expect(byAppId.body.appRoles).toBeUndefined(); // $select
+    const byId = await json(az.raw('GET', `/v1.0/servicePrincipals/${app.servicePrincipalId}`, token));
+    expect(byId.body).toMatchObject({ id: app.servicePrincipalId, appId: app.clientId, servicePrincipalType: 'Application' });
+    const filtered = await json(az.raw('GET', `/v1.0/servicePrincipals?$filter=${encodeURIComponent(`appId eq '${app.clientId}'`)}`, token));
+    expect(filtered.body.value).toEqual([expect.objectContaining({ id: app.servicePrincipalId })]);
+
+    const missing = await json(az.raw('GET', `/v1.0/servicePrincipals(appId='${randomUUID()}')`, token));
+    expect(missing).toMatchObject({ status: 404, body: { error: { code: 'Request_ResourceNotFound' } } });
+    expect((await az.raw('GET', `/v1.0/servicePrincipals/${app.servicePrincipalId}/appRoleAssignments?$orderby=id`, token)).status).toBe(400);
+    expect((await az.raw('GET', `/v1.0/servicePrincipals/${app.servicePrincipalId}/appRoleAssignments?$skiptoken=forged`, token)).status).toBe(400);
+    expect((await az.raw('GET', `/v1.0/servicePrincipals/${app.servicePrincipalId}/transitiveMemberOf/microsoft.graph.directoryRole`, token)).status).toBe(400);
+
+    expect((await json(az.raw('GET', `/v1.0/servicePrincipals/${app.servicePrincipalId}`))).body.error.code).toBe('InvalidAuthenticationToken');
+    const denied = await json(az.raw('GET', `/v1.0/servicePrincipals(appId='${randomUUID()}')`, await tokenOf(rotor)));
+    expect(denied).toMatchObject({ status: 403, body: { error: { code: 'Authorization_RequestDenied' } } }); // 403 before 404
+  });
+
+  it("lists app role assignments by Graph's appRole ids, memberships with and without groups, and limits what the caller may not read", async () => {
+    const app = az.directory.registerApp(`sp-${randomUUID().slice(0, 8)}`, { graphPermissions: ['Directory.ReadWrite.All'] });
+    az.directory.addToDirectoryRole(app.clientId, 'Global Administrator', { viaGroup: `admins-${app.clientId}` });
+    const reader = az.directory.registerApp(`sp-reader-${randomUUID().slice(0, 8)}`, { graphPermissions: ['Application.Read.All'] });
+    const token = await tokenOf(reader);
+
+    const graphSp = await json(az.raw('GET', `/v1.0/servicePrincipals(appId='${GRAPH_APP_ID}')?$select=id,appRoles`, token));
+    expect(graphSp.body.appRoles).toContainEqual(expect.objectContaining({ id: GRAPH_APP_ROLES['Directory.ReadWrite.All'], value: 'Directory.ReadWrite.All', allowedMemberTypes: ['Application'] }));
+    const assignments = await json(az.raw('GET', `/v1.0/servicePrincipals/${app.servicePrincipalId}/appRoleAssignments`, token));
+    expect(assignments.body.value).toEqual([
+      expect.objectContaining({ appRoleId: GRAPH_APP_ROLES['Directory.ReadWrite.All'], principalId: app.servicePrincipalId, principalType: 'ServicePrincipal', resourceId: graphSp.body.id }),
+    ]);
+
+    const direct = await json(az.raw('GET', `/v1.0/servicePrincipals/${app.servicePrincipalId}/memberOf`, token));
+    expect(direct.body.value.map((o) => o['@odata.type'])).toEqual(['#microsoft.graph.group']);
+    const transitive = await json(az.raw('GET', `/v1.0/servicePrincipals/${app.servicePrincipalId}/transitiveMemberOf`, token));
+    const role = transitive.body.value.find((o) => o['@odata.type'] === '#microsoft.graph.directoryRole')!;
+    expect(role).toMatchObject({ displayName: null, roleTemplateId: null }); // Application.Read.All may not read directory roles
+    expect(role.id).toMatch(/^[0-9a-f-]{36}$/);
+
+    az.directory.grantGraph(reader.clientId, 'RoleManagement.Read.Directory');
+    const named = await json(az.raw('GET', `/v1.0/servicePrincipals/${app.servicePrincipalId}/transitiveMemberOf`, token));
+    expect(named.body.value).toContainEqual(expect.objectContaining({ id: role.id, displayName: 'Global Administrator', roleTemplateId: DIRECTORY_ROLE_TEMPLATES['Global Administrator'] }));
   });
 });
 

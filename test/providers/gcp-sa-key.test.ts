@@ -3,14 +3,24 @@
  * google-auth-library clients: the new key is staged the moment it exists, a retry never makes a
  * second key nor leaves one nobody holds, the ten-key limit is refused by name, verify waits out
  * propagation, revoke really kills the old key at the token endpoint, drain detection reads the old
- * key's last authentication from Policy Analyzer (and refuses, never guesses, when it may not), and
- * no private key or token reaches an error or a log.
+ * key's last authentication from Policy Analyzer (and refuses, never guesses, when it may not),
+ * posture names the broad roles the project's IAM policy binds to the account (and refuses, never
+ * says "nothing broad", when it cannot read the policy), and no private key or token reaches an
+ * error or a log.
  */
 import { generateKeyPairSync, randomBytes, randomUUID, sign } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Material } from '../../lib/material.js';
 import { ProviderRefusal, type CreateRequest, type CredentialSource } from '../../providers/contracts.js';
-import { DRAIN_PERMISSION, gcpSaKey, GcpSaKeySpecSchema, KEYS_PER_ACCOUNT, type GcpSaKeySpec } from '../../providers/gcp-sa-key/index.js';
+import {
+  DRAIN_PERMISSION,
+  gcpSaKey,
+  GcpSaKeySpecSchema,
+  KEYS_PER_ACCOUNT,
+  POSTURE_PERMISSION,
+  POSTURE_ROLE,
+  type GcpSaKeySpec,
+} from '../../providers/gcp-sa-key/index.js';
 import { gcpFault, startGcpEmulator, type GcpEmulator, type GcpServiceAccount } from '../harness/gcp/index.js';
 import { keyAuthenticates } from '../harness/gcp/fixture.js';
 import { createProviderKit, recordingRequest } from '../harness/provider-kit.js';
@@ -40,6 +50,7 @@ function spec(serviceAccount: string, extra: Record<string, unknown> = {}): GcpS
     serviceAccount,
     iamEndpoint: gcp.iamRootUrl,
     policyAnalyzerEndpoint: gcp.policyAnalyzerRootUrl,
+    resourceManagerEndpoint: gcp.resourceManagerRootUrl,
     tokenEndpoint: gcp.tokenEndpoint,
     credentials: 'env:ROTOR_GCP_KEY',
     // The drain tests give exact windows; the lookback has a test of its own.
@@ -93,6 +104,8 @@ describe('gcp-sa-key: spec', () => {
     expect(GcpSaKeySpecSchema.safeParse({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com', drainSignal: 'none' }).success).toBe(true);
     expect(GcpSaKeySpecSchema.safeParse({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com', drainSignal: 'grace' }).success).toBe(false);
     expect(GcpSaKeySpecSchema.safeParse({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com', policyAnalyzerEndpoint: 'ftp://x' }).success).toBe(false);
+    expect(GcpSaKeySpecSchema.safeParse({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com', resourceManagerEndpoint: 'ftp://x' }).success).toBe(false);
+    expect(GcpSaKeySpecSchema.safeParse({ serviceAccount: 'app@p-roject.iam.gserviceaccount.com', resourceManagerEndpoint: 'http://127.0.0.1:1/' }).success).toBe(true);
     expect(gcpSaKey).toMatchObject({ type: 'gcp-sa-key', workflow: 'rotateGcpServiceAccountKey', defaultEvery: '90d' });
     expect(source.strategies).toEqual(['dual']);
   });
@@ -565,15 +578,16 @@ describe('gcp emulator: authentication is strict', () => {
   });
 });
 
+const encode = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+/** A self-signed JWT by a key file, as google-gax clients send them. */
+function selfSigned(keyJson: string): string {
+  const file = JSON.parse(keyJson) as { client_email: string; private_key_id: string; private_key: string };
+  const now = Math.floor(Date.now() / 1000);
+  const input = `${encode({ alg: 'RS256', typ: 'JWT', kid: file.private_key_id })}.${encode({ iss: file.client_email, sub: file.client_email, scope: 'https://www.googleapis.com/auth/cloud-platform', iat: now, exp: now + 600 })}`;
+  return `${input}.${sign('RSA-SHA256', Buffer.from(input), file.private_key).toString('base64url')}`;
+}
+
 describe('gcp emulator: Policy Analyzer key activity', () => {
-  const encode = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
-  /** A self-signed JWT by a key file, as google-gax clients send them. */
-  function selfSigned(keyJson: string): string {
-    const file = JSON.parse(keyJson) as { client_email: string; private_key_id: string; private_key: string };
-    const now = Math.floor(Date.now() / 1000);
-    const input = `${encode({ alg: 'RS256', typ: 'JWT', kid: file.private_key_id })}.${encode({ iss: file.client_email, sub: file.client_email, scope: 'https://www.googleapis.com/auth/cloud-platform', iat: now, exp: now + 600 })}`;
-    return `${input}.${sign('RSA-SHA256', Buffer.from(input), file.private_key).toString('base64url')}`;
-  }
   const activitiesUrl = (project: string, query: Record<string, string> = {}) =>
     `${gcp.policyAnalyzerRootUrl}v1/projects/${project}/locations/global/activityTypes/serviceAccountKeyLastAuthentication/activities:query?${new URLSearchParams(query)}`;
   const keyName = (account: GcpServiceAccount, keyId: string) => `//iam.googleapis.com/projects/${account.projectId}/serviceAccounts/${account.email}/keys/${keyId}`;
@@ -657,6 +671,202 @@ describe('gcp emulator: Policy Analyzer key activity', () => {
     expect(first.activities).toHaveLength(2);
     const mixed = await fetch(activitiesUrl(project, { pageSize: '2', filter: `activities.full_resource_name="${names[0]}"`, pageToken: first.nextPageToken! }), { headers: asRotor() });
     expect(mixed.status).toBe(400);
+  });
+});
+
+describe('gcp-sa-key: posture (the project IAM policy)', () => {
+  const policyReads = () => gcp.requests.filter((r) => r.api === 'resourcemanager');
+  const privileges = (email: string, extra: Record<string, unknown> = {}) => source.privileges!(context(), spec(email, extra));
+  const tokenCreatorUntil2030 = { title: 'until 2030', expression: "request.time < timestamp('2030-01-01T00:00:00Z')" };
+  /**
+   * A fresh project; Rotor may read its policy by a grant the policy does not list (as one inherited
+   * from the organization), unless `readable` is false.
+   */
+  function postureProject(readable = true): string {
+    const project = `posture-${randomBytes(4).toString('hex')}`;
+    if (readable) gcp.iam.grant(rotor.email, `projects/${project}`, POSTURE_ROLE);
+    return project;
+  }
+
+  it('finds nothing broad for an account with narrow roles, reading the project policy once, as Rotor', async () => {
+    const project = postureProject();
+    const { account } = await appAccount({ project });
+    const member = `serviceAccount:${account.email}`;
+    gcp.resourceManager.bind(project, 'roles/storage.objectViewer', member);
+    gcp.resourceManager.bind(project, 'roles/logging.logWriter', member);
+    gcp.resourceManager.bind(project, 'roles/viewer', member);
+    gcp.resourceManager.bind(project, 'roles/owner', 'user:dana@example.com');
+    const before = policyReads().length;
+    expect(await privileges(account.email)).toEqual({ broad: [] });
+    const reads = policyReads().slice(before);
+    expect(reads).toHaveLength(1);
+    expect(reads[0]).toMatchObject({ method: 'POST', path: `/v1/projects/${project}:getIamPolicy`, caller: rotor.email, status: 200 });
+    expect(source.privileges).toBeTypeOf('function'); // discovery calls it for every provider that has it
+  });
+
+  it('names owner, editor and the roles that take over identities or the project IAM, conditional ones marked', async () => {
+    const project = postureProject();
+    const { account } = await appAccount({ project });
+    const member = `serviceAccount:${account.email}`;
+    gcp.resourceManager.bind(project, 'roles/editor', member);
+    gcp.resourceManager.bind(project, 'roles/iam.serviceAccountTokenCreator', member, tokenCreatorUntil2030);
+    gcp.resourceManager.bind(project, 'roles/storage.admin', member);
+    expect((await privileges(account.email)).broad.sort()).toEqual([`roles/editor on project ${project}`, `roles/iam.serviceAccountTokenCreator on project ${project} (conditional)`]);
+
+    for (const role of ['roles/owner', 'roles/iam.serviceAccountKeyAdmin', 'roles/iam.serviceAccountAdmin', 'roles/resourcemanager.projectIamAdmin', 'roles/iam.securityAdmin']) {
+      gcp.resourceManager.bind(project, role, member);
+    }
+    const all = [
+      `roles/editor on project ${project}`,
+      `roles/iam.securityAdmin on project ${project}`,
+      `roles/iam.serviceAccountAdmin on project ${project}`,
+      `roles/iam.serviceAccountKeyAdmin on project ${project}`,
+      `roles/iam.serviceAccountTokenCreator on project ${project} (conditional)`,
+      `roles/owner on project ${project}`,
+      `roles/resourcemanager.projectIamAdmin on project ${project}`,
+    ];
+    expect((await privileges(account.email)).broad.sort()).toEqual(all);
+    // A conditional binding of a role also granted without condition adds nothing.
+    gcp.resourceManager.bind(project, 'roles/owner', member, tokenCreatorUntil2030);
+    expect((await privileges(account.email)).broad.sort()).toEqual(all);
+  });
+
+  it("other members' bindings are not the account's: other accounts, a deleted account of the same email, users, groups", async () => {
+    const project = postureProject();
+    const { account } = await appAccount({ project });
+    const { account: other } = await appAccount({ project });
+    gcp.resourceManager.bind(project, 'roles/owner', `serviceAccount:${other.email}`);
+    gcp.resourceManager.bind(project, 'roles/editor', `deleted:serviceAccount:${account.email}?uid=123456789012345678901`);
+    gcp.resourceManager.bind(project, 'roles/editor', `user:${account.email}`);
+    gcp.resourceManager.bind(project, 'roles/iam.serviceAccountTokenCreator', 'group:ops@example.com');
+    gcp.resourceManager.bind(project, 'roles/iam.serviceAccountKeyAdmin', `serviceAccount:${rotor.email}`);
+    expect(await privileges(account.email)).toEqual({ broad: [] });
+    expect(await privileges(other.email)).toEqual({ broad: [`roles/owner on project ${project}`] });
+  });
+
+  it('refuses (403) naming the permission and a role, instead of saying nothing is broad', async () => {
+    const project = postureProject(false);
+    const { account } = await appAccount({ project });
+    gcp.resourceManager.bind(project, 'roles/owner', `serviceAccount:${account.email}`);
+    const denied = await rejection(privileges(account.email));
+    expect(denied).toBeInstanceOf(ProviderRefusal);
+    expect(denied.message).toBe(
+      `cannot read the IAM policy of project ${project} (posture of service account ${account.email}): PERMISSION_DENIED: The caller does not have permission (HTTP 403). ` +
+        `Rotor's identity needs ${POSTURE_PERMISSION} on project ${project} (e.g. roles/iam.securityReviewer); Google gives the same answer when the project does not exist`,
+    );
+    // A conditional binding grants nothing the emulator can vouch for; an unconditional one in the project's own policy does.
+    gcp.resourceManager.bind(project, POSTURE_ROLE, `serviceAccount:${rotor.email}`, tokenCreatorUntil2030);
+    expect(await rejection(privileges(account.email))).toBeInstanceOf(ProviderRefusal);
+    gcp.resourceManager.bind(project, POSTURE_ROLE, `serviceAccount:${rotor.email}`);
+    expect(await privileges(account.email)).toEqual({ broad: [`roles/owner on project ${project}`] });
+  });
+
+  it('refuses when the project cannot be told from the account, unless the spec names it; a project that does not exist is refused too', async () => {
+    const email = '123456789012-compute@developer.gserviceaccount.com';
+    const before = policyReads().length;
+    const refused = await rejection(privileges(email));
+    expect(refused).toBeInstanceOf(ProviderRefusal);
+    expect(refused.message).toBe(`cannot tell the project of service account ${email} to read its IAM policy (posture): set "project" in the credential`);
+    expect(policyReads().length).toBe(before);
+
+    const project = postureProject();
+    gcp.resourceManager.bind(project, 'roles/editor', `serviceAccount:${email}`);
+    expect(await privileges(email, { project })).toEqual({ broad: [`roles/editor on project ${project}`] });
+
+    const nowhere = postureProject(); // granted, but no such project
+    const missing = await rejection(privileges(email, { project: nowhere }));
+    expect(missing).toBeInstanceOf(ProviderRefusal);
+    expect(missing.message).toContain(`cannot read the IAM policy of project ${nowhere} (posture of service account ${email}): PERMISSION_DENIED`);
+  });
+
+  it('a failing or throttled read is retryable, never "nothing broad"; one blip is absorbed', async () => {
+    const project = postureProject();
+    const { account } = await appAccount({ project });
+    gcp.resourceManager.bind(project, 'roles/editor', `serviceAccount:${account.email}`);
+    const isPolicyRead = (r: { path: string }) => r.path === `/v1/projects/${project}:getIamPolicy`;
+    gcp.faults.add({ match: isPolicyRead, ...gcpFault('UNAVAILABLE', 'The service is currently unavailable.'), times: 2 });
+    const failed = await rejection(privileges(account.email));
+    expect(failed).not.toBeInstanceOf(ProviderRefusal);
+    expect(failed.message).toBe(
+      `cannot read the IAM policy of project ${project} (posture of service account ${account.email}): UNAVAILABLE: The service is currently unavailable. (HTTP 503)`,
+    );
+    gcp.faults.add({ match: isPolicyRead, ...gcpFault('RESOURCE_EXHAUSTED', 'Quota exceeded.'), times: 2 });
+    const throttled = await rejection(privileges(account.email));
+    expect(throttled).not.toBeInstanceOf(ProviderRefusal);
+    expect(throttled.message).toContain('RESOURCE_EXHAUSTED: Quota exceeded. (HTTP 429)');
+    gcp.faults.add({ match: isPolicyRead, ...gcpFault('RESOURCE_EXHAUSTED', 'Quota exceeded.'), times: 1 });
+    expect(await privileges(account.email)).toEqual({ broad: [`roles/editor on project ${project}`] });
+  });
+});
+
+describe('gcp emulator: Resource Manager project IAM policy', () => {
+  const policyUrl = (project: string) => `${gcp.resourceManagerRootUrl}v1/projects/${project}:getIamPolicy`;
+  /** POSTs as Rotor by default; `token: null` sends no Authorization header. */
+  const post = (project: string, body: unknown, token: string | null = selfSigned(rotor.keyJson)) =>
+    fetch(policyUrl(project), { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) }, body: JSON.stringify(body) });
+  interface Policy {
+    version: number;
+    etag: string;
+    bindings?: Array<{ role: string; members: string[]; condition?: { title: string; expression: string } }>;
+  }
+  const v3 = { options: { requestedPolicyVersion: 3 } };
+
+  it("answers in Google's shape: version 3 with conditions when asked, version 1 with withcond roles otherwise", async () => {
+    const project = `shape-${randomBytes(4).toString('hex')}`;
+    gcp.iam.grant(rotor.email, `projects/${project}`, POSTURE_ROLE);
+    const condition = { title: 'until 2030', expression: "request.time < timestamp('2030-01-01T00:00:00Z')" };
+    gcp.resourceManager.bind(project, 'roles/viewer', 'user:dana@example.com');
+    const plain = (await (await post(project, v3)).json()) as Policy;
+    expect(plain).toEqual({ version: 1, etag: expect.any(String), bindings: [{ role: 'roles/viewer', members: ['user:dana@example.com'] }] });
+
+    gcp.resourceManager.bind(project, 'roles/viewer', 'group:ops@example.com');
+    gcp.resourceManager.bind(project, 'roles/editor', 'serviceAccount:x@shape-proj.iam.gserviceaccount.com', condition);
+    const full = (await (await post(project, v3)).json()) as Policy;
+    expect(full.version).toBe(3);
+    expect(full.etag).not.toBe(plain.etag);
+    expect(full.bindings).toEqual([
+      { role: 'roles/viewer', members: ['user:dana@example.com', 'group:ops@example.com'] },
+      { role: 'roles/editor', members: ['serviceAccount:x@shape-proj.iam.gserviceaccount.com'], condition },
+    ]);
+    for (const body of [{}, { options: { requestedPolicyVersion: 1 } }]) {
+      const old = (await (await post(project, body)).json()) as Policy;
+      expect(old.version).toBe(1);
+      expect(old.bindings?.[1]).toEqual({ role: expect.stringMatching(/^roles\/editor_withcond_[0-9a-f]{20}$/), members: ['serviceAccount:x@shape-proj.iam.gserviceaccount.com'] });
+    }
+    expect(gcp.resourceManager.bindings(project)).toEqual(full.bindings);
+
+    const empty = `empty-${randomBytes(4).toString('hex')}`;
+    gcp.iam.grant(rotor.email, `projects/${empty}`, POSTURE_ROLE);
+    await gcp.iam.createServiceAccount(`solo@${empty}.iam.gserviceaccount.com`);
+    expect(await (await post(empty, v3)).json()).toEqual({ version: 1, etag: expect.any(String) });
+  });
+
+  it('401 without a valid token, 403 without the permission or for an unknown project, 400 for a bad request, 404 for GET', async () => {
+    const project = `strict-${randomBytes(4).toString('hex')}`;
+    gcp.iam.grant(rotor.email, `projects/${project}`, POSTURE_ROLE);
+    const { account } = await appAccount({ project });
+    expect((await post(project, v3)).status).toBe(200);
+
+    const anonymous = await post(project, v3, null);
+    expect(anonymous.status).toBe(401);
+    expect(((await anonymous.json()) as { error: { status: string } }).error.status).toBe('UNAUTHENTICATED');
+    expect((await post(project, v3, 'ya29.not-a-token')).status).toBe(401);
+
+    const stranger = await post(project, v3, selfSigned(account.keyJson));
+    expect(stranger.status).toBe(403);
+    expect(await stranger.json()).toEqual({ error: { code: 403, message: 'The caller does not have permission', status: 'PERMISSION_DENIED' } });
+    const nowhere = `nowhere-${randomBytes(4).toString('hex')}`;
+    gcp.iam.grant(rotor.email, `projects/${nowhere}`, POSTURE_ROLE);
+    expect((await post(nowhere, v3)).status).toBe(403);
+
+    for (const body of [{ options: { requestedPolicyVersion: 2 } }, { options: { requestedPolicyVersion: 'three' } }, { policy: {} }, { options: { version: 3 } }, [1]]) {
+      const bad = await post(project, body);
+      expect(bad.status, JSON.stringify(body)).toBe(400);
+      expect(((await bad.json()) as { error: { status: string } }).error.status).toBe('INVALID_ARGUMENT');
+    }
+    expect((await post(project, { options: { requestedPolicyVersion: '3' } })).status).toBe(200);
+    expect((await fetch(policyUrl(project), { headers: { authorization: `Bearer ${selfSigned(rotor.keyJson)}` } })).status).toBe(404);
+    expect(() => gcp.resourceManager.bind(project, 'roles/owner', account.email)).toThrow(/not an IAM member/);
   });
 });
 

@@ -12,16 +12,74 @@
  *   service-principal sign-in: successes with the keyId of the secret used
  *   (`servicePrincipalCredentialKeyId`), failures with their AADSTS error code (and the keyId when the
  *   secret is known but expired; a wrong secret names none). Reading the log needs an Entra ID P1/P2
- *   licence, which the tenant has unless a test takes it away.
+ *   licence, which the tenant has unless a test takes it away;
+ * - every app registration has a service principal in the tenant (its own object id), and Microsoft
+ *   Graph is a resource service principal (appId 00000003-0000-0000-c000-000000000000) whose
+ *   `appRoles` are Graph's application permissions, with the ids Microsoft Graph publishes. A Graph
+ *   application permission granted (admin-consented) to an app IS an app role assignment of its
+ *   service principal to Graph's: `grants()` is the one record of both;
+ * - directory roles exist once activated (here: when they get their first member), carry the
+ *   built-in role's immutable `roleTemplateId`, and hold service principals and role-assignable
+ *   groups as members; a group's members inherit its roles (transitiveMemberOf).
  */
-import { randomBytes, randomInt, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomInt, randomUUID } from 'node:crypto';
 import { aadError, graphError } from './wire.js';
 
 export const GRAPH_RESOURCE = 'https://graph.microsoft.com';
 export const VAULT_RESOURCE = 'https://vault.azure.net';
 
-/** Graph application permissions (app roles) the emulator knows. */
-export type GraphPermission = 'Application.Read.All' | 'Application.ReadWrite.All' | 'Application.ReadWrite.OwnedBy' | 'AuditLog.Read.All';
+/** Microsoft Graph's appId: the resource service principal whose app roles are Graph's application permissions. */
+export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
+
+/** Graph application permissions (app roles) the emulator knows, with the ids Microsoft Graph publishes. */
+export const GRAPH_APP_ROLES = {
+  'Application.Read.All': '9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30',
+  'Application.ReadWrite.All': '1bfefb4e-e0b5-418b-a88f-73c46d2cc8e9',
+  'Application.ReadWrite.OwnedBy': '18a4783c-866b-4cc7-a460-3d5e5662c884',
+  'AppRoleAssignment.ReadWrite.All': '06b708a9-e830-4db3-a914-8e69da51d44f',
+  'AuditLog.Read.All': 'b0afded3-3588-46d8-8b3d-9842eff778da',
+  'Directory.Read.All': '7ab1d382-f21e-4acd-a863-ba3e13f7da61',
+  'Directory.ReadWrite.All': '19dbc75e-c2e2-444c-a770-ec69d8559fc7',
+  'Domain.ReadWrite.All': '7e05723c-0bb0-42da-be95-ae9f08a6e53c',
+  'Group.Read.All': '5b567255-7703-4780-807c-7be8301ae99b',
+  'Group.ReadWrite.All': '62a82d76-70ea-41e2-9197-370581804d09',
+  'GroupMember.Read.All': '98830695-27a2-44f7-8c18-0c3ebc9698f6',
+  'RoleManagement.Read.Directory': '483bed4a-2ad3-4361-a73b-c83ccdbdc53c',
+  'RoleManagement.ReadWrite.Directory': '9e3f62cf-ca93-4989-b6ce-bf83c28f9fe8',
+  'User.Read.All': 'df021288-bdef-4463-88db-98f22de89214',
+  'User.ReadWrite.All': '741f803b-c850-494e-b5df-cde7c675a1ca',
+} as const;
+
+export type GraphPermission = keyof typeof GRAPH_APP_ROLES;
+
+/** Built-in Entra ID roles the emulator knows, by display name, with their immutable role template ids. */
+export const DIRECTORY_ROLE_TEMPLATES = {
+  'Global Administrator': '62e90394-69f5-4237-9190-012177145e10',
+  'Privileged Role Administrator': 'e8611ab8-c189-46e8-94e1-60213ab1f814',
+  'Privileged Authentication Administrator': '7be44c8a-adaf-4e2a-84d6-ab2649e08a13',
+  'Application Administrator': '9b895d92-2cd3-44c7-9d02-a6ac2d5ea5c3',
+  'Cloud Application Administrator': '158c047a-c907-4556-b7ef-446551a6b5f7',
+  'User Administrator': 'fe930be7-5e62-47db-91af-98c3a49a38b1',
+  'Directory Readers': '88d8e3e3-8f55-4a1e-953a-9b9898b8876b',
+} as const;
+
+export type DirectoryRoleName = keyof typeof DIRECTORY_ROLE_TEMPLATES;
+
+/** An activated directory role: members are object ids of service principals and role-assignable groups. */
+export interface DirectoryRoleRecord {
+  id: string;
+  displayName: DirectoryRoleName;
+  roleTemplateId: string;
+  members: Set<string>;
+}
+
+/** A security group; members are object ids (service principals, groups). */
+export interface GroupRecord {
+  id: string;
+  displayName: string;
+  isAssignableToRole: boolean;
+  members: Set<string>;
+}
 
 /** Resource app ids and names, as sign-in records show the resource a token was for. */
 const RESOURCE_APPS: Record<string, { id: string; name: string }> = {
@@ -100,6 +158,14 @@ export class Directory {
   readonly issuedSecrets: string[] = [];
   /** The sign-in log, oldest first. */
   readonly signIns: SignInRecord[] = [];
+  /** When each Graph permission was granted (`<clientId> <permission>`), as its app role assignment shows. */
+  readonly grantedAt = new Map<string, Date>();
+  /** Object id of Microsoft Graph's service principal in this tenant. */
+  readonly graphServicePrincipalId = randomUUID();
+  /** Activated directory roles, by role template id. */
+  readonly directoryRoles = new Map<string, DirectoryRoleRecord>();
+  /** Groups by object id. */
+  readonly groups = new Map<string, GroupRecord>();
   /** Whether the tenant has the Entra ID P1/P2 licence that reading sign-in logs needs. */
   premiumLicence = true;
   tokenLifetimeSeconds = 3599;
@@ -248,5 +314,70 @@ export class Directory {
     let granted = this.permissions.get(clientId);
     if (!granted) this.permissions.set(clientId, (granted = new Set()));
     return granted;
+  }
+
+  /** Grants (admin-consents) a Graph application permission: an app role assignment to Graph's service principal. */
+  grant(clientId: string, permission: GraphPermission): void {
+    if (!Object.hasOwn(GRAPH_APP_ROLES, permission)) throw new Error(`no Microsoft Graph app role ${permission}`);
+    const granted = this.grants(clientId);
+    if (!granted.has(permission)) this.grantedAt.set(`${clientId} ${permission}`, new Date());
+    granted.add(permission);
+  }
+
+  /** Whether the caller holds any of these Graph permissions. */
+  holds(clientId: string, ...permissions: GraphPermission[]): boolean {
+    const granted = this.grants(clientId);
+    return permissions.some((p) => granted.has(p));
+  }
+
+  /** The application whose service principal has this object id. */
+  appByServicePrincipalId(id: string): AppRecord | undefined {
+    return [...this.apps.values()].find((a) => a.servicePrincipalId === id.toLowerCase());
+  }
+
+  /** The id an app role assignment has: stable per principal and app role (Graph's are opaque strings). */
+  static assignmentId(principalId: string, appRoleId: string): string {
+    return createHash('sha256').update(`${principalId}|${appRoleId}`).digest('base64url').slice(0, 43);
+  }
+
+  /** The directory role, activated on first use. */
+  directoryRole(name: DirectoryRoleName): DirectoryRoleRecord {
+    const templateId = DIRECTORY_ROLE_TEMPLATES[name];
+    if (!templateId) throw new Error(`no built-in directory role ${name}`);
+    let role = this.directoryRoles.get(templateId);
+    if (!role) this.directoryRoles.set(templateId, (role = { id: randomUUID(), displayName: name, roleTemplateId: templateId, members: new Set() }));
+    return role;
+  }
+
+  /** The role-assignable group of this name, made on first use. */
+  roleAssignableGroup(displayName: string): GroupRecord {
+    let group = [...this.groups.values()].find((g) => g.displayName === displayName);
+    if (!group) {
+      group = { id: randomUUID(), displayName, isAssignableToRole: true, members: new Set() };
+      this.groups.set(group.id, group);
+    }
+    return group;
+  }
+
+  /** Groups and directory roles the object is a direct member of. */
+  memberOf(objectId: string): Array<GroupRecord | DirectoryRoleRecord> {
+    return [...this.groups.values(), ...this.directoryRoles.values()].filter((c) => c.members.has(objectId));
+  }
+
+  /** Groups and directory roles the object is a member of, directly or through groups. */
+  transitiveMemberOf(objectId: string): Array<GroupRecord | DirectoryRoleRecord> {
+    const found: Array<GroupRecord | DirectoryRoleRecord> = [];
+    const seen = new Set<string>();
+    const queue = [objectId];
+    while (queue.length > 0) {
+      const member = queue.shift()!;
+      for (const container of this.memberOf(member)) {
+        if (seen.has(container.id)) continue;
+        seen.add(container.id);
+        found.push(container);
+        if (this.groups.has(container.id)) queue.push(container.id);
+      }
+    }
+    return found;
   }
 }

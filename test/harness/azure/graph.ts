@@ -15,10 +15,12 @@
  * Assumption: Graph does not document its answer to removePassword with an unknown keyId; the
  * emulator answers 404 `Request_ResourceNotFound`.
  *
- * The sign-in log (`/beta/auditLogs/signIns`) is answered by signins.ts.
+ * The sign-in log (`/beta/auditLogs/signIns`) is answered by signins.ts, service principals (their
+ * app role assignments and directory roles) by principals.ts.
  */
 import type { AppRecord, Directory, PasswordRecord, TokenRecord } from './directory.js';
 import { GRAPH_RESOURCE } from './directory.js';
+import { handleServicePrincipals, isServicePrincipalsPath } from './principals.js';
 import { handleSignIns, isSignInsPath } from './signins.js';
 import { graphError, GUID, parseJsonObject } from './wire.js';
 
@@ -84,9 +86,10 @@ export function handleGraph(
   path: string,
   query: URLSearchParams,
   body: string,
-  options: { signInPageSize: number } = { signInPageSize: 1000 },
+  options: { signInPageSize: number; directoryPageSize: number } = { signInPageSize: 1000, directoryPageSize: 100 },
 ): GraphReply {
   if (isSignInsPath(path)) return handleSignIns(directory, base, caller, method, path, query, options.signInPageSize);
+  if (isServicePrincipalsPath(path)) return handleServicePrincipals(directory, base, caller, method, path, query, options.directoryPageSize);
   const match = /^\/v1\.0\/applications\/([^/]+)(?:\/(addPassword|removePassword))?$/.exec(path);
   if (!match) throw graphError(400, 'BadRequest', `Resource not found for the segment '${path.split('/').pop() ?? ''}'.`);
   const objectId = decodeURIComponent(match[1]!);

@@ -26,14 +26,15 @@ import type { AddressInfo } from 'node:net';
 import { FaultInjector, respondWithFault } from '../faults.js';
 import { LOOPBACK } from '../ports.js';
 import { isAadPath, openIdConfiguration, tokenRequest } from './aad.js';
-import { Directory, GRAPH_RESOURCE, VAULT_RESOURCE, type GraphPermission, type SignInRecord, type TokenRecord } from './directory.js';
+import { Directory, GRAPH_RESOURCE, VAULT_RESOURCE, type DirectoryRoleName, type GraphPermission, type SignInRecord, type TokenRecord } from './directory.js';
 import { authenticateGraph, handleGraph, isGraphPath } from './graph.js';
 import { KeyVaultState, type VaultRole } from './keyvault.js';
 import { loopbackTls } from './tls.js';
 import { AzureHttpError, bearer, header, keyVaultError, readBody, sendEmpty, sendJson, type AzureService } from './wire.js';
 
 export { azureFault } from './wire.js';
-export type { GraphPermission } from './directory.js';
+export type { DirectoryRoleName, GraphPermission } from './directory.js';
+export { DIRECTORY_ROLE_TEMPLATES, GRAPH_APP_ID, GRAPH_APP_ROLES } from './directory.js';
 export type { VaultRole } from './keyvault.js';
 
 export interface AzureRequest {
@@ -53,6 +54,8 @@ export interface AzureTestApp {
   objectId: string;
   /** The appId, what a client signs in as. */
   clientId: string;
+  /** Object id of the app's service principal in the tenant. */
+  servicePrincipalId: string;
   tenantId: string;
   displayName: string;
   keyId: string;
@@ -101,8 +104,18 @@ export interface AzureEmulator {
     addPassword(objectId: string, options?: { displayName?: string; startDateTime?: Date; endDateTime?: Date }): { keyId: string; secretText: string };
     /** The application's client secrets, without their values. */
     passwords(objectId: string): AzurePasswordInfo[];
+    /** Grants (admin-consents) a Graph application permission: an app role assignment to Graph's service principal. */
     grantGraph(clientId: string, permission: GraphPermission): void;
     revokeGraph(clientId: string, permission: GraphPermission): void;
+    /** The same as grantGraph, named for posture tests: the app's service principal gets Graph's app role `permission`. */
+    assignGraphAppRole(clientId: string, permission: GraphPermission): void;
+    /**
+     * Makes the app's service principal a member of a built-in directory role (activating it), or with
+     * `viaGroup` a member of that role-assignable group (made on first use), which is the role's member.
+     */
+    addToDirectoryRole(clientId: string, role: DirectoryRoleName, options?: { viaGroup?: string }): void;
+    /** Largest page of service principals, app role assignments and memberships Graph answers (its default is 100). */
+    setDirectoryPageSize(size: number): void;
     /** Makes `ownerClientId`'s service principal an owner of the application (for Application.ReadWrite.OwnedBy). */
     addOwner(objectId: string, ownerClientId: string): void;
     /** How long a NEW secret is refused (invalid_client) after addPassword, like Entra ID's replication. */
@@ -148,6 +161,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions = {}): Pr
   let base = '';
   const vault = new KeyVaultState(() => base);
   let signInPageSize = 1000;
+  let directoryPageSize = 100;
 
   const server: Server = createServer({ cert: tls.cert, key: tls.key }, (req, res) => {
     handle(req, res).catch((error: unknown) => {
@@ -203,7 +217,7 @@ export async function startAzureEmulator(options: AzureEmulatorOptions = {}): Pr
       if (service === 'graph') {
         const caller = authenticateGraph(directory, bearer(req));
         entry.clientId = caller.clientId;
-        const reply = handleGraph(directory, base, caller, method, url.pathname, url.searchParams, body, { signInPageSize });
+        const reply = handleGraph(directory, base, caller, method, url.pathname, url.searchParams, body, { signInPageSize, directoryPageSize });
         entry.status = reply.status;
         return reply.body === undefined ? sendEmpty(res, reply.status, graphHeaders) : sendJson(res, reply.status, reply.body, graphHeaders);
       }
@@ -251,8 +265,8 @@ export async function startAzureEmulator(options: AzureEmulatorOptions = {}): Pr
       registerApp(displayName, opts = {}) {
         const app = directory.registerApp(displayName);
         const password = directory.addPassword(app, { displayName: 'initial' }, true);
-        for (const permission of opts.graphPermissions ?? []) directory.grants(app.appId).add(permission);
-        return { objectId: app.objectId, clientId: app.appId, tenantId, displayName, keyId: password.keyId, clientSecret: password.secretText };
+        for (const permission of opts.graphPermissions ?? []) directory.grant(app.appId, permission);
+        return { objectId: app.objectId, clientId: app.appId, servicePrincipalId: app.servicePrincipalId, tenantId, displayName, keyId: password.keyId, clientSecret: password.secretText };
       },
       addPassword(objectId, opts = {}) {
         const password = directory.addPassword(directory.app(objectId), opts, true);
@@ -260,8 +274,25 @@ export async function startAzureEmulator(options: AzureEmulatorOptions = {}): Pr
       },
       passwords: (objectId) =>
         directory.app(objectId).passwords.map((p) => ({ keyId: p.keyId, displayName: p.displayName, hint: p.hint, startDateTime: p.startDateTime, endDateTime: p.endDateTime })),
-      grantGraph: (clientId, permission) => void directory.grants(clientId).add(permission),
+      grantGraph: (clientId, permission) => directory.grant(clientId, permission),
       revokeGraph: (clientId, permission) => void directory.grants(clientId).delete(permission),
+      assignGraphAppRole: (clientId, permission) => directory.grant(clientId, permission),
+      addToDirectoryRole(clientId, role, opts = {}) {
+        const app = directory.appByClientId(clientId);
+        if (!app) throw new Error(`no application with client id ${clientId}`);
+        const target = directory.directoryRole(role);
+        if (opts.viaGroup === undefined) {
+          target.members.add(app.servicePrincipalId);
+        } else {
+          const group = directory.roleAssignableGroup(opts.viaGroup);
+          group.members.add(app.servicePrincipalId);
+          target.members.add(group.id);
+        }
+      },
+      setDirectoryPageSize(size) {
+        if (!(size >= 1)) throw new Error(`directory page size must be at least 1, got ${size}`);
+        directoryPageSize = size;
+      },
       addOwner: (objectId, ownerClientId) => void directory.app(objectId).owners.add(ownerClientId),
       setPropagationDelay(ms) {
         directory.propagationDelayMs = ms;

@@ -12,7 +12,8 @@
  *   (or it may not exist)." whether or not the resource exists; with it, NOT_FOUND when it does not.
  *
  * Permissions are granted per member on a resource (`projects/p/serviceAccounts/e`,
- * `projects/p/secrets/s`) or on a whole project (`projects/p`), by predefined role or by name.
+ * `projects/p/secrets/s`) or on a whole project (`projects/p`), by predefined role or by name; a
+ * project's IAM policy (resource-manager.ts) grants the permissions of the roles it binds, too.
  */
 import type { KeyObject } from 'node:crypto';
 import { keyId as newKeyId, numericId, rsaKeyPair } from './crypto.js';
@@ -32,6 +33,13 @@ export const ROLES: Record<string, readonly string[]> = {
     'iam.serviceAccountKeys.list',
     'iam.serviceAccounts.get',
     'iam.serviceAccounts.list',
+  ],
+  'roles/iam.securityReviewer': [
+    'iam.roles.get',
+    'iam.roles.list',
+    'iam.serviceAccounts.getIamPolicy',
+    'resourcemanager.projects.getIamPolicy',
+    'secretmanager.secrets.getIamPolicy',
   ],
   'roles/policyanalyzer.activityAnalysisViewer': [
     'policyanalyzer.resourceAuthorizationActivities.query',
@@ -105,6 +113,9 @@ export class IamState {
   propagationDelayMs = 0;
   /** Lifetime of new user-managed keys (the iam.serviceAccountKeyExpiryHours constraint); null: never expire. */
   keyLifetimeMs: number | null = null;
+
+  /** Grants of the projects' own IAM policies (resource-manager.ts): whether one gives `member` `permission` on the project. */
+  policyGrants: (member: string, projectId: string, permission: string) => boolean = () => false;
 
   constructor(readonly tokenUri: string) {}
 
@@ -224,12 +235,13 @@ export class IamState {
     else for (const p of permissions) set.delete(p);
   }
 
-  /** Whether `member` holds `permission` on the resource or on its project. */
+  /** Whether `member` holds `permission` on the resource or on its project, by a grant or by the project's IAM policy. */
   can(member: string, resource: string, permission: string): boolean {
+    const project = /^projects\/([^/]+)/.exec(resource);
+    if (project && this.policyGrants(member, project[1]!, permission)) return true;
     const byResource = this.grants.get(member);
     if (!byResource) return false;
-    const project = /^projects\/([^/]+)/.exec(resource)?.[0];
-    return [resource, project].some((r) => r !== undefined && byResource.get(r)?.has(permission));
+    return [resource, project?.[0]].some((r) => r !== undefined && byResource.get(r)?.has(permission));
   }
 
   /** IAM's refusal for a key method: GCP does not say whether the resource exists. */

@@ -1,6 +1,7 @@
 /**
  * A GCP emulator for tests: Google's OAuth token endpoint, IAM v1 service-account keys, Secret
- * Manager v1 (REST) and Policy Analyzer v1's key last-authentication activity in one HTTP server on loopback, for the real Google clients
+ * Manager v1 (REST), Policy Analyzer v1's key last-authentication activity and Cloud Resource
+ * Manager v1's project IAM policy (getIamPolicy) in one HTTP server on loopback, for the real Google clients
  * (google-auth-library, @googleapis/iam, @google-cloud/secret-manager over its REST transport).
  * Nothing of GCP can be installed here, so this stands in for it.
  *
@@ -10,7 +11,7 @@
  * authorise the caller's permission on the resource (tests grant them), and handle the call.
  *
  * Point clients at it with: IAM `rootUrl: emulator.iamRootUrl`; Policy Analyzer at
- * `emulator.policyAnalyzerRootUrl`; Secret Manager
+ * `emulator.policyAnalyzerRootUrl`; Resource Manager at `emulator.resourceManagerRootUrl`; Secret Manager
  * `apiEndpoint: '127.0.0.1', port, fallback: true, protocol: 'http'`; token requests at
  * `emulator.tokenEndpoint` (google-auth-library always posts to Google's URL, so the caller
  * redirects it; the key files the emulator issues name it as token_uri).
@@ -21,6 +22,7 @@ import { FaultInjector, respondWithFault } from '../faults.js';
 import { LOOPBACK } from '../ports.js';
 import { IamState, projectOfEmail, USER_MANAGED_KEY_LIMIT } from './iam.js';
 import { PolicyAnalyzerState } from './policy-analyzer.js';
+import { ResourceManagerState, type PolicyBinding, type PolicyCondition } from './resource-manager.js';
 import { SecretManagerState, type SecretVersionView } from './secret-manager.js';
 import { TokenService } from './token.js';
 import { GcpError, jsonBody, OAuthError, readBody, sendJson } from './wire.js';
@@ -28,9 +30,10 @@ import { GcpError, jsonBody, OAuthError, readBody, sendJson } from './wire.js';
 export { gcpFault } from './wire.js';
 export { GOOGLE_TOKEN_URL } from './token.js';
 export { ROLES, USER_MANAGED_KEY_LIMIT } from './iam.js';
+export { GET_IAM_POLICY_PERMISSION, type PolicyBinding, type PolicyCondition } from './resource-manager.js';
 
 export interface GcpRequest {
-  api: 'oauth' | 'iam' | 'secretmanager' | 'policyanalyzer' | 'unknown';
+  api: 'oauth' | 'iam' | 'secretmanager' | 'policyanalyzer' | 'resourcemanager' | 'unknown';
   method: string;
   /** URL path, decoded, without the query. */
   path: string;
@@ -69,6 +72,8 @@ export interface GcpEmulator {
   iamRootUrl: string;
   /** Policy Analyzer's API root (with a trailing slash), for a spec's `policyAnalyzerEndpoint`. */
   policyAnalyzerRootUrl: string;
+  /** Cloud Resource Manager's API root (with a trailing slash), for a spec's `resourceManagerEndpoint`. */
+  resourceManagerRootUrl: string;
   /** Secret Manager client options: apiEndpoint and port. */
   apiEndpoint: string;
   port: number;
@@ -101,6 +106,16 @@ export interface GcpEmulator {
     /** How long an authentication takes to show in queries (Google: up to a day or two); default 0. */
     setReportingLag(ms: number): void;
   };
+  resourceManager: {
+    /**
+     * Binds a member (`serviceAccount:<email>`, `user:…`, `group:…`) to a role in the project's IAM
+     * policy, with a condition or not; no permission needed. An unconditional binding to a role in
+     * ROLES also grants its permissions on the project.
+     */
+    bind(project: string, role: string, member: string, condition?: PolicyCondition): void;
+    /** The project's bindings, conditions included. */
+    bindings(project: string): PolicyBinding[];
+  };
   secretManager: {
     /** A secret (`projects/p/secrets/s`) with versions holding the payloads, in order; no permission needed. */
     createSecret(name: string, options?: { payloads?: string[]; annotations?: Record<string, string>; aliases?: Record<string, number> }): void;
@@ -123,6 +138,7 @@ export interface GcpEmulatorOptions {
 const IAM_PATH = /^\/v1\/projects\/([^/]+)\/serviceAccounts\/([^/:]+)(.*)$/;
 const SECRETS_PATH = /^\/v1\/projects\/([^/]+)\/secrets(?:\/([^/:]+))?(.*)$/;
 const ACTIVITIES_PATH = /^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/activityTypes\/([^/]+)\/activities:query$/;
+const PROJECT_POLICY_PATH = /^\/v1\/projects\/([^/]+):getIamPolicy$/;
 
 export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promise<GcpEmulator> {
   const faults = new FaultInjector();
@@ -141,6 +157,8 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
   const analyzer = new PolicyAnalyzerState(iam);
   const tokens = new TokenService(iam, tokenEndpoint, (key, at) => analyzer.record(key, at));
   const secretManager = new SecretManagerState(iam);
+  const resourceManager = new ResourceManagerState(iam);
+  iam.policyGrants = (member, project, permission) => resourceManager.grants(project, member, permission);
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', endpoint);
@@ -155,7 +173,9 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
     const iamMatch = IAM_PATH.exec(path);
     const secretsMatch = iamMatch ? null : SECRETS_PATH.exec(path);
     const activitiesMatch = iamMatch || secretsMatch ? null : ACTIVITIES_PATH.exec(path);
-    const api: GcpRequest['api'] = path === '/token' ? 'oauth' : iamMatch ? 'iam' : secretsMatch ? 'secretmanager' : activitiesMatch ? 'policyanalyzer' : 'unknown';
+    const policyMatch = iamMatch || secretsMatch || activitiesMatch ? null : PROJECT_POLICY_PATH.exec(path);
+    const api: GcpRequest['api'] =
+      path === '/token' ? 'oauth' : iamMatch ? 'iam' : secretsMatch ? 'secretmanager' : activitiesMatch ? 'policyanalyzer' : policyMatch ? 'resourcemanager' : 'unknown';
     const entry: GcpRequest = { api, method, path, status: 200 };
     requests.push(entry);
     if (await respondWithFault(res, faults.take({ method, path }))) {
@@ -187,7 +207,9 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
         ? await iam.handle(method, iamMatch[1]!, iamMatch[2]!, iamMatch[3]!, url, input, caller.email)
         : activitiesMatch
           ? analyzer.handle(method, activitiesMatch[1]!, activitiesMatch[2]!, activitiesMatch[3]!, url, caller.email)
-          : secretManager.handle(method, secretsMatch![1]!, secretsMatch![2], secretsMatch![3]!, url, input, caller.email);
+          : policyMatch
+            ? resourceManager.handle(method, policyMatch[1]!, url, input, caller.email)
+            : secretManager.handle(method, secretsMatch![1]!, secretsMatch![2], secretsMatch![3]!, url, input, caller.email);
       sendJson(res, 200, reply);
     } catch (error) {
       if (!(error instanceof GcpError)) throw error;
@@ -210,6 +232,7 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
     tokenEndpoint,
     iamRootUrl: `${endpoint}/`,
     policyAnalyzerRootUrl: `${endpoint}/`,
+    resourceManagerRootUrl: `${endpoint}/`,
     apiEndpoint: LOOPBACK,
     port,
     faults,
@@ -247,6 +270,10 @@ export async function startGcpEmulator(options: GcpEmulatorOptions = {}): Promis
       setReportingLag(ms) {
         analyzer.lagMs = ms;
       },
+    },
+    resourceManager: {
+      bind: (project, role, member, condition) => resourceManager.bind(project, role, member, condition),
+      bindings: (project) => resourceManager.bindings(project),
     },
     secretManager: {
       createSecret: (name, opts) => secretManager.create(name, opts),
