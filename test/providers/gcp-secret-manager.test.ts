@@ -5,7 +5,7 @@
  * attempt added, dependent write/restore/check on `latest`, old versions taken out of service, and
  * no value in any error or log.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Material } from '../../lib/material.js';
 import { ProviderRefusal, type Dependent, type PrimaryStore } from '../../providers/contracts.js';
@@ -42,7 +42,9 @@ function spec(secret: string, extra: Record<string, unknown> = {}): GcpSecretMan
 /** Material shaped like a service-account key (`keyId`, `keyJson`). */
 function key(): Material {
   const id = randomBytes(20).toString('hex');
-  const keyJson = JSON.stringify({ type: 'service_account', private_key_id: id, private_key: `-----BEGIN PRIVATE KEY-----\n${randomBytes(48).toString('base64')}\n-----END PRIVATE KEY-----\n` });
+  // A real PEM made now (ed25519: fast), so no key-shaped text is committed.
+  const privateKey = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const keyJson = JSON.stringify({ type: 'service_account', private_key_id: id, private_key: privateKey });
   secrets.push(keyJson, JSON.parse(keyJson).private_key as string);
   return new Material(id, { keyId: id, keyJson });
 }

@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 const generate = promisify(generateKeyPair);
 
 export interface RsaKeyPair {
-  /** PKCS#8 PEM, `-----BEGIN PRIVATE KEY-----`, as in a key file's `private_key`. */
+  /** PKCS#8 PEM, as in a key file's `private_key`. */
   privateKeyPem: string;
   publicKey: KeyObject;
 }
