@@ -7,7 +7,8 @@
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import { durationMs } from '../config/duration.js';
-import { expiryInstant, type ManualCredential } from '../config/manual-credential.js';
+import type { ManualCredential } from '../config/manual-credential.js';
+import { expiryInstant } from '../config/policy.js';
 import type { Logger } from '../lib/logger.js';
 import { postNotification } from '../lib/notify.js';
 import type { RotorStore } from '../store/index.js';

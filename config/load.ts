@@ -142,18 +142,16 @@ export function parsePolicyText(
       continue;
     }
     if (value === null || value === undefined) continue; // an empty document, e.g. after a trailing ---
-    if (isDiscoveryDocument(value)) {
-      // Discovery targets (config/discovery.ts), not a policy: checked here so a bad one refuses the set.
+    // Other kinds of document (discovery targets, manual credentials) are checked here too, so a bad
+    // one refuses the set, and never hold a secret value either.
+    if (isDiscoveryDocument(value) || isManualCredentialDocument(value)) {
       const report: Report = (path, message) => problems.push({ file, path: formatPath(path), line: lineOf(path), message });
       scanForInlineSecrets(value, [], report);
-      parseDiscoveryDocument(value, catalog, report);
-      continue;
-    }
-    if (isManualCredentialDocument(value)) {
-      const report: Report = (path, message) => problems.push({ file, path: formatPath(path), line: lineOf(path), message });
-      scanForInlineSecrets(value, [], report);
-      const credential = parseManualCredentialDocument(value, report);
-      if (credential) manual.push({ ...credential, source: { file } });
+      if (isDiscoveryDocument(value)) parseDiscoveryDocument(value, catalog, report);
+      else {
+        const credential = parseManualCredentialDocument(value, report);
+        if (credential) manual.push({ ...credential, source: { file } });
+      }
       continue;
     }
     const isList = typeof value === 'object' && !Array.isArray(value) && 'policies' in value && Object.keys(value).length === 1;

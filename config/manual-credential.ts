@@ -45,11 +45,6 @@ const ManualCredentialSchema = z.strictObject({
 
 export type ManualCredential = Omit<z.output<typeof ManualCredentialSchema>, 'kind'>;
 
-/** The end of the expiry day (UTC), as the audit's expiry rule reads `expires`. */
-export function expiryInstant(expires: string): number {
-  return Date.parse(`${expires}T00:00:00Z`) + 86_400_000;
-}
-
 export function isManualCredentialDocument(value: unknown): boolean {
   return typeof value === 'object' && value !== null && (value as { kind?: unknown }).kind === MANUAL_CREDENTIAL_KIND;
 }

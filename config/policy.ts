@@ -12,6 +12,11 @@ z.config({ customError: (issue) => (issue.code === 'invalid_type' && issue.input
  * provider's own spec schema in load.ts, so this file never names a provider.
  */
 
+/** When an `expires` date (YYYY-MM-DD, of a policy or a manual credential) has passed: the end of that UTC day. */
+export function expiryInstant(expires: string): number {
+  return Date.parse(`${expires}T00:00:00Z`) + 86_400_000;
+}
+
 /** Ids whose schedule id `rotor/<id>` is taken by Rotor's own jobs (daemon/job-schedules.ts). */
 const RESERVED_IDS = ['discovery', 'reminders'];
 

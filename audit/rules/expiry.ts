@@ -1,8 +1,9 @@
-import { DAY_MS, daysBetween, finding, type CredentialFacts, type Rule } from '../types.js';
+import { expiryInstant } from '../../config/policy.js';
+import { daysBetween, finding, type CredentialFacts, type Rule } from '../types.js';
 
 /** The policy's `expires` date (end of that UTC day), else the system's own expiry of the material. */
 function expiryOf(facts: CredentialFacts): { at: Date; source: 'policy' | 'system' } | null {
-  if (facts.policyExpires) return { at: new Date(Date.parse(`${facts.policyExpires}T00:00:00Z`) + DAY_MS), source: 'policy' };
+  if (facts.policyExpires) return { at: new Date(expiryInstant(facts.policyExpires)), source: 'policy' };
   if (facts.expiresAt) return { at: facts.expiresAt, source: 'system' };
   return null;
 }
