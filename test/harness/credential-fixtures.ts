@@ -44,14 +44,28 @@ export async function servedFields(env: RotorEnv, id: string): Promise<Fields> {
   return data.data;
 }
 
-/** The Vault dependent every fixture's policy writes (read back by servedFields). */
-export function vaultDependent(env: RotorEnv, id: string): string {
-  return `dependents:
+/**
+ * A fixture's policy: `credentialAndStore` (its `credential:` and `store:` blocks) between the
+ * same owner and environment, the Vault dependent servedFields reads, and the same verify and grace.
+ */
+export function fixturePolicy(env: RotorEnv, id: string, purpose: string, credentialAndStore: string): string {
+  return `
+id: ${id}
+owner: team-payments
+purpose: ${purpose}
+environment: test
+${credentialAndStore}
+dependents:
   - name: app
     type: vault-kv
     address: ${env.vault.address}
     token: env:VAULT_TOKEN
-    path: apps/${id}/secret`;
+    path: apps/${id}/secret
+verify:
+  timeout: 2m
+revoke:
+  after: 24h
+`;
 }
 
 /** AWS IAM access key, Secrets Manager as primary store. */
@@ -80,25 +94,19 @@ export function awsFixture(): CredentialFixture {
     secretAccessKey: env:ROTOR_AWS_SECRET`;
       return {
         initial,
-        yaml: `
-id: ${id}
-owner: team-payments
-purpose: Payments API access to S3
-environment: test
-credential:
+        yaml: fixturePolicy(
+          env,
+          id,
+          'Payments API access to S3',
+          `credential:
   type: aws-iam-access-key
   userName: ${user.userName}
 ${connection}
 store:
   type: aws-secrets-manager
   secretId: rotor/${id}
-${connection}
-${vaultDependent(env, id)}
-verify:
-  timeout: 2m
-revoke:
-  after: 24h
-`,
+${connection}`,
+        ),
         async works(fields) {
           const sts = new STSClient({ endpoint: aws.endpoint, region: aws.region, maxAttempts: 1, credentials: fields as never });
           try {

@@ -12,7 +12,7 @@
  */
 import { ClientSecretCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
-import { vaultDependent, type CredentialFixture, type Fields } from '../credential-fixtures.js';
+import { fixturePolicy, type CredentialFixture, type Fields } from '../credential-fixtures.js';
 import { azureFault, startAzureEmulator, type AzureEmulator, type AzureTestApp } from './index.js';
 
 /** Azure app registration client secret, Key Vault as primary store. */
@@ -51,12 +51,11 @@ export function azureFixture(): CredentialFixture {
   caCertificate: env:AZURE_CA_PEM`;
       return {
         initial,
-        yaml: `
-id: ${id}
-owner: team-payments
-purpose: Payments API access to Microsoft Graph
-environment: test
-credential:
+        yaml: fixturePolicy(
+          env,
+          id,
+          'Payments API access to Microsoft Graph',
+          `credential:
   type: azure-sp-secret
   applicationObjectId: ${app.objectId}
   clientId: ${app.clientId}
@@ -69,13 +68,8 @@ store:
   vaultUrl: ${az.vaultUrl}
   secretName: ${secretName}
   disableChallengeResourceVerification: true
-${connection}
-${vaultDependent(env, id)}
-verify:
-  timeout: 2m
-revoke:
-  after: 24h
-`,
+${connection}`,
+        ),
         async works(fields) {
           return credential(fields.tenantId!, fields.clientId!, fields.clientSecret!)
             .getToken('https://graph.microsoft.com/.default')

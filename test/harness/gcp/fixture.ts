@@ -8,7 +8,7 @@
  * authentications at the real time, so each check must ask exactly "since the previous check".
  */
 import { JWT } from 'google-auth-library';
-import { vaultDependent, type CredentialFixture } from '../credential-fixtures.js';
+import { fixturePolicy, type CredentialFixture } from '../credential-fixtures.js';
 import { gcpFault, GOOGLE_TOKEN_URL, startGcpEmulator, type GcpEmulator } from './index.js';
 
 const PROJECT = 'rotor-e2e';
@@ -63,12 +63,11 @@ export function gcpFixture(): CredentialFixture {
   credentials: env:ROTOR_GCP_KEY`;
       return {
         initial,
-        yaml: `
-id: ${id}
-owner: team-payments
-purpose: Payments API access to Cloud Storage
-environment: test
-credential:
+        yaml: fixturePolicy(
+          env,
+          id,
+          'Payments API access to Cloud Storage',
+          `credential:
   type: gcp-sa-key
   serviceAccount: ${account.email}
   iamEndpoint: ${gcp.iamRootUrl}
@@ -79,13 +78,8 @@ store:
   type: gcp-secret-manager
   secretId: ${secret}
   endpoint: ${gcp.endpoint}
-${connection}
-${vaultDependent(env, id)}
-verify:
-  timeout: 2m
-revoke:
-  after: 24h
-`,
+${connection}`,
+        ),
         works: (fields) => keyAuthenticates(gcp, fields.keyJson),
         throttleCreate(times) {
           gcp.faults.add({
