@@ -16,12 +16,10 @@ import { createHash } from 'node:crypto';
 import { fingerprintFields, Material } from '../../lib/material.js';
 import { defineStore, ProviderRefusal, type Dependent, type PrimaryStore, type ProviderContext, type Stage } from '../contracts.js';
 import { CURRENT, holder, PENDING, PREVIOUS, SecretVersions, type SecretVersion } from './secrets.js';
+import { ID_FIELDS, idFromFields, jsonFields, materialJson } from '../json-material.js';
 import { AwsSecretsManagerSpecSchema, type AwsSecretsManagerSpec } from './spec.js';
 
 export { AwsSecretsManagerSpecSchema, type AwsSecretsManagerSpec } from './spec.js';
-
-/** Fields a material id is read back from, in this order. */
-export const ID_FIELDS = ['accessKeyId', 'username', 'keyId'] as const;
 
 /**
  * The VersionId (ClientRequestToken) of what a rotation writes: its id when that fits AWS's 32–64
@@ -33,29 +31,11 @@ export function versionToken(rotationId: string): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
-function serialize(material: Material): string {
-  const fields = material.revealAll();
-  // Sorted keys: the same material always makes the same SecretString, which PutSecretValue's idempotency compares.
-  return JSON.stringify(Object.fromEntries(Object.keys(fields).sort().map((k) => [k, fields[k]])));
-}
-
-function idFromFields(fields: Record<string, string>): string | undefined {
-  for (const name of ID_FIELDS) if (fields[name]) return fields[name];
-  return undefined;
-}
-
 /** The fields of a version's SecretString; refuses anything but a JSON object (without quoting it). */
 function parseFields(secretId: string, version: SecretVersion): Record<string, string> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(version.secretString);
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ProviderRefusal(`version ${version.versionId} of secret ${secretId} is not a JSON object (format: json)`);
-  }
-  return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+  const fields = jsonFields(version.secretString);
+  if (!fields) throw new ProviderRefusal(`version ${version.versionId} of secret ${secretId} is not a JSON object (format: json)`);
+  return fields;
 }
 
 function materialOf(secretId: string, version: SecretVersion | null): Material | null {
@@ -75,7 +55,7 @@ const dependent: Dependent<AwsSecretsManagerSpec> = {
         return { version: token, previousVersion: holder(stages, PREVIOUS) ?? null };
       }
       const previous = holder(stages, CURRENT) ?? null;
-      const labels = await secret.put(token, serialize(material));
+      const labels = await secret.put(token, materialJson(material));
       // The version existed without AWSCURRENT (put back by a restore): make it current again.
       if (!labels.includes(CURRENT)) await secret.moveLabel(CURRENT, { moveTo: token, ...(previous ? { removeFrom: previous } : {}) });
       ctx.logger.info({ secretId: spec.secretId, version: token, previousVersion: previous, material: material.id }, 'secrets manager version written');
@@ -147,7 +127,7 @@ const primary: PrimaryStore<AwsSecretsManagerSpec> = {
       }
       const stale = holder(stages, PENDING);
       if (stale && stale !== token) ctx.logger.warn({ secretId: spec.secretId, staleVersion: stale }, 'moving AWSPENDING off a stale version of another rotation');
-      const labels = await secret.put(token, serialize(material), [PENDING]);
+      const labels = await secret.put(token, materialJson(material), [PENDING]);
       if (!labels.includes(PENDING) && !labels.includes(CURRENT)) {
         // The version exists but lost its label (discarded earlier): label it again.
         const now = holder((await secret.stages()) ?? {}, PENDING);

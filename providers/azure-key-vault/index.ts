@@ -42,6 +42,7 @@
 import { fingerprintFields, Material } from '../../lib/material.js';
 import { defineStore, ProviderRefusal, type Dependent, type PrimaryStore, type ProviderContext, type Receipt, type Stage } from '../contracts.js';
 import { DISABLED, VaultSecrets, type VersionInfo, type VersionValue } from './vault.js';
+import { idFromFields, jsonFields, materialJson } from '../json-material.js';
 import { AzureKeyVaultSpecSchema, PENDING_SUFFIX, type AzureKeyVaultSpec } from './spec.js';
 
 export { AzureKeyVaultSpecSchema, PENDING_SUFFIX, type AzureKeyVaultSpec } from './spec.js';
@@ -56,15 +57,7 @@ export const TAGS = {
   restores: 'rotor-restores',
 } as const;
 
-/** Fields a material id is read back from when a version has no rotor-material-id tag, in this order. */
-export const ID_FIELDS = ['accessKeyId', 'username', 'keyId'] as const;
-
 export const pendingName = (spec: AzureKeyVaultSpec): string => `${spec.secretName}${PENDING_SUFFIX}`;
-
-function serialize(material: Material): string {
-  const fields = material.revealAll();
-  return JSON.stringify(Object.fromEntries(Object.keys(fields).sort().map((k) => [k, fields[k]])));
-}
 
 /** Rotor's tags for a version holding `material`, written by this rotation. */
 function tagsFor(ctx: ProviderContext, material: Material, extra: Record<string, string | undefined> = {}): Record<string, string> {
@@ -80,22 +73,15 @@ function tagsFor(ctx: ProviderContext, material: Material, extra: Record<string,
 
 /** The fields of a version's value; refuses anything but a JSON object (without quoting it). */
 function parseFields(name: string, version: VersionValue): Record<string, string> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(version.value);
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ProviderRefusal(`version ${version.version} of secret ${name} is not a JSON object (format: json)`);
-  }
-  return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+  const fields = jsonFields(version.value);
+  if (!fields) throw new ProviderRefusal(`version ${version.version} of secret ${name} is not a JSON object (format: json)`);
+  return fields;
 }
 
 function materialOf(name: string, version: VersionValue): Material {
   const fields = parseFields(name, version);
-  const fromFields = ID_FIELDS.map((f) => fields[f]).find((v) => v);
-  return new Material(version.tags[TAGS.material] ?? fromFields ?? version.version, fields);
+  // The rotor-material-id tag first; versions written by others name it in a field, if at all.
+  return new Material(version.tags[TAGS.material] ?? idFromFields(fields) ?? version.version, fields);
 }
 
 /** The latest version that consumers read, or null when there is none they can read. */
@@ -132,7 +118,7 @@ const dependent: Dependent<AzureKeyVaultSpec> = {
       if (current && isOurs(ctx, current, fingerprint)) {
         return { version: current.version, previousVersion: current.tags[TAGS.previous] ?? null };
       }
-      const written = await vault.put(spec.secretName, serialize(material), tagsFor(ctx, material, { [TAGS.previous]: current?.version }));
+      const written = await vault.put(spec.secretName, materialJson(material), tagsFor(ctx, material, { [TAGS.previous]: current?.version }));
       ctx.logger.info({ vault: vault.vault, secret: spec.secretName, version: written.version, previousVersion: current?.version ?? null, material: material.id }, 'key vault version written');
       return { version: written.version, previousVersion: current?.version ?? null };
     });
@@ -256,7 +242,7 @@ const primary: PrimaryStore<AzureKeyVaultSpec> = {
         ctx.logger.info({ vault: vault.vault, secret: name, version: same.version, material: material.id }, 'key vault pending version enabled again');
         return;
       }
-      const written = await vault.put(name, serialize(material), tagsFor(ctx, material, { [TAGS.stage]: 'pending' }));
+      const written = await vault.put(name, materialJson(material), tagsFor(ctx, material, { [TAGS.stage]: 'pending' }));
       ctx.logger.info({ vault: vault.vault, secret: name, version: written.version, material: material.id }, 'key vault material staged as pending');
     });
   },
@@ -274,7 +260,7 @@ const primary: PrimaryStore<AzureKeyVaultSpec> = {
       }
       const pending = await pendingOf(ctx, spec, vault);
       if (!pending) throw new ProviderRefusal(`nothing to promote in secret ${spec.secretName}: rotation ${ctx.rotationId} has no pending version in ${pendingName(spec)}`);
-      const written = await vault.put(spec.secretName, serialize(pending.material), tagsFor(ctx, pending.material, { [TAGS.previous]: current?.version }));
+      const written = await vault.put(spec.secretName, materialJson(pending.material), tagsFor(ctx, pending.material, { [TAGS.previous]: current?.version }));
       await retirePending(ctx, spec, vault, 'promoted');
       ctx.logger.info({ vault: vault.vault, secret: spec.secretName, version: written.version, previousVersion: current?.version ?? null, material: pending.material.id }, 'key vault pending material promoted');
     });

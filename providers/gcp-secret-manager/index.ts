@@ -42,12 +42,10 @@
 import { fingerprintFields, Material } from '../../lib/material.js';
 import { defineStore, ProviderRefusal, type Dependent, type PrimaryStore, type ProviderContext, type Receipt, type Stage } from '../contracts.js';
 import { SecretVersions, type SecretInfo, type VersionInfo } from './secrets.js';
+import { ID_FIELDS, idFromFields, jsonFields, materialJson } from '../json-material.js';
 import { GcpSecretManagerSpecSchema, secretName, type GcpSecretManagerSpec } from './spec.js';
 
 export { GcpSecretManagerSpecSchema, secretName, type GcpSecretManagerSpec } from './spec.js';
-
-/** Fields a material id is read back from, in this order. */
-export const ID_FIELDS = ['accessKeyId', 'username', 'keyId'] as const;
 
 export const PENDING = 'pending';
 export const CURRENT = 'current';
@@ -71,38 +69,16 @@ export function requiredPermissions(spec: GcpSecretManagerSpec): string[] {
   ];
 }
 
-function serialize(material: Material): string {
-  const fields = material.revealAll();
-  // Sorted keys: the same material always makes the same payload.
-  return JSON.stringify(Object.fromEntries(Object.keys(fields).sort().map((k) => [k, fields[k]])));
-}
-
-function idFromFields(fields: Record<string, string>): string | undefined {
-  for (const name of ID_FIELDS) if (fields[name]) return fields[name];
-  return undefined;
-}
-
-/** The fields of a payload; null for anything but a JSON object. */
-function fieldsOf(text: string): Record<string, string> | null {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return null;
-  return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
-}
 
 function materialOf(name: string, version: number, text: string): Material {
-  const fields = fieldsOf(text);
+  const fields = jsonFields(text);
   // Refused without quoting the value.
   if (!fields) throw new ProviderRefusal(`version ${version} of secret ${name} is not a JSON object of fields`);
   return new Material(idFromFields(fields) ?? `${name}/versions/${version}`, fields);
 }
 
 const holds = (text: string, material: Material) => {
-  const fields = fieldsOf(text);
+  const fields = jsonFields(text);
   return fields !== null && fingerprintFields(fields) === material.fingerprint();
 };
 
@@ -182,7 +158,7 @@ const dependent: Dependent<GcpSecretManagerSpec> = {
       const adopted = await findAdded(secret, versions, material, info.aliases[CURRENT] ?? 0);
       const before = versions.find((v) => adopted === undefined || v.number < adopted);
       const previous = before?.state === 'ENABLED' ? before.number : null;
-      const version = adopted ?? (await secret.add(serialize(material)));
+      const version = adopted ?? (await secret.add(materialJson(material)));
       await secret.update({
         aliases: { [CURRENT]: version, [PREVIOUS]: previous },
         annotations: { [ANNOTATIONS.written]: JSON.stringify({ rotation: ctx.rotationId, version, previous } satisfies Written), [ANNOTATIONS.restored]: null },
@@ -276,7 +252,7 @@ async function previousValue(secret: SecretVersions, versions: VersionInfo[], pr
   const state = versions.find((v) => v.number === previous)?.state;
   if (state === 'DISABLED') await secret.setState(previous, 'enable');
   if (state === 'ENABLED' || state === 'DISABLED') return (await secret.access(previous)).text;
-  if (material) return serialize(material);
+  if (material) return materialJson(material);
   throw new ProviderRefusal(`cannot restore secret ${secret.name}: its previous version ${previous} is ${state ?? 'gone'} and no previous material was given`);
 }
 
@@ -325,7 +301,7 @@ const primary: PrimaryStore<GcpSecretManagerSpec> = {
       if (!current) throw new ProviderRefusal(`secret ${secret.name} has no enabled version: put the value now in service there first`);
       // Pinned before anything is added, so that a version added here can never pass for the one in service.
       if (!info.aliases[CURRENT]) await secret.update({ aliases: { [CURRENT]: current } });
-      const version = (await findAdded(secret, versions, material, Math.max(current, pending ?? 0))) ?? (await secret.add(serialize(material)));
+      const version = (await findAdded(secret, versions, material, Math.max(current, pending ?? 0))) ?? (await secret.add(materialJson(material)));
       await secret.update({ aliases: { [PENDING]: version }, annotations: { [ANNOTATIONS.pending]: ctx.rotationId } });
       if (pending && pending !== version) {
         ctx.logger.warn({ secretName: secret.name, staleVersion: pending, staleRotation: info.annotations[ANNOTATIONS.pending] ?? null }, 'took over a stale pending version of another rotation');
