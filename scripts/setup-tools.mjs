@@ -1,0 +1,178 @@
+#!/usr/bin/env node
+/**
+ * The one set-up step of the test command: installs everything the tests need beyond npm (the
+ * official Temporal servers, database servers, emulators, Chromium) into the git-ignored `.tools/`
+ * folder, or from Debian's packages where a system package is the real part. Idempotent: a tool
+ * already present at its pinned version is reused, so a second run costs a few stat calls.
+ *
+ * Plain Node (no TypeScript, no dependencies) because it runs before anything else is built.
+ * `node scripts/setup-tools.mjs [name ...]` installs only the named tools; `--list` prints them.
+ * The paths it writes are read back by test/harness/tools.ts and by `rotor dev` (daemon/dev-tools.ts).
+ */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const toolsDir = process.env.ROTOR_TOOLS_DIR ? resolve(process.env.ROTOR_TOOLS_DIR) : join(root, '.tools');
+const binDir = join(toolsDir, 'bin');
+
+/** Pinned versions: the servers the tests run against. README names the same. */
+export const versions = {
+  // Newest Temporal CLI whose go.mod has no replace directive (v1.6.0+ refuse `go install`): server 1.29.1, UI 2.42.1.
+  temporalCli: 'v1.5.1',
+  // The Java SDK's time-skipping test server.
+  temporalTestServer: '1.32.1',
+};
+
+class MissingToolchain extends Error {}
+
+function log(message) {
+  process.stderr.write(`[setup] ${message}\n`);
+}
+
+function has(command) {
+  return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
+}
+
+function run(command, args, options = {}) {
+  const result = spawnSync(command, args, { stdio: ['ignore', 'inherit', 'inherit'], ...options });
+  if (result.error) throw result.error;
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited with ${result.status}`);
+}
+
+function need(command, why, how) {
+  if (!has(command)) throw new MissingToolchain(`${command} is missing: it is needed to ${why}. ${how}`);
+}
+
+/** A marker file next to a tool records the version it was installed at. */
+function installedAt(marker) {
+  try {
+    return readFileSync(marker, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+let aptUpdated = false;
+
+/** Debian packages: installed with apt-get when root; otherwise the message says what to run. */
+function aptInstall(packages, binaries) {
+  const missing = packages.filter((_, i) => !existsSync(binaries[i]));
+  if (!missing.length) return false;
+  if (!isRoot || !has('apt-get')) {
+    throw new MissingToolchain(`Debian packages ${missing.join(' ')} are missing; run as root: apt-get update && apt-get install -y ${missing.join(' ')}`);
+  }
+  if (!aptUpdated) {
+    log('apt-get update');
+    run('apt-get', ['update', '-qq']);
+    aptUpdated = true;
+  }
+  log(`apt-get install ${missing.join(' ')}`);
+  run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], {
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  return true;
+}
+
+/**
+ * Each tool: `present()` says whether it is installed at its pin, `install()` installs it.
+ * A new tool is one entry here and one path in test/harness/tools.ts.
+ */
+export const tools = [
+  {
+    name: 'temporal-cli',
+    what: `Temporal CLI ${versions.temporalCli} (the dev server and Web UI)`,
+    present: () => existsSync(join(binDir, 'temporal')) && installedAt(join(toolsDir, 'temporal-cli.version')) === versions.temporalCli,
+    install() {
+      need('go', 'build the Temporal CLI (the official dev server)', 'Install Go 1.22 or newer and put it on PATH.');
+      run('go', ['install', `github.com/temporalio/cli/cmd/temporal@${versions.temporalCli}`], {
+        env: { ...process.env, GOBIN: binDir, CGO_ENABLED: '0', GOFLAGS: '-trimpath' },
+      });
+      writeFileSync(join(toolsDir, 'temporal-cli.version'), `${versions.temporalCli}\n`);
+    },
+  },
+  {
+    name: 'temporal-test-server',
+    what: `Temporal time-skipping test server ${versions.temporalTestServer} (io.temporal:temporal-test-server)`,
+    present: () =>
+      existsSync(join(binDir, 'temporal-test-server')) &&
+      installedAt(join(toolsDir, 'temporal-test-server.version')) === versions.temporalTestServer,
+    install() {
+      need('java', 'run the Temporal test server', 'Install a Java 17+ runtime (Debian: openjdk-17-jre-headless).');
+      need('mvn', 'fetch the Temporal test server from Maven Central', 'Install Apache Maven (Debian: maven).');
+      const dir = join(toolsDir, 'temporal-test-server');
+      rmSync(dir, { recursive: true, force: true });
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'pom.xml'), pom('temporal-test-server', [['io.temporal', 'temporal-test-server', versions.temporalTestServer]]));
+      run('mvn', ['-q', '-B', '-f', join(dir, 'pom.xml'), 'dependency:copy-dependencies', `-DoutputDirectory=${join(dir, 'lib')}`]);
+      writeExecutable(
+        join(binDir, 'temporal-test-server'),
+        `#!/bin/sh\n# Temporal's time-skipping test server: <port> [--enable-time-skipping]\nexec java -Xss4m -cp '${join(dir, 'lib')}/*' io.temporal.testserver.TestServer "$@"\n`,
+      );
+      writeFileSync(join(toolsDir, 'temporal-test-server.version'), `${versions.temporalTestServer}\n`);
+    },
+  },
+];
+
+/** A throwaway Maven project whose only job is to resolve `deps` with their transitive dependencies. */
+export function pom(name, deps) {
+  const dependencies = deps
+    .map(([g, a, v]) => `    <dependency><groupId>${g}</groupId><artifactId>${a}</artifactId><version>${v}</version></dependency>`)
+    .join('\n');
+  return `<?xml version="1.0" encoding="UTF-8"?>
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>rotor.tools</groupId>
+  <artifactId>${name}</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+${dependencies}
+  </dependencies>
+</project>
+`;
+}
+
+export function writeExecutable(path, text) {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, text);
+  chmodSync(path, 0o755);
+}
+
+export { aptInstall, log, need, run, has, MissingToolchain };
+
+function main() {
+  const args = process.argv.slice(2);
+  if (args.includes('--list')) {
+    for (const t of tools) process.stdout.write(`${t.name}\t${t.present() ? 'present' : 'missing'}\t${t.what}\n`);
+    return;
+  }
+  const wanted = args.length ? tools.filter((t) => args.includes(t.name)) : tools;
+  const unknown = args.filter((a) => !tools.some((t) => t.name === a));
+  if (unknown.length) {
+    log(`unknown tool(s): ${unknown.join(', ')}; known: ${tools.map((t) => t.name).join(', ')}`);
+    process.exit(2);
+  }
+  mkdirSync(binDir, { recursive: true });
+  for (const tool of wanted) {
+    if (tool.present()) continue;
+    log(`installing ${tool.what} into ${toolsDir}`);
+    const started = Date.now();
+    try {
+      tool.install();
+    } catch (error) {
+      log(`could not install ${tool.name}: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(error instanceof MissingToolchain ? 3 : 1);
+    }
+    if (!tool.present()) {
+      log(`${tool.name} installed but not found where expected; see the output above`);
+      process.exit(1);
+    }
+    log(`installed ${tool.name} in ${Math.round((Date.now() - started) / 1000)} s`);
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();
