@@ -12,7 +12,7 @@ import { numberArg, percentile, report } from '../lib.js';
 
 const runs = numberArg('runs', 50);
 const queued = numberArg('queued', 1000);
-const env = await startRotorEnv({ timeSkipping: true });
+const env = await startRotorEnv({ temporal: 'dev' });
 const trim = setInterval(() => capturedLogs.splice(0, capturedLogs.length), 1000);
 try {
   const id = 'leaked-db';

@@ -12,7 +12,7 @@ import type { RotationResult } from '../../workflows/types.js';
 import { measure, numberArg, report, round } from '../lib.js';
 
 const n = numberArg('n', 1000);
-const env = await startRotorEnv({ timeSkipping: true });
+const env = await startRotorEnv({ temporal: 'dev' });
 // Rotor logs at debug into memory here: keep only the recent lines so the benchmark measures rotations.
 const trim = setInterval(() => capturedLogs.splice(0, capturedLogs.length), 1000);
 try {

@@ -24,8 +24,8 @@ let dir: string;
 let runs = 0;
 
 /** A manual credential whose expiry date is `days` days after the virtual clock's today. */
-function manualYaml(id: string, days: number, extra = ''): string {
-  const expires = new Date(env.temporal.now() + days * DAY_MS).toISOString().slice(0, 10);
+async function manualYaml(id: string, days: number, extra = ''): Promise<string> {
+  const expires = new Date((await env.temporal.now()) + days * DAY_MS).toISOString().slice(0, 10);
   return `kind: manual-credential
 id: ${id}
 owner: team-release
@@ -61,7 +61,7 @@ afterAll(async () => {
 
 describe('manual credentials', () => {
   it('are reminded of before expiry, once per point, and again after expires moves forward', async () => {
-    await env.usePolicies(manualYaml('release-pat', 20));
+    await env.usePolicies(await manualYaml('release-pat', 20));
     const row = await env.store.getCredential('release-pat');
     expect(row).toMatchObject({ status: 'manual', type: 'github-fine-grained-pat', owner: 'team-release' });
 
@@ -81,7 +81,7 @@ describe('manual credentials', () => {
     expect(hook.delivered).toHaveLength(2);
 
     // Rotated by hand; the owner moves expires forward and the reminders start over.
-    await env.usePolicies(manualYaml('release-pat', 10));
+    await env.usePolicies(await manualYaml('release-pat', 10));
     expect(await remind()).toEqual(['release-pat 14d']);
 
     const audit = await env.store.query<{ detail: unknown }>(`SELECT detail FROM audit_log WHERE credential_id = $1 AND event = 'reminder.sent' ORDER BY seq`, ['release-pat']);
@@ -96,7 +96,7 @@ describe('manual credentials', () => {
   });
 
   it('retry a refused webhook and still send each reminder once', async () => {
-    await env.usePolicies(manualYaml('ci-pat', 2));
+    await env.usePolicies(await manualYaml('ci-pat', 2));
     const before = hook.delivered.length;
     const attempts = hook.attempts;
     hook.refusals = 1;
@@ -115,7 +115,7 @@ describe('manual credentials', () => {
   });
 
   it('are listed by rotor audit, expired ones as high findings, and retired when their document goes', async () => {
-    const expired = manualYaml('vendor-api-key', -400).replace('system: github', 'system: acme-console').replace('github-fine-grained-pat', 'vendor-api-key');
+    const expired = (await manualYaml('vendor-api-key', -400)).replace('system: github', 'system: acme-console').replace('github-fine-grained-pat', 'vendor-api-key');
     await writeFile(join(dir, 'manual.yaml'), expired);
     const rotor = cliFor(env, dir);
     const output = captureOutput();

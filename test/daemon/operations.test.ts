@@ -21,7 +21,7 @@ let dir: string;
 let output: ReturnType<typeof captureOutput>;
 
 beforeAll(async () => {
-  env = await startRotorEnv();
+  env = await startRotorEnv({ temporal: 'dev' });
   await env.startWorker();
   hook = await startWebhookReceiver({ '/health': () => healthStatus });
   const base = hook.base;

@@ -12,7 +12,7 @@ let dir: string;
 let output: ReturnType<typeof captureOutput>;
 
 beforeAll(async () => {
-  env = await startRotorEnv();
+  env = await startRotorEnv({ temporal: 'dev' });
   dir = await mkdtemp(join(tmpdir(), 'rotor-plan-'));
 });
 afterAll(async () => {

@@ -27,7 +27,7 @@ let dir: string;
 const webhookSecret = randomBytes(20).toString('hex');
 
 beforeAll(async () => {
-  env = await startRotorEnv();
+  env = await startRotorEnv({ temporal: 'dev' });
   dir = await mkdtemp(join(tmpdir(), 'rotor-scan-'));
   await writeFile(join(dir, 'p.yaml'), dbPolicyYaml(env, 'ci-db', { role: 'ci_app' }));
   daemon = await startTestDaemon(env, dir, { apiToken: randomBytes(16).toString('hex'), githubWebhookSecret: webhookSecret });

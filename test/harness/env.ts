@@ -19,7 +19,9 @@ import { createRotorWorkers, workflowsPath } from '../../daemon/worker.js';
 import { inventoryEntry } from '../../daemon/inventory.js';
 import { startPostgres, type PostgresServer } from './postgres.js';
 import { startVaultEmulator, type VaultEmulator } from './vault/index.js';
-import { startTestServer, type TestServer } from './temporal/index.js';
+import { startTemporalServer, type TemporalServerKind, type TestServer } from './temporal-server.js';
+import { watched } from './watched.js';
+import { registerSearchAttributes } from '../../daemon/history.js';
 
 /** Everything Rotor printed: its own log lines and the Temporal runtime's. */
 export const capturedLogs: string[] = [];
@@ -32,19 +34,6 @@ function captureRuntimeLogs(): void {
   Runtime.install({
     logger: new DefaultLogger('INFO', (entry) => capturedLogs.push(`${entry.level} ${entry.message} ${JSON.stringify(entry.meta ?? {})}`)),
   });
-}
-
-/**
- * Names a start-up step still pending after 20 s on stderr (vitest shows which file), so a hook
- * that times out in CI says where it hung.
- */
-export async function watched<T>(step: string, work: Promise<T>): Promise<T> {
-  const timer = setTimeout(() => process.stderr.write(`[harness] ${step} still pending after 20 s\n`), 20_000);
-  try {
-    return await work;
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
@@ -77,14 +66,27 @@ export interface RotorEnv {
   close(): Promise<void>;
 }
 
-/** `storeUrl`: Rotor's own store on another PostgreSQL than the target database (e.g. to restart it). */
-export async function startRotorEnv(options: { timeSkipping?: boolean; storeUrl?: string } = {}): Promise<RotorEnv> {
+export interface RotorEnvOptions {
+  /**
+   * Which official Temporal server: `time-skipping` (default) where the test needs virtual time,
+   * `dev` where it needs what only the real server has (Schedules, visibility queries, Updates, the UI).
+   */
+  temporal?: TemporalServerKind;
+  /** Dev server: serve the Web UI too. */
+  ui?: boolean;
+  /** Rotor's own store on another PostgreSQL than the target database (e.g. to restart it). */
+  storeUrl?: string;
+}
+
+export async function startRotorEnv(options: RotorEnvOptions = {}): Promise<RotorEnv> {
   captureRuntimeLogs();
   const postgres = await watched('starting PostgreSQL', startPostgres());
   const vault = await startVaultEmulator();
-  const temporal = await startTestServer({ timeSkipping: options.timeSkipping ?? true });
+  const temporal = await startTemporalServer({ kind: options.temporal ?? 'time-skipping', ui: options.ui });
   const store = await watched('connecting the store (migrations)', RotorStore.connect(options.storeUrl ?? postgres.url));
   const connection = await watched('connecting the Temporal client', Connection.connect({ address: temporal.address }));
+  // Rotor's own start-up path declares its search attributes (as the daemon does).
+  await watched('registering search attributes', registerSearchAttributes(connection, temporal.namespace));
   const client = new Client({ connection, namespace: temporal.namespace });
   const taskQueue = `rotor-test-${randomUUID().slice(0, 8)}`;
   const policies = PolicySet.of([], registry.catalog);

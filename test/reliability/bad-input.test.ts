@@ -73,7 +73,7 @@ let dir: string;
 const apiToken = randomBytes(24).toString('base64url');
 
 beforeAll(async () => {
-  env = await startRotorEnv();
+  env = await startRotorEnv({ temporal: 'dev' });
   dir = await mkdtemp(join(tmpdir(), 'rotor-bad-input-'));
   // The daemon's valid set: one policy, scheduled at start.
   await writeFile(join(dir, 'good.yaml'), dbPolicyYaml(env, 'good-db', { role: 'good_app' }));

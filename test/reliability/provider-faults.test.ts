@@ -78,14 +78,14 @@ describe('Vault faults', () => {
   it('a dependent that keeps answering 503: retries stop at the policy limit and everything rolls back', async () => {
     const before = await rotatedDbLogin();
     env.vault.faults.add({ match: (r) => r.method === 'POST' && r.path === dependentPath(), status: 503, body: { errors: ['Vault is sealed'] }, times: Infinity });
-    const startedAt = env.temporal.now();
+    const startedAt = await env.temporal.now();
     const result = await rotateDb(env, id);
     env.vault.faults.clear();
     expect(result.outcome).toBe('rolled_back');
     expect(result.error).toMatch(/propagating to dependents: .*Vault answered HTTP 503/);
     // The activity retry policy allows six attempts with backoff (1s doubling): well under an hour.
     expect(await stepAttempts(result.rotationId, 'dependent.written')).toEqual({ started: 6, failed: 6, succeeded: 0 });
-    expect(env.temporal.now() - startedAt).toBeLessThan(3_600_000);
+    expect((await env.temporal.now()) - startedAt).toBeLessThan(3_600_000);
     const events = (await env.store.listAudit({ rotationId: result.rotationId })).map((e) => e.event);
     expect(events).toContain('material.discarded');
     expect(events).not.toContain('material.promoted');
@@ -105,12 +105,12 @@ describe('Vault faults', () => {
     const readsBefore = reads();
     await untilStep(env, id, 'checking dependents');
     while (env.vault.faults.pending > 0) await new Promise((resolve) => setTimeout(resolve, 10));
-    const startedAt = env.temporal.now();
+    const startedAt = await env.temporal.now();
     // The activity is stuck in Vault: two minutes later (virtual) its start-to-close timeout fires.
     await env.temporal.advance('2m');
     const result = (await handle.result()) as RotationResult;
     expect(result.outcome).toBe('succeeded');
-    expect(env.temporal.now() - startedAt).toBeGreaterThanOrEqual(120_000);
+    expect((await env.temporal.now()) - startedAt).toBeGreaterThanOrEqual(120_000);
     expect(reads() - readsBefore).toBeGreaterThanOrEqual(2);
     const checks = await stepAttempts(result.rotationId, 'dependent.checked');
     expect(checks.started).toBe(2);
@@ -194,11 +194,11 @@ revoke:
     const { userName, initial } = await awsCredential('2m');
     aws.iam.setPropagationDelay(24 * 3_600_000);
     try {
-      const startedAt = env.temporal.now();
+      const startedAt = await env.temporal.now();
       const result = (await (await startDbRotation(env, id)).result()) as RotationResult;
       expect(result.outcome).toBe('rolled_back');
       expect(result.error).toMatch(/^verifying new material: /);
-      expect(env.temporal.now() - startedAt).toBeLessThan(10 * 60_000);
+      expect((await env.temporal.now()) - startedAt).toBeLessThan(10 * 60_000);
       expect(aws.iam.accessKeys(userName).map((k) => k.accessKeyId)).toEqual([initial.accessKeyId]);
       expect(await works(initial)).toBe(true);
       const events = (await env.store.listAudit({ rotationId: result.rotationId })).map((e) => e.event);

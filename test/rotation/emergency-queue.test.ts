@@ -42,9 +42,9 @@ describe('emergency queue', () => {
     );
 
     const wallStart = performance.now();
-    const virtualStart = env.temporal.now();
+    const virtualStart = await env.temporal.now();
     const result = await rotateDb(env, 'leaked-db', { trigger: 'emergency', reason: 'leak drill' });
-    const figures = { wallMs: Math.round(performance.now() - wallStart), virtualMs: env.temporal.now() - virtualStart };
+    const figures = { wallMs: Math.round(performance.now() - wallStart), virtualMs: (await env.temporal.now()) - virtualStart };
     console.log(`emergency rotation with ${QUEUED} queued: ${JSON.stringify(figures)}`);
 
     expect(result.outcome).toBe('succeeded');

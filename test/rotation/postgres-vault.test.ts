@@ -60,10 +60,10 @@ describe('PostgreSQL password rotation through Vault', () => {
     expect(await login(after)).toBe(true);
     expect(await login(before)).toBe(true);
 
-    const startedAt = env.temporal.now();
+    const startedAt = await env.temporal.now();
     const second = (await handle.result()) as RotationResult;
     expect(second).toMatchObject({ outcome: 'succeeded', newMaterialId: 'orders_app_b', oldMaterialId: 'orders_app_a' });
-    expect(env.temporal.now() - startedAt).toBeGreaterThanOrEqual(24 * 3600_000);
+    expect((await env.temporal.now()) - startedAt).toBeGreaterThanOrEqual(24 * 3600_000);
     expect(await login(before)).toBe(false);
     expect(await login(after)).toBe(true);
 

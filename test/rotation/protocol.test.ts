@@ -73,10 +73,10 @@ describe('rollback: manual', () => {
 describe('approval gate', () => {
   it('an unanswered approval times out into a clean abort that changed nothing', async () => {
     await policy('approval:\n  required: true\n  timeout: 2h');
-    const startedAt = env.temporal.now();
+    const startedAt = await env.temporal.now();
     const result = (await (await startDbRotation(env, id)).result()) as RotationResult;
     expect(result).toMatchObject({ outcome: 'aborted', error: 'approval timed out; nothing was changed' });
-    expect(env.temporal.now() - startedAt).toBeGreaterThanOrEqual(2 * 3_600_000);
+    expect((await env.temporal.now()) - startedAt).toBeGreaterThanOrEqual(2 * 3_600_000);
     await expect(servedLogin(env, id)).rejects.toThrow(); // nothing was ever written
     const events = (await env.store.listAudit({ rotationId: result.rotationId })).map((e) => e.event);
     expect(events).toEqual(['rotation.started', 'rotation.finished']);
@@ -105,10 +105,10 @@ describe('emergency rotation', () => {
     await policy();
     await rotateDb(env, id);
     const before = await servedLogin(env, id);
-    const startedAt = env.temporal.now();
+    const startedAt = await env.temporal.now();
     const result = await rotateDb(env, id, { trigger: 'emergency', reason: 'key in a public gist' });
     expect(result.outcome).toBe('succeeded');
-    expect(env.temporal.now() - startedAt).toBeLessThan(DAY);
+    expect((await env.temporal.now()) - startedAt).toBeLessThan(DAY);
     expect(await login(env, before)).toBe(false);
     expect(await login(env, await servedLogin(env, id))).toBe(true);
     const started = (await env.store.listAudit({ rotationId: result.rotationId }))[0];
@@ -121,11 +121,11 @@ describe('emergency rotation', () => {
     const before = await servedLogin(env, id);
     const handle = await startDbRotation(env, id);
     await untilStep(env, id, 'grace period');
-    const graceStarted = env.temporal.now();
+    const graceStarted = await env.temporal.now();
     const upgraded = await startDbRotation(env, id, { trigger: 'emergency', reason: 'leak' });
     expect(upgraded.workflowId).toBe(handle.workflowId);
     expect(((await handle.result()) as RotationResult).outcome).toBe('succeeded');
-    expect(env.temporal.now() - graceStarted).toBeLessThan(DAY);
+    expect((await env.temporal.now()) - graceStarted).toBeLessThan(DAY);
     expect(await login(env, before)).toBe(false);
   });
 
