@@ -28,6 +28,8 @@ export interface WorkerDeps {
   policyDir?: string;
   /** A pre-built bundle (tests build one per file to save time); otherwise bundled from source. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Extra worker interceptors (tests hold virtual time still while an activity runs). */
+  interceptors?: WorkerOptions['interceptors'];
 }
 
 /**
@@ -57,7 +59,7 @@ export async function createRotorWorkers(deps: WorkerDeps): Promise<Worker[]> {
   const workflows = deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath };
   return Promise.all(
     [deps.taskQueue, emergencyTaskQueue(deps.taskQueue)].map((taskQueue) =>
-      Worker.create({ connection: deps.connection, namespace: deps.namespace, taskQueue, activities, ...workflows }),
+      Worker.create({ connection: deps.connection, namespace: deps.namespace, taskQueue, activities, ...workflows, interceptors: deps.interceptors }),
     ),
   );
 }

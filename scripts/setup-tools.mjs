@@ -26,6 +26,9 @@ export const versions = {
   temporalTestServer: '1.32.1',
 };
 
+/** Bumped when a tool's install recipe changes, so a cached copy made the old way is redone. */
+const recipe = { temporalTestServer: 2 };
+
 class MissingToolchain extends Error {}
 
 function log(message) {
@@ -99,20 +102,24 @@ export const tools = [
     what: `Temporal time-skipping test server ${versions.temporalTestServer} (io.temporal:temporal-test-server)`,
     present: () =>
       existsSync(join(binDir, 'temporal-test-server')) &&
-      installedAt(join(toolsDir, 'temporal-test-server.version')) === versions.temporalTestServer,
+      installedAt(join(toolsDir, 'temporal-test-server.version')) === `${versions.temporalTestServer}+${recipe.temporalTestServer}`,
     install() {
       need('java', 'run the Temporal test server', 'Install a Java 17+ runtime (Debian: openjdk-17-jre-headless).');
       need('mvn', 'fetch the Temporal test server from Maven Central', 'Install Apache Maven (Debian: maven).');
       const dir = join(toolsDir, 'temporal-test-server');
       rmSync(dir, { recursive: true, force: true });
       mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'pom.xml'), pom('temporal-test-server', [['io.temporal', 'temporal-test-server', versions.temporalTestServer]]));
+      writeFileSync(join(dir, 'pom.xml'), pom('temporal-test-server', [
+        ['io.temporal', 'temporal-test-server', versions.temporalTestServer],
+        // The server logs through SLF4J 1.7 and prints a warning at every start without a binding.
+        ['org.slf4j', 'slf4j-nop', '1.7.36'],
+      ]));
       run('mvn', ['-q', '-B', '-f', join(dir, 'pom.xml'), 'dependency:copy-dependencies', `-DoutputDirectory=${join(dir, 'lib')}`]);
       writeExecutable(
         join(binDir, 'temporal-test-server'),
-        `#!/bin/sh\n# Temporal's time-skipping test server: <port> [--enable-time-skipping]\nexec java -Xss4m -cp '${join(dir, 'lib')}/*' io.temporal.testserver.TestServer "$@"\n`,
+        `#!/bin/sh\n# Temporal's time-skipping test server: <port> [--enable-time-skipping]\nexec java -Xss4m -Xmx768m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp '${join(dir, 'lib')}/*' io.temporal.testserver.TestServer "$@"\n`,
       );
-      writeFileSync(join(toolsDir, 'temporal-test-server.version'), `${versions.temporalTestServer}\n`);
+      writeFileSync(join(toolsDir, 'temporal-test-server.version'), `${versions.temporalTestServer}+${recipe.temporalTestServer}\n`);
     },
   },
 ];
@@ -173,6 +180,7 @@ function main() {
     }
     log(`installed ${tool.name} in ${Math.round((Date.now() - started) / 1000)} s`);
   }
+  if (!args.length) log(`tests run against: ${wanted.map((t) => t.what).join('; ')}`);
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();

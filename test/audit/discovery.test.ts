@@ -93,7 +93,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string }> {
 }
 
 beforeAll(async () => {
-  env = await startRotorEnv();
+  env = await startRotorEnv({ temporal: 'dev' });
   aws = await startAwsEmulator();
   const rotor = aws.iam.createUser('rotor');
   env.env.ROTOR_AWS_KEY_ID = rotor.accessKeyId;

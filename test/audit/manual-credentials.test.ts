@@ -5,16 +5,13 @@
  * late run sends one message not three, moving `expires` forward starts over, and `rotor audit`
  * lists them. The webhook URL (a secret) never reaches workflow history.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../harness/webhook.js';
-import { captureOutput, cliFor } from '../harness/cli.js';
 import { historyText } from '../harness/leaks.js';
-import { REMINDERS_JOB, reconcileReminderSchedule } from '../../daemon/job-schedules.js';
-import { listRotorSchedules } from '../../daemon/schedules.js';
 import type { ReminderOutcome } from '../../activities/reminders.js';
 
 const DAY_MS = 86_400_000;
@@ -103,32 +100,5 @@ describe('manual credentials', () => {
     expect(await remind()).toEqual(['ci-pat 3d']);
     expect(hook.attempts - attempts).toBe(2);
     expect(hook.delivered.slice(before).map((d) => d.rotor.credential)).toEqual(['ci-pat']);
-  });
-
-  it('have a reminders schedule only while one is declared, apart from the rotation schedules', async () => {
-    expect(await reconcileReminderSchedule(env.client, 1, env.taskQueue)).toBe('create');
-    expect(await reconcileReminderSchedule(env.client, 2, env.taskQueue)).toBe('unchanged');
-    const described = await env.client.schedule.getHandle(REMINDERS_JOB.scheduleId).describe();
-    expect(described.action).toMatchObject({ type: 'startWorkflow', workflowType: 'remindManualCredentials' });
-    expect((await listRotorSchedules(env.client)).map((s) => s.scheduleId)).not.toContain(REMINDERS_JOB.scheduleId);
-    expect(await reconcileReminderSchedule(env.client, 0, env.taskQueue)).toBe('delete');
-  });
-
-  it('are listed by rotor audit, expired ones as high findings, and retired when their document goes', async () => {
-    const expired = (await manualYaml('vendor-api-key', -400)).replace('system: github', 'system: acme-console').replace('github-fine-grained-pat', 'vendor-api-key');
-    await writeFile(join(dir, 'manual.yaml'), expired);
-    const rotor = cliFor(env, dir);
-    const output = captureOutput();
-    try {
-      expect(await rotor('apply')).toBe(0);
-      expect(await rotor('audit', '--json', '--fail-on', 'high')).toBe(3);
-      const report = JSON.parse(output.text().slice(output.text().indexOf('{'))) as { findings: Array<{ subject: string; rule: string; severity: string; title: string }> };
-      expect(report.findings).toContainEqual(expect.objectContaining({ subject: 'vendor-api-key', rule: 'expiry', severity: 'high', title: 'Manual credential expired' }));
-      // release-pat is no longer declared in the applied directory: retired, not reported.
-      expect((await env.store.getCredential('release-pat'))?.status).toBe('retired');
-      expect(report.findings.map((f) => f.subject)).not.toContain('release-pat');
-    } finally {
-      vi.restoreAllMocks();
-    }
   });
 });

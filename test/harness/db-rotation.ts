@@ -90,7 +90,7 @@ export async function rotateDb(env: RotorEnv, id: string, options: Partial<Pick<
 export async function untilStep(env: RotorEnv, id: string, step: string | RegExp, options: { skipTime?: boolean } = {}): Promise<RotationStatus> {
   const handle = env.client.workflow.getHandle(rotationWorkflowId(id));
   const matches = (s: string) => (typeof step === 'string' ? s === step : step.test(s));
-  if (options.skipTime) env.temporal.unlockTimeSkipping();
+  if (options.skipTime) await env.temporal.unlockTimeSkipping();
   try {
     for (;;) {
       const status = await handle.query(statusQuery).catch(() => undefined);
@@ -101,6 +101,6 @@ export async function untilStep(env: RotorEnv, id: string, step: string | RegExp
       await new Promise((resolve) => setImmediate(resolve));
     }
   } finally {
-    if (options.skipTime) env.temporal.lockTimeSkipping();
+    if (options.skipTime) await env.temporal.lockTimeSkipping();
   }
 }

@@ -5,8 +5,8 @@
  */
 import { Writable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
-import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger, type ActivityInboundCallsInterceptor, NativeConnection, Runtime, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Policy } from '../../config/policy.js';
 import { parsePolicyText, PolicyLoadError, type DeclaredManualCredential, type PolicyProblem } from '../../config/load.js';
 import { syncManualCredentials } from '../../store/manual.js';
@@ -19,7 +19,7 @@ import { createRotorWorkers, workflowsPath } from '../../daemon/worker.js';
 import { inventoryEntry } from '../../daemon/inventory.js';
 import { startPostgres, type PostgresServer } from './postgres.js';
 import { startVaultEmulator, type VaultEmulator } from './vault/index.js';
-import { startTemporalServer, type TemporalServerKind, type TestServer } from './temporal-server.js';
+import { startTemporalServer, type Execution, type TemporalServerKind, type TestServer } from './temporal-server.js';
 import { watched } from './watched.js';
 import { registerSearchAttributes } from '../../daemon/history.js';
 
@@ -43,6 +43,24 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   return bundle;
 }
 
+/**
+ * Virtual time stands still while an activity runs: Rotor's activities do real I/O in real time,
+ * and the time-skipping server would otherwise jump to the next timer (an activity's own
+ * start-to-close timeout among them) while one is in flight.
+ */
+function holdTimeWhileRunning(temporal: TestServer): ActivityInboundCallsInterceptor {
+  return {
+    async execute(input, next) {
+      await temporal.lockTimeSkipping();
+      try {
+        return await next(input);
+      } finally {
+        await temporal.unlockTimeSkipping();
+      }
+    },
+  };
+}
+
 export interface RunningWorker {
   /** The worker of the task queue and the one of its emergency queue. */
   workers: Worker[];
@@ -61,6 +79,11 @@ export interface RotorEnv {
   env: NodeJS.ProcessEnv;
   /** Parses policy YAML (throws PolicyLoadError) and puts it in force, recording the inventory. */
   usePolicies(yaml: string): Promise<Policy[]>;
+  /**
+   * Every workflow run this test produced: listed by the dev server; on the time-skipping server
+   * (no visibility API), those started through `client` and every rotation the store recorded.
+   */
+  executions(): Promise<Execution[]>;
   /** Starts a worker running in the background; close() stops any still running. */
   startWorker(): Promise<RunningWorker>;
   close(): Promise<void>;
@@ -84,10 +107,9 @@ export async function startRotorEnv(options: RotorEnvOptions = {}): Promise<Roto
   const vault = await startVaultEmulator();
   const temporal = await startTemporalServer({ kind: options.temporal ?? 'time-skipping', ui: options.ui });
   const store = await watched('connecting the store (migrations)', RotorStore.connect(options.storeUrl ?? postgres.url));
-  const connection = await watched('connecting the Temporal client', Connection.connect({ address: temporal.address }));
+  const client = temporal.client;
   // Rotor's own start-up path declares its search attributes (as the daemon does).
-  await watched('registering search attributes', registerSearchAttributes(connection, temporal.namespace));
-  const client = new Client({ connection, namespace: temporal.namespace });
+  await watched('registering search attributes', registerSearchAttributes(temporal.connection, temporal.namespace));
   const taskQueue = `rotor-test-${randomUUID().slice(0, 8)}`;
   const policies = PolicySet.of([], registry.catalog);
   // Secret references in test policies resolve from this environment, never process.env.
@@ -122,6 +144,16 @@ export async function startRotorEnv(options: RotorEnvOptions = {}): Promise<Roto
       await syncManualCredentials(store, manual);
       return parsed;
     },
+    async executions() {
+      if (temporal.kind === 'dev') {
+        const listed: Execution[] = [];
+        for await (const w of client.workflow.list()) listed.push({ workflowId: w.workflowId, runId: w.runId });
+        return listed;
+      }
+      const { rows } = await store.query<Execution>('SELECT workflow_id AS "workflowId", run_id AS "runId" FROM rotation_runs');
+      const seen = new Set<string>();
+      return [...temporal.started, ...rows].filter((e) => !seen.has(`${e.workflowId}/${e.runId}`) && seen.add(`${e.workflowId}/${e.runId}`));
+    },
     async startWorker() {
       const native = await watched('connecting the worker', NativeConnection.connect({ address: temporal.address }));
       nativeConnections.push(native);
@@ -136,6 +168,7 @@ export async function startRotorEnv(options: RotorEnvOptions = {}): Promise<Roto
         logger,
         resolveSecret,
         workflowBundle: workflowBundleBuilt,
+        interceptors: temporal.kind === 'time-skipping' ? { activity: [() => ({ inbound: holdTimeWhileRunning(temporal) })] } : undefined,
       }));
       const running = created.map((w) => w.run());
       const handle: RunningWorker = {
@@ -150,7 +183,6 @@ export async function startRotorEnv(options: RotorEnvOptions = {}): Promise<Roto
     },
     async close() {
       for (const w of workers) await w.stop();
-      await connection.close();
       for (const n of nativeConnections) await n.close().catch(() => undefined);
       await store.close();
       await temporal.close();

@@ -59,7 +59,7 @@ export async function vaultSecretValues(env: RotorEnv, mount = 'secret'): Promis
 /** Everything readable that Rotor produced: named haystacks to search. */
 export async function rotorOutputs(env: RotorEnv, extra: Record<string, string> = {}): Promise<Record<string, string>> {
   const histories: string[] = [];
-  for await (const execution of env.client.workflow.list()) {
+  for (const execution of await env.executions()) {
     histories.push(historyText(await env.client.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory()));
   }
   const { rows } = await env.store.query<{ row: string }>(

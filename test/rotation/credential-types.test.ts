@@ -128,7 +128,7 @@ describe.each(fixtures)('$type', (fixture) => {
     const secrets = prepared!.issuedSecrets();
     expect(secrets.length).toBeGreaterThan(5);
     const histories: string[] = [];
-    for await (const w of env.client.workflow.list()) histories.push(historyText(await env.client.workflow.getHandle(w.workflowId, w.runId).fetchHistory()));
+    for (const w of await env.executions()) histories.push(historyText(await env.client.workflow.getHandle(w.workflowId, w.runId).fetchHistory()));
     const { rows } = await env.store.query<{ row: string }>(
       `SELECT row_to_json(a)::text AS row FROM audit_log a UNION ALL SELECT row_to_json(r)::text FROM rotation_runs r
        UNION ALL SELECT row_to_json(s)::text FROM rotation_steps s`,

@@ -122,7 +122,7 @@ describe('PostgreSQL password rotation through Vault', () => {
   it('no password appears in Temporal history, logs or the audit log', async () => {
     expect(issuedPasswords.size).toBeGreaterThanOrEqual(4);
     const histories: string[] = [];
-    for await (const execution of env.client.workflow.list()) {
+    for (const execution of await env.executions()) {
       const history = await env.client.workflow.getHandle(execution.workflowId, execution.runId).fetchHistory();
       histories.push(historyText(history));
     }
