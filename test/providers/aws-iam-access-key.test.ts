@@ -16,6 +16,16 @@ import { crashingRequest, createProviderKit, recordingRequest } from '../harness
 
 const source = awsIamAccessKey.source as CredentialSource<AwsIamAccessKeySpec>;
 
+describe('aws-iam-access-key: spec', () => {
+  it('defaults region and allowDeleteInactive and refuses secret values where references belong', () => {
+    expect(AwsIamAccessKeySpecSchema.parse({ userName: 'app' })).toEqual({ userName: 'app', region: 'us-east-1', allowDeleteInactive: false });
+    expect(AwsIamAccessKeySpecSchema.safeParse({ userName: 'app', credentials: { accessKeyId: 'AKIA0000', secretAccessKey: 'plain' } }).success).toBe(false);
+    expect(AwsIamAccessKeySpecSchema.safeParse({ userName: 'bad name!' }).success).toBe(false);
+    expect(awsIamAccessKey).toMatchObject({ type: 'aws-iam-access-key', workflow: 'rotateAwsAccessKey', defaultEvery: '90d' });
+    expect(source.strategies).toEqual(['dual']);
+  });
+});
+
 describe.each(awsTargets)('aws-iam-access-key against $name', (kind) => {
   let target: AwsTarget;
   /** Our emulator, in the tests that need what only it can do (they run only against it). */
@@ -90,16 +100,6 @@ describe.each(awsTargets)('aws-iam-access-key against $name', (kind) => {
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
   }
-
-  describe('aws-iam-access-key: spec', () => {
-    it('defaults region and allowDeleteInactive and refuses secret values where references belong', () => {
-      expect(AwsIamAccessKeySpecSchema.parse({ userName: 'app' })).toEqual({ userName: 'app', region: 'us-east-1', allowDeleteInactive: false });
-      expect(AwsIamAccessKeySpecSchema.safeParse({ userName: 'app', credentials: { accessKeyId: 'AKIA0000', secretAccessKey: 'plain' } }).success).toBe(false);
-      expect(AwsIamAccessKeySpecSchema.safeParse({ userName: 'bad name!' }).success).toBe(false);
-      expect(awsIamAccessKey).toMatchObject({ type: 'aws-iam-access-key', workflow: 'rotateAwsAccessKey', defaultEvery: '90d' });
-      expect(source.strategies).toEqual(['dual']);
-    });
-  });
 
   describe('aws-iam-access-key: create', () => {
     it.runIf(ours)('stages the new key right after CreateAccessKey, before any other call', async () => {
