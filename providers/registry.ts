@@ -13,6 +13,7 @@ import { gcpSecretManager } from './gcp-secret-manager/index.js';
 import { githubActionsSecret } from './github-actions-secret/index.js';
 import { githubDeployKey } from './github-deploy-key/index.js';
 import { gitlabToken } from './gitlab-token/index.js';
+import { kubernetesSecret } from './kubernetes-secret/index.js';
 import { postgresPassword } from './postgres-password/index.js';
 import { vaultKv } from './vault-kv/index.js';
 
@@ -31,6 +32,7 @@ const storeProviders: StoreProvider[] = [
   githubActionsSecret,
   azureKeyVault,
   gcpSecretManager,
+  kubernetesSecret,
 ];
 
 export interface ProviderRegistry {

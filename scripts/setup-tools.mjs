@@ -24,6 +24,8 @@ export const versions = {
   temporalCli: 'v1.5.1',
   // The Java SDK's time-skipping test server.
   temporalTestServer: '1.32.1',
+  // moto's stand-alone server (IAM, STS, Secrets Manager), a second opinion beside our AWS emulator.
+  moto: '5.2.5',
 };
 
 /** Bumped when a tool's install recipe changes, so a cached copy made the old way is redone. */
@@ -120,6 +122,20 @@ export const tools = [
         `#!/bin/sh\n# Temporal's time-skipping test server: <port> [--enable-time-skipping]\nexec java -Xss4m -Xmx768m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -cp '${join(dir, 'lib')}/*' io.temporal.testserver.TestServer "$@"\n`,
       );
       writeFileSync(join(toolsDir, 'temporal-test-server.version'), `${versions.temporalTestServer}+${recipe.temporalTestServer}\n`);
+    },
+  },
+  {
+    name: 'moto',
+    what: `moto[server] ${versions.moto} (a third-party AWS emulator: IAM, STS, Secrets Manager) in a Python venv`,
+    present: () => existsSync(join(binDir, 'moto_server')) && installedAt(join(toolsDir, 'moto.version')) === versions.moto,
+    install() {
+      need('python3', 'run moto, the third-party AWS emulator', 'Install Python 3.9+ with venv (Debian: python3-venv).');
+      const venv = join(toolsDir, 'moto-venv');
+      rmSync(venv, { recursive: true, force: true });
+      run('python3', ['-m', 'venv', venv]);
+      run(join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', `moto[server]==${versions.moto}`]);
+      writeExecutable(join(binDir, 'moto_server'), `#!/bin/sh\n# moto's AWS emulator: -H 127.0.0.1 -p <port>\nexec '${join(venv, 'bin', 'moto_server')}' "$@"\n`);
+      writeFileSync(join(toolsDir, 'moto.version'), `${versions.moto}\n`);
     },
   },
 ];

@@ -6,9 +6,10 @@
  */
 import vault from 'node-vault';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { RotorEnv } from './env.js';
-import { awsFault, startAwsEmulator, type AwsEmulator } from './aws/index.js';
+import { awsFault } from './aws/index.js';
+import { ourAwsEmulator, type AwsTarget, type AwsTargetKind } from './aws/targets.js';
 
 export type Fields = Record<string, string>;
 
@@ -19,17 +20,19 @@ export interface PreparedCredential {
   initial: Fields;
   /** Whether these fields authenticate against the credential's system. */
   works(fields: Fields): Promise<boolean>;
-  /** The credential system answers the next `times` calls to create material with throttling. */
-  throttleCreate(times: number): void;
-  /** New material stops verifying (until restoreVerify). */
-  breakVerify(): void;
-  restoreVerify(): void;
-  /** Every secret value the emulator issued, for leak scans. */
-  issuedSecrets(): string[];
+  /** The credential system answers the next `times` calls to create material with throttling (absent where faults cannot be injected). */
+  throttleCreate?(times: number): void;
+  /** New material stops verifying (until restoreVerify); absent where the system cannot be made to. */
+  breakVerify?(): void;
+  restoreVerify?(): void;
+  /** Every secret value the emulator issued (or, where it cannot tell, that the test saw issued), for leak scans. */
+  issuedSecrets(): string[] | Promise<string[]>;
 }
 
 export interface CredentialFixture {
   type: string;
+  /** What the type's system is, when not its only emulator (e.g. `moto 5.2.5`), for the test names. */
+  against?: string;
   workflow: string;
   /** Starts the emulators the type needs (once per file). */
   start(env: RotorEnv): Promise<void>;
@@ -68,23 +71,26 @@ revoke:
 `;
 }
 
-/** AWS IAM access key, Secrets Manager as primary store. */
-export function awsFixture(): CredentialFixture {
-  let aws: AwsEmulator;
+/** AWS IAM access key, Secrets Manager as primary store; against our emulator or moto (then without faults). */
+export function awsFixture(kind: AwsTargetKind = ourAwsEmulator): CredentialFixture {
+  let aws: AwsTarget;
+  /** The Secrets Manager secrets of every prepared credential. */
+  const prepared: string[] = [];
   return {
     type: 'aws-iam-access-key',
+    against: kind.name,
     workflow: 'rotateAwsAccessKey',
     async start(env) {
-      aws = await startAwsEmulator();
-      const rotor = aws.iam.createUser('rotor');
+      aws = await kind.start();
+      const rotor = await aws.iam.rotorUser();
       env.env.ROTOR_AWS_KEY_ID = rotor.accessKeyId;
       env.env.ROTOR_AWS_SECRET = rotor.secretAccessKey;
     },
     async prepare(env, id) {
-      const user = aws.iam.createUser(`app-${id}`);
+      const user = await aws.iam.createUser(`app-${id}`);
+      prepared.push(`rotor/${id}`);
       const initial = { accessKeyId: user.accessKeyId, secretAccessKey: user.secretAccessKey };
-      const admin = { accessKeyId: env.env.ROTOR_AWS_KEY_ID!, secretAccessKey: env.env.ROTOR_AWS_SECRET! };
-      const sm = new SecretsManagerClient({ endpoint: aws.endpoint, region: aws.region, credentials: admin, maxAttempts: 1 });
+      const sm = new SecretsManagerClient({ endpoint: aws.endpoint, region: aws.region, credentials: aws.admin, maxAttempts: 1 });
       await sm.send(new CreateSecretCommand({ Name: `rotor/${id}`, SecretString: JSON.stringify(initial) }));
       sm.destroy();
       const connection = `  endpoint: ${aws.endpoint}
@@ -92,6 +98,7 @@ export function awsFixture(): CredentialFixture {
   credentials:
     accessKeyId: env:ROTOR_AWS_KEY_ID
     secretAccessKey: env:ROTOR_AWS_SECRET`;
+      const ours = aws.ours;
       return {
         initial,
         yaml: fixturePolicy(
@@ -115,14 +122,36 @@ ${connection}`,
             sts.destroy();
           }
         },
-        throttleCreate(times) {
-          aws.faults.add({ match: (r) => r.path === '/iam/CreateAccessKey', status: 400, ...awsFault('iam', 'Throttling', 'Rate exceeded'), times });
-        },
-        breakVerify: () => aws.iam.setPropagationDelay(24 * 3_600_000),
-        restoreVerify: () => aws.iam.setPropagationDelay(0),
-        issuedSecrets: () => aws.iam.issuedSecrets(),
+        ...(ours && {
+          throttleCreate(times: number) {
+            ours.faults.add({ match: (r) => r.path === '/iam/CreateAccessKey', status: 400, ...awsFault('iam', 'Throttling', 'Rate exceeded'), times });
+          },
+          breakVerify: () => ours.iam.setPropagationDelay(24 * 3_600_000),
+          restoreVerify: () => ours.iam.setPropagationDelay(0),
+        }),
+        // moto cannot list the secrets it issued: every version the primary stores hold has Rotor's keys.
+        issuedSecrets: async () => (ours ? ours.iam.issuedSecrets() : [...aws.iam.issuedSecrets(), ...(await storedSecretKeys(aws, prepared))]),
       };
     },
     close: async () => aws?.close(),
   };
+}
+
+/** The secretAccessKey of every version (labelled or not) of these secrets. */
+async function storedSecretKeys(aws: AwsTarget, secretIds: string[]): Promise<string[]> {
+  const sm = new SecretsManagerClient({ endpoint: aws.endpoint, region: aws.region, credentials: aws.admin, maxAttempts: 1 });
+  const found: string[] = [];
+  try {
+    for (const SecretId of secretIds) {
+      const { Versions = [] } = await sm.send(new ListSecretVersionIdsCommand({ SecretId, IncludeDeprecated: true }));
+      for (const { VersionId } of Versions) {
+        const { SecretString } = await sm.send(new GetSecretValueCommand({ SecretId, VersionId }));
+        const key = (JSON.parse(SecretString ?? '{}') as Fields).secretAccessKey;
+        if (key) found.push(key);
+      }
+    }
+  } finally {
+    sm.destroy();
+  }
+  return found;
 }
