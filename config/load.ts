@@ -147,7 +147,8 @@ export function incidentPolicy(inspection: PolicyInspection, credentialId: strin
     const where = [...new Set(declaredIn.map((d) => d.file))].join(', ');
     throw new PolicyLoadError([...inspection.problems, { file: declaredIn[0]!.file, path: 'id', message: `credential id "${credentialId}" is declared more than once (${where}): which one is meant is unclear` }]);
   }
-  if (!policy && declaredIn.length > 0) throw new PolicyLoadError(inspection.problems);
+  // Its document is invalid, or it may sit in a file that could not be read at all: show why.
+  if (!policy && inspection.problems.length > 0) throw new PolicyLoadError(inspection.problems);
   return { policy, otherProblems: inspection.problems };
 }
 

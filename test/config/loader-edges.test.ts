@@ -79,6 +79,7 @@ describe('what is printed', () => {
     const printed = (await refusal(dir)).map(formatProblem);
     expect(printed.length).toBeGreaterThan(0);
     for (const line of printed) {
+      // eslint-disable-next-line no-control-regex
       expect(line).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202e]/);
       expect(line).toContain('evil\\n\\x1b[2Kname\\u202e.yaml');
     }
