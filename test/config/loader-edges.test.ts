@@ -45,13 +45,18 @@ describe('which files are policies', () => {
 
   it('follows symlinks that stay inside the policy directory (files and directories), each real file once', async () => {
     await mkdir(join(dir, 'shared'));
-    await writeFile(join(dir, 'shared', 'base.yaml'), validPolicy('base-db'));
-    await symlink('shared/base.yaml', join(dir, 'linked.yaml')); // second name of one file: read once
-    await mkdir(join(dir, 'real-team'));
-    await writeFile(join(dir, 'real-team', 'team.yaml'), validPolicy('team-db'));
-    await symlink('real-team', join(dir, 'team-link'));
-    await symlink('..', join(dir, 'real-team', 'loop')); // a cycle is not walked twice
-    expect(await ids()).toEqual(['base-db', 'team-db']);
+    await writeFile(join(dir, 'shared', 'base.txt'), validPolicy('base-db')); // not a policy name itself
+    await symlink('shared/base.txt', join(dir, 'linked.yaml'));
+    await symlink('shared/base.txt', join(dir, 'again.yaml')); // a second name of one file: read once
+    await mkdir(join(dir, '.teams'));
+    await writeFile(join(dir, '.teams', 'team.yaml'), validPolicy('team-db'));
+    await symlink('.teams', join(dir, 'team-link'));
+    await symlink('..', join(dir, '.teams', 'loop')); // a cycle is not walked twice
+    const policies = await loadPolicies(dir, registry.catalog);
+    expect(policies.map((p) => [p.id, p.source.file]).sort()).toEqual([
+      ['base-db', join(dir, 'again.yaml')],
+      ['team-db', join(dir, 'team-link', 'team.yaml')],
+    ]);
   });
 
   it('refuses, by name, symlinks that leave the policy directory', async () => {
