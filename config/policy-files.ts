@@ -119,9 +119,10 @@ export async function readPolicyFile({ file, real }: PolicyFile, problems: Polic
   const handle = await open(real, 'r');
   let bytes: Buffer;
   try {
-    const buffer = Buffer.alloc(MAX_POLICY_FILE_BYTES + 1);
-    const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-    bytes = buffer.subarray(0, bytesRead);
+    const buffer = Buffer.allocUnsafe(Math.min((await handle.stat()).size, MAX_POLICY_FILE_BYTES) + 1);
+    let length = 0;
+    for (let n = -1; n !== 0 && length < buffer.length; length += n) n = (await handle.read(buffer, length, buffer.length - length, length)).bytesRead;
+    bytes = buffer.subarray(0, length);
   } finally {
     await handle.close();
   }
