@@ -47,7 +47,13 @@ export async function listPolicyFiles(target: string, problems: PolicyProblem[])
   const seenDirs = new Set<string>([rootReal]);
 
   const walk = async (dir: string, depth: number): Promise<void> => {
-    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    let entries;
+    try {
+      entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    } catch (error) {
+      problems.push({ file: dir, path: '', message: `cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})` });
+      return;
+    }
     for (const entry of entries) {
       if (isHidden(entry.name)) continue;
       const file = join(dir, entry.name);

@@ -44,7 +44,7 @@ async function directoriesToWatch(root: string): Promise<Set<string>> {
     }
   };
   await walk(root, 0);
-  for (const file of await listPolicyFiles(root, [])) dirs.add(dirname(file.real));
+  for (const file of await listPolicyFiles(root, []).catch(() => [])) dirs.add(dirname(file.real));
   return dirs;
 }
 
