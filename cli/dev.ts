@@ -38,6 +38,8 @@ export async function runDev(options: DevOptions, untilStopped: Promise<void>): 
   const temporal = await startTestServer({ port: options.temporalPort });
   const apiToken = randomBytes(24).toString('base64url');
   await writeFile(join(dir, 'api-token'), `${apiToken}\n`, { mode: 0o600 });
+  // The demo rotates every few minutes: below the 1h default minimum, so the demo lowers it (an operator setting).
+  process.env.ROTOR_MIN_INTERVAL ??= '1m';
   const env = { ...process.env, DEMO_DB_ADMIN_PASSWORD: postgres.adminPassword, VAULT_TOKEN: vault.token };
   await writeFile(join(dir, 'policies', 'demo.yaml'), demoPolicy(postgres, vault.address, options.every));
 
@@ -58,7 +60,7 @@ export async function runDev(options: DevOptions, untilStopped: Promise<void>): 
   const envFile = join(dir, 'env');
   await writeFile(
     envFile,
-    `ROTOR_DATABASE_URL=${postgres.url}\nTEMPORAL_ADDRESS=${temporal.address}\nROTOR_POLICIES=${join(dir, 'policies')}\nROTOR_HTTP_PORT=${options.httpPort}\n`,
+    `ROTOR_DATABASE_URL=${postgres.url}\nTEMPORAL_ADDRESS=${temporal.address}\nROTOR_POLICIES=${join(dir, 'policies')}\nROTOR_HTTP_PORT=${options.httpPort}\nROTOR_MIN_INTERVAL=${process.env.ROTOR_MIN_INTERVAL}\n`,
     { mode: 0o600 },
   );
   process.stderr.write(

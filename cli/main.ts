@@ -5,8 +5,9 @@
 import { Command, CommanderError } from 'commander';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import { loadPolicies, loadPolicyDirectory, PolicyLoadError, formatProblem } from '../config/load.js';
+import { incidentPolicy, inspectPolicyDirectory, loadPolicies, loadPolicyDirectory, PolicyLoadError, formatProblem, type PolicyInspection } from '../config/load.js';
 import { loadDiscoveryConfig } from '../config/discovery-load.js';
+import { OperatorSettingError, secretRefAllowlist } from '../config/secret-ref.js';
 import { applyPolicyDirectory } from '../daemon/apply.js';
 import { expiryInstant } from '../config/policy.js';
 import { daysBetween } from '../audit/types.js';
@@ -84,8 +85,10 @@ export function buildProgram(): Command {
     .action(async (credentialId: string, opts: { wait?: boolean; reason?: string; emergency?: boolean; revokeFirst?: boolean; json?: boolean }) => {
       if (opts.revokeFirst && !opts.emergency) throw new UsageError('--revoke-first needs --emergency');
       const g = global();
-      const policies = await loadPolicies(g.policies, registry.catalog);
-      const policy = policies.find((p) => p.id === credentialId);
+      // An emergency needs only its own credential's document to be valid (issue: an unrelated broken file must not block it).
+      const policy = opts.emergency
+        ? incidentPolicyOrWarn(await inspectPolicyDirectory(g.policies, registry.catalog), credentialId)
+        : (await loadPolicies(g.policies, registry.catalog)).find((p) => p.id === credentialId);
       if (!policy) throw new UsageError(`no policy for credential ${credentialId} in ${g.policies}`);
       const connection = await Connection.connect({ address: g.temporal });
       try {
@@ -128,10 +131,10 @@ export function buildProgram(): Command {
       }
       const credentialIds = [...new Set(matches.map((m) => m.credentialId))];
       if (credentialIds.length === 0) throw new UsageError('no managed credential has this value or id (nothing started)');
-      const policies = await loadPolicies(g.policies, registry.catalog);
+      const inspection = await inspectPolicyDirectory(g.policies, registry.catalog);
       const started = [];
       for (const id of credentialIds) {
-        const policy = policies.find((p) => p.id === id);
+        const policy = incidentPolicyOrWarn(inspection, id, id !== credentialIds[0]);
         if (!policy) throw new UsageError(`credential ${id} matches but has no policy any more: decommission it by hand`);
         if (opts.dryRun) {
           started.push({ credential: id, started: false });
@@ -258,6 +261,8 @@ export function buildProgram(): Command {
       const g = global();
       if (!settings.apiTokenRef) throw new UsageError('ROTOR_API_TOKEN_REF must name the HTTP API token (env:NAME or file:/path)');
       const resolveSecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken });
+      // Policies' references are resolved only where the operator's allowlist allows (Rotor's own above are not policies').
+      const resolvePolicySecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken, allow: secretRefAllowlist() });
       const daemon = await startDaemon({
         databaseUrl: g.databaseUrl,
         temporalAddress: g.temporal,
@@ -269,7 +274,7 @@ export function buildProgram(): Command {
         githubWebhookSecret: settings.githubWebhookSecretRef ? await resolveSecret(settings.githubWebhookSecretRef) : undefined,
         providers: registry,
         logger: createLogger(),
-        resolveSecret,
+        resolveSecret: resolvePolicySecret,
       });
       await untilSignalled();
       await daemon.stop();
@@ -305,7 +310,7 @@ export function buildProgram(): Command {
         policies,
         providers: registry,
         logger,
-        resolveSecret: createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken }),
+        resolveSecret: createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken, allow: secretRefAllowlist() }),
         policyDir: g.policies,
       });
       logger.info({ taskQueue: g.taskQueue, policies: policies.all().length }, 'worker started');
@@ -319,6 +324,21 @@ export function buildProgram(): Command {
 
   registerAuditCommands(program, global);
   return program;
+}
+
+/**
+ * The policy of one credential for an incident: its own document must be valid; broken other
+ * files are listed as a warning (once) and do not stop it. Everything that changes schedules stays
+ * all-or-nothing.
+ */
+function incidentPolicyOrWarn(inspection: PolicyInspection, credentialId: string, warned = false): Policy | undefined {
+  const { policy, otherProblems } = incidentPolicy(inspection, credentialId);
+  if (policy && otherProblems.length > 0 && !warned) {
+    process.stderr.write(
+      `warning: other policy files are refused (acting on ${credentialId} anyway; schedules are unchanged until they are fixed):\n${otherProblems.map((p) => `  ${formatProblem(p)}`).join('\n')}\n`,
+    );
+  }
+  return policy;
 }
 
 async function readStdin(): Promise<string> {
@@ -411,7 +431,7 @@ export async function runCli(argv: string[]): Promise<number> {
       process.stderr.write(`policies refused, nothing changed:\n${error.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}\n`);
       return 2;
     }
-    if (error instanceof UsageError) {
+    if (error instanceof UsageError || error instanceof OperatorSettingError) {
       process.stderr.write(`rotor: ${error.message}\n`);
       return 2;
     }

@@ -1,3 +1,5 @@
+import { printable } from '../lib/printable.js';
+
 /** Prints rows as an aligned table, or as JSON when asked: every listing supports --json. */
 export function printRows(rows: Array<Record<string, unknown>>, options: { json?: boolean; columns: string[] }): void {
   if (options.json) {
@@ -21,5 +23,5 @@ export function printJson(value: unknown): void {
 function cell(value: unknown): string {
   if (value === null || value === undefined) return '-';
   if (value instanceof Date) return value.toISOString().replace(/\.\d{3}Z$/, 'Z');
-  return String(value);
+  return printable(String(value));
 }

@@ -1,10 +1,16 @@
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, extname } from 'node:path';
-import { LineCounter, parseAllDocuments, isMap, isSeq, type Document } from 'yaml';
+import { LineCounter, parseAllDocuments, isMap, isScalar, isSeq, type Document } from 'yaml';
 import type { z } from 'zod';
 import { PolicySchema, type Policy } from './policy.js';
-import { isDiscoveryDocument, parseDiscoveryDocument } from './discovery.js';
+import { isDiscoveryDocument, parseDiscoveryDocument, type DiscoveryConfig } from './discovery.js';
 import { isManualCredentialDocument, parseManualCredentialDocument, type ManualCredential } from './manual-credential.js';
+import { listPolicyFiles, readPolicyFile } from './policy-files.js';
+import { operatorSettingsFromEnv, type OperatorSettings } from './operator.js';
+import { isSecretRef, secretRefRefusal } from './secret-ref.js';
+import { cronProblems, everyProblems } from './schedule.js';
+import { knownKeys, nearest } from './suggest.js';
+import { printable } from '../lib/printable.js';
+
+export { MAX_POLICY_FILE_BYTES } from './policy-files.js';
 
 /** What the loader needs to know of the providers: their spec schemas and a few facts. */
 export interface ProviderCatalog {
@@ -29,14 +35,15 @@ export class PolicyLoadError extends Error {
   }
 }
 
+/** One problem on one line; file names, paths and messages are made safe to print (lib/printable.ts). */
 export function formatProblem(p: PolicyProblem): string {
-  return `${p.file}${p.line ? `:${p.line}` : ''}: ${p.path || '(file)'}: ${p.message}`;
+  return printable(`${p.file}${p.line ? `:${p.line}` : ''}: ${p.path || '(file)'}: ${p.message}`);
 }
 
-/** Files larger than this are refused before parsing: a policy is a page of YAML, not a data set. */
-export const MAX_POLICY_FILE_BYTES = 256 * 1024;
 /** Aliases allowed per file: stops "billion laughs" expansion. */
 const MAX_ALIASES = 50;
+/** Nesting levels a document may have: a policy is a few levels deep; deeper is refused, not walked. */
+export const MAX_NESTING = 64;
 
 /**
  * Patterns of real secret values, refused wherever they appear in a policy: secrets are referenced
@@ -50,10 +57,19 @@ const INLINE_SECRET_PATTERNS: Array<[RegExp, string]> = [
   [/\bglpat-[A-Za-z0-9_-]{20,}\b/, 'a GitLab token'],
   [/\bxox[baprs]-[A-Za-z0-9-]{10,}\b/, 'a Slack token'],
   [/^[A-Za-z0-9+/]{40}$/, 'an AWS secret access key'],
+  // `aws_secret_access_key=…`, `secret: …`, `?key=…&`: 40 base64 characters after = or :, in mixed
+  // case (a git commit id, 40 lower-case hex digits, is not one).
+  [/(?:[=:]\s*["']?)(?=[A-Za-z0-9+/]*[a-z])(?=[A-Za-z0-9+/]*[A-Z])[A-Za-z0-9+/]{40}(?![A-Za-z0-9+/=])/, 'an AWS secret access key'],
+  // A password in a URL's user-info: https://admin:…@host.
+  [/\b[a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*:[^\s/?#@]+@/i, 'a URL with a password in it (user:password@)'],
 ];
+
+const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /** Keys whose values must be secret references wherever they appear. */
 const SECRET_KEYS = /^(password|secret|token|clientSecret|privateKey|secretAccessKey|apiKey)$/i;
+
+const SECRET_REF_HINT = 'use a secret reference (env:NAME, file:/path, vault:mount/path#key)';
 
 /** A manual credential as declared, with the file it came from. */
 export type DeclaredManualCredential = ManualCredential & { source: { file: string } };
@@ -65,21 +81,47 @@ export interface PolicyDirectory {
 }
 
 /**
+ * Everything read from a policy directory, valid or not: the valid documents, the `kind: discovery`
+ * configurations, every problem, and which credential ids each file declares (valid or not).
+ */
+export interface PolicyInspection extends PolicyDirectory {
+  discovery: DiscoveryConfig[];
+  problems: PolicyProblem[];
+  /** The problems of `kind: discovery` documents alone (also in `problems`). */
+  discoveryProblems: PolicyProblem[];
+  /** Every `id:` a document declares, whether or not the document is valid. */
+  declared: Array<{ id: string; file: string }>;
+}
+
+export interface LoadOptions {
+  /** The operator's settings (allowed secret references, minimum interval); default: from the environment. */
+  settings?: OperatorSettings;
+}
+
+/**
  * Loads and validates every policy under `target` (a file or a directory of .yaml/.yml files).
  * All-or-nothing: any problem in any file refuses the whole set, listing every problem found.
  */
-export async function loadPolicies(target: string, catalog: ProviderCatalog): Promise<Policy[]> {
-  return (await loadPolicyDirectory(target, catalog)).policies;
+export async function loadPolicies(target: string, catalog: ProviderCatalog, options: LoadOptions = {}): Promise<Policy[]> {
+  return (await loadPolicyDirectory(target, catalog, options)).policies;
 }
 
 /** loadPolicies, plus the `kind: manual-credential` documents (config/manual-credential.ts). */
-export async function loadPolicyDirectory(target: string, catalog: ProviderCatalog): Promise<PolicyDirectory> {
-  const files = await policyFiles(target);
+export async function loadPolicyDirectory(target: string, catalog: ProviderCatalog, options: LoadOptions = {}): Promise<PolicyDirectory> {
+  const { policies, manual, problems } = await inspectPolicyDirectory(target, catalog, options);
+  if (problems.length > 0) throw new PolicyLoadError(problems);
+  return { policies, manual };
+}
+
+/** Reads and checks the whole directory without refusing it: for callers that decide per credential. */
+export async function inspectPolicyDirectory(target: string, catalog: ProviderCatalog, options: LoadOptions = {}): Promise<PolicyInspection> {
+  const settings = options.settings ?? operatorSettingsFromEnv();
   const problems: PolicyProblem[] = [];
-  const found: PolicyDirectory = { policies: [], manual: [] };
+  const found: PolicyInspection = { policies: [], manual: [], discovery: [], problems: [], discoveryProblems: [], declared: [] };
+  const files = await listPolicyFiles(target, problems);
   for (const file of files) {
     const text = await readPolicyFile(file, problems);
-    if (text !== undefined) found.policies.push(...parsePolicyText(text, file, catalog, problems, found.manual));
+    if (text !== undefined) found.policies.push(...parsePolicyText(text, file.file, catalog, problems, found.manual, { settings, into: found }));
   }
   const seen = new Map<string, string>();
   for (const { id, source } of [...found.policies, ...found.manual]) {
@@ -87,29 +129,38 @@ export async function loadPolicyDirectory(target: string, catalog: ProviderCatal
     if (earlier) problems.push({ file: source.file, path: 'id', message: `credential id "${id}" is already declared in ${earlier}` });
     seen.set(id, source.file);
   }
-  if (files.length === 0) problems.push({ file: target, path: '', message: 'no policy files (*.yaml, *.yml) found' });
-  if (problems.length > 0) throw new PolicyLoadError(problems);
+  if (files.length === 0 && problems.length === 0) problems.push({ file: target, path: '', message: 'no policy files (*.yaml, *.yml) found' });
+  found.problems = uniqueProblems(problems);
   return found;
 }
 
-export async function policyFiles(target: string): Promise<string[]> {
-  const info = await stat(target).catch(() => undefined);
-  if (!info) throw new PolicyLoadError([{ file: target, path: '', message: 'no such file or directory' }]);
-  if (info.isFile()) return [target];
-  const entries = await readdir(target, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile() && ['.yaml', '.yml'].includes(extname(e.name)))
-    .map((e) => join(e.parentPath, e.name))
-    .sort();
+/**
+ * The policy of one credential for an incident (`rotor rotate --emergency`, `rotor leak`): taken
+ * whenever its own document is valid and it is declared once, whatever else in the directory is
+ * broken; the other files' problems come back to be reported. Throws PolicyLoadError (with every
+ * problem) when the credential's own document is invalid or the id is declared twice.
+ */
+export function incidentPolicy(inspection: PolicyInspection, credentialId: string): { policy: Policy | undefined; otherProblems: PolicyProblem[] } {
+  const declaredIn = inspection.declared.filter((d) => d.id === credentialId);
+  const policy = inspection.policies.find((p) => p.id === credentialId);
+  if (declaredIn.length > 1) {
+    const where = [...new Set(declaredIn.map((d) => d.file))].join(', ');
+    throw new PolicyLoadError([...inspection.problems, { file: declaredIn[0]!.file, path: 'id', message: `credential id "${credentialId}" is declared more than once (${where}): which one is meant is unclear` }]);
+  }
+  // Its document is invalid, or it may sit in a file that could not be read at all: show why.
+  if (!policy && inspection.problems.length > 0) throw new PolicyLoadError(inspection.problems);
+  return { policy, otherProblems: inspection.problems };
 }
 
-async function readPolicyFile(file: string, problems: PolicyProblem[]): Promise<string | undefined> {
-  const size = (await stat(file)).size;
-  if (size > MAX_POLICY_FILE_BYTES) {
-    problems.push({ file, path: '', message: `file is ${size} bytes; policy files are limited to ${MAX_POLICY_FILE_BYTES}` });
-    return undefined;
-  }
-  return readFile(file, 'utf8');
+/** The same problem found twice (e.g. by the inline-secret scan and a provider's schema) is listed once. */
+function uniqueProblems(problems: PolicyProblem[]): PolicyProblem[] {
+  const seen = new Set<string>();
+  return problems.filter((p) => {
+    const key = `${p.file}\0${p.line ?? ''}\0${p.path}\0${p.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /**
@@ -122,7 +173,9 @@ export function parsePolicyText(
   catalog: ProviderCatalog,
   problems: PolicyProblem[],
   manual: DeclaredManualCredential[] = [],
+  options: LoadOptions & { into?: Pick<PolicyInspection, 'discovery' | 'discoveryProblems' | 'declared'> } = {},
 ): Policy[] {
+  const settings = options.settings ?? operatorSettingsFromEnv();
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (!Array.isArray(docs)) return [];
@@ -131,6 +184,10 @@ export function parsePolicyText(
   for (const doc of docs) {
     const lineOf = (path: PropertyKey[]) => nodeLine(doc, path, lineCounter);
     if (doc.errors.length > 0) {
+      if (doc.errors.some((e) => /Maximum call stack/.test(e.message))) {
+        problems.push({ file, path: '', line: doc.errors[0]!.linePos?.[0]?.line, message: `nested too deeply: documents are limited to ${MAX_NESTING} levels` });
+        continue;
+      }
       for (const e of doc.errors) problems.push({ file, path: '', line: e.linePos?.[0]?.line, message: `YAML: ${e.message.split('\n')[0]}` });
       continue;
     }
@@ -142,13 +199,27 @@ export function parsePolicyText(
       continue;
     }
     if (value === null || value === undefined) continue; // an empty document, e.g. after a trailing ---
+    if (depthOver(value, MAX_NESTING)) {
+      problems.push({ file, path: '', line: lineOf([]), message: `nested more than ${MAX_NESTING} levels deep: documents are limited to ${MAX_NESTING} levels` });
+      continue;
+    }
     // Other kinds of document (discovery targets, manual credentials) are checked here too, so a bad
     // one refuses the set, and never hold a secret value either.
     if (isDiscoveryDocument(value) || isManualCredentialDocument(value)) {
-      const report: Report = (path, message) => problems.push({ file, path: formatPath(path), line: lineOf(path), message });
-      scanForInlineSecrets(value, [], report);
-      if (isDiscoveryDocument(value)) parseDiscoveryDocument(value, catalog, report);
-      else {
+      const discovery = isDiscoveryDocument(value);
+      const report: Report = (path, message) => {
+        const problem = { file, path: formatPath(path), line: lineOf(path), message };
+        problems.push(problem);
+        if (discovery) options.into?.discoveryProblems.push(problem);
+      };
+      scanValues(value, [], report, settings);
+      if (discovery) {
+        const config = parseDiscoveryDocument(value, catalog, report);
+        const every = config && everyProblems(config.every, settings);
+        if (every) report(['every'], every);
+        else if (config) options.into?.discovery.push(config);
+      } else {
+        declare(value, file, options.into);
         const credential = parseManualCredentialDocument(value, report);
         if (credential) manual.push({ ...credential, source: { file } });
       }
@@ -164,7 +235,8 @@ export function parsePolicyText(
       const prefix: PropertyKey[] = isList ? ['policies', i] : [];
       const report = (path: PropertyKey[], message: string) =>
         problems.push({ file, path: formatPath([...prefix, ...path]), line: lineOf([...prefix, ...path]), message });
-      const policy = validatePolicy(item, catalog, report);
+      declare(item, file, options.into);
+      const policy = validatePolicy(item, catalog, settings, report);
       if (policy) policies.push({ ...policy, source: { file, index: index } });
       index++;
     });
@@ -172,60 +244,114 @@ export function parsePolicyText(
   return policies;
 }
 
+function declare(item: unknown, file: string, into: Pick<PolicyInspection, 'declared'> | undefined): void {
+  const id = isRecord(item) ? item.id : undefined;
+  if (into && typeof id === 'string') into.declared.push({ id, file });
+}
+
 type Report = (path: PropertyKey[], message: string) => void;
 
-function validatePolicy(item: unknown, catalog: ProviderCatalog, report: Report): Omit<Policy, 'source'> | undefined {
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** A provider block worth checking against its provider's schema: an object with a type. */
+function providerBlock(value: unknown): { type: string } | undefined {
+  return isRecord(value) && typeof value.type === 'string' && value.type.length > 0 ? (value as { type: string }) : undefined;
+}
+
+/**
+ * Validates one policy. Every part is checked even when another part is wrong, so one run lists
+ * every problem of the document (a typo in a credential field together with a missing owner).
+ */
+function validatePolicy(item: unknown, catalog: ProviderCatalog, settings: OperatorSettings, report: Report): Omit<Policy, 'source'> | undefined {
   let problems = 0;
+  const flagged = new Set<string>();
+  const reported = new Set<string>();
   const counting: Report = (path, message) => {
     problems++;
+    reported.add(formatPath(path));
     report(path, message);
   };
-  scanForInlineSecrets(item, [], counting);
+  // The scan's verdict on a value stands alone: a schema's "must be a secret reference" on the same value adds nothing.
+  scanValues(item, [], (path, message) => (flagged.add(formatPath(path)), counting(path, message)), settings);
+  const bySchema = (schema: z.ZodType, prefix: PropertyKey[]) => (issue: z.core.$ZodIssue) => {
+    const path = [...prefix, ...issue.path];
+    if (flagged.has(formatPath(path))) return;
+    if (issue.code === 'unrecognized_keys') {
+      const known = knownKeys(schema, issue.path);
+      for (const key of issue.keys) {
+        const guess = nearest(key, known);
+        counting([...path, key], `unknown field "${key}"${guess ? `; did you mean "${guess}"?` : ''}`);
+      }
+      return;
+    }
+    counting(path, issue.message);
+  };
   const parsed = PolicySchema.safeParse(item);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) counting(issue.path, issue.message);
-    return undefined;
+  if (!parsed.success) parsed.error.issues.forEach(bySchema(PolicySchema, []));
+  const raw = isRecord(item) ? item : {};
+  const p = parsed.success ? parsed.data : undefined;
+
+  const credentialBlock = providerBlock(p?.credential ?? raw.credential);
+  const credential = credentialBlock && catalog.credential(credentialBlock.type);
+  let credentialSpec: Record<string, unknown> | undefined;
+  if (credentialBlock && !credential) {
+    counting(['credential', 'type'], `unknown credential type "${credentialBlock.type}"; known: ${catalog.credentialTypes().join(', ')}`);
+  } else if (credentialBlock && credential) {
+    const { type: _type, ...fields } = credentialBlock as Record<string, unknown>;
+    credentialSpec = parseSpec(credential.spec, fields, ['credential'], bySchema);
   }
-  const p = parsed.data;
-  const { type: credentialType, ...credentialFields } = p.credential;
-  const credential = catalog.credential(credentialType);
-  if (!credential) {
-    counting(['credential', 'type'], `unknown credential type "${credentialType}"; known: ${catalog.credentialTypes().join(', ')}`);
-    return undefined;
-  }
-  const credentialSpec = parseSpec(credential.spec, credentialFields, ['credential'], counting);
-  const store = parseStore(p.store, ['store'], catalog, counting, true);
-  const dependents = p.dependents.map((d, i) => {
-    const { name, ...block } = d;
-    const parsedStore = parseStore(block as { type: string }, ['dependents', i], catalog, counting, false);
-    return parsedStore && { name, ...parsedStore };
+  const storeBlock = providerBlock(p?.store ?? raw.store);
+  const store = storeBlock && parseStore(storeBlock, ['store'], catalog, counting, bySchema, true);
+  const rawDependents = p?.dependents ?? (Array.isArray(raw.dependents) ? raw.dependents : []);
+  const dependents = rawDependents.map((d, i) => {
+    const block = providerBlock(d);
+    if (!block) return undefined;
+    const { name, ...fields } = block as { type: string; name?: unknown };
+    const parsedStore = parseStore(fields as { type: string }, ['dependents', i], catalog, counting, bySchema, false);
+    return parsedStore && { name: name as string, ...parsedStore };
   });
   const names = new Set<string>();
-  p.dependents.forEach((d, i) => {
-    if (names.has(d.name)) counting(['dependents', i, 'name'], `duplicate dependent name "${d.name}"`);
-    names.add(d.name);
+  rawDependents.forEach((d, i) => {
+    const name = isRecord(d) ? d.name : undefined;
+    if (typeof name !== 'string') return;
+    if (names.has(name)) counting(['dependents', i, 'name'], `duplicate dependent name "${name}"`);
+    names.add(name);
   });
-  const strategy = p.strategy ?? credential.strategies[0]!;
-  if (!credential.strategies.includes(strategy)) {
-    counting(['strategy'], `${credentialType} supports ${credential.strategies.join(' or ')}, not ${strategy}`);
+  const strategy = p?.strategy ?? (raw.strategy === 'dual' || raw.strategy === 'single' ? raw.strategy : undefined) ?? credential?.strategies[0];
+  if (credential && strategy && !credential.strategies.includes(strategy)) {
+    counting(['strategy'], `${credentialBlock!.type} supports ${credential.strategies.join(' or ')}, not ${strategy}`);
   }
-  if (problems > 0 || !credentialSpec || !store || dependents.some((d) => !d)) return undefined;
+  const scheduleRaw = isRecord(raw.schedule) ? raw.schedule : {};
+  const every = p?.schedule.every ?? (typeof scheduleRaw.every === 'string' ? scheduleRaw.every : undefined);
+  const cron = p?.schedule.cron ?? (typeof scheduleRaw.cron === 'string' ? scheduleRaw.cron : undefined);
+  // Checked only where the schema found the text well-formed, so each value gets one verdict.
+  const everyProblem = every && !reported.has('schedule.every') && everyProblems(every, settings);
+  if (everyProblem) counting(['schedule', 'every'], everyProblem);
+  const cronProblem = cron && !reported.has('schedule.cron') && cronProblems(cron, settings);
+  if (cronProblem) counting(['schedule', 'cron'], cronProblem);
+
+  if (!p || problems > 0 || !credential || !credentialSpec || !store || dependents.some((d) => !d)) return undefined;
   const schedule = { ...p.schedule, every: p.schedule.every ?? (p.schedule.cron ? undefined : credential.defaultEvery) };
   return {
     ...p,
-    strategy,
+    strategy: strategy!,
     schedule,
-    credential: { type: credentialType, spec: credentialSpec },
+    credential: { type: credentialBlock!.type, spec: credentialSpec },
     store,
     dependents: dependents as Policy['dependents'],
   };
 }
+
+type IssueReporter = (schema: z.ZodType, prefix: PropertyKey[]) => (issue: z.core.$ZodIssue) => void;
 
 function parseStore(
   block: { type: string },
   path: PropertyKey[],
   catalog: ProviderCatalog,
   report: Report,
+  bySchema: IssueReporter,
   asPrimary: boolean,
 ): { type: string; spec: Record<string, unknown> } | undefined {
   const { type, ...fields } = block;
@@ -238,46 +364,79 @@ function parseStore(
     report([...path, 'type'], `${type} cannot be a primary store (it cannot hold pending material)`);
     return undefined;
   }
-  const spec = parseSpec(store.spec, fields, path, report);
+  const spec = parseSpec(store.spec, fields, path, bySchema);
   return spec && { type, spec };
 }
 
-function parseSpec(schema: z.ZodType, fields: unknown, path: PropertyKey[], report: Report): Record<string, unknown> | undefined {
+function parseSpec(schema: z.ZodType, fields: unknown, path: PropertyKey[], bySchema: IssueReporter): Record<string, unknown> | undefined {
   const parsed = schema.safeParse(fields);
   if (parsed.success) return parsed.data as Record<string, unknown>;
-  for (const issue of parsed.error.issues) report([...path, ...issue.path], issue.message);
+  parsed.error.issues.forEach(bySchema(schema, path));
   return undefined;
 }
 
-/** Refuses values that look like real secrets, and plain values under secret-named keys. */
-function scanForInlineSecrets(value: unknown, path: PropertyKey[], report: Report): void {
+/**
+ * Checks every string of a document: no value that looks like a real secret, plain values under
+ * secret-named keys refused, secret references only where the operator allows them, and no NUL
+ * or unpaired surrogate (text fields are text).
+ */
+function scanValues(value: unknown, path: PropertyKey[], report: Report, settings: OperatorSettings): void {
   if (typeof value === 'string') {
+    if (value.includes('\0')) return report(path, 'holds a NUL character: values must be text');
+    if (UNPAIRED_SURROGATE.test(value)) return report(path, 'holds an unpaired UTF-16 surrogate (an invalid \\u escape): values must be valid Unicode');
     const hit = INLINE_SECRET_PATTERNS.find(([pattern]) => pattern.test(value));
     const key = path[path.length - 1];
-    if (hit) report(path, `looks like ${hit[1]}: never write secret values in a policy; use a secret reference (env:NAME, file:/path, vault:mount/path#key)`);
-    else if (typeof key === 'string' && SECRET_KEYS.test(key) && !/^(env|file|vault):/.test(value)) {
+    if (hit) return report(path, `looks like ${hit[1]}: never write secret values in a policy; ${SECRET_REF_HINT}`);
+    if (isSecretRef(value)) {
+      const refused = secretRefRefusal(value, settings.secretRefs);
+      if (refused) report(path, refused);
+    } else if (typeof key === 'string' && SECRET_KEYS.test(key) && !/^(env|file|vault):/.test(value)) {
       report(path, 'must be a secret reference (env:NAME, file:/path or vault:mount/path#key); secret values are never written in policy files');
     }
     return;
   }
-  if (Array.isArray(value)) value.forEach((v, i) => scanForInlineSecrets(v, [...path, i], report));
-  else if (value && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) scanForInlineSecrets(v, [...path, k], report);
+  if (Array.isArray(value)) value.forEach((v, i) => scanValues(v, [...path, i], report, settings));
+  else if (isRecord(value)) {
+    for (const [k, v] of Object.entries(value)) scanValues(v, [...path, k], report, settings);
   }
+}
+
+/** True when `value` nests deeper than `limit` levels; walks iteratively, so any depth is safe to ask about. */
+function depthOver(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (typeof node !== 'object' || node === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 function formatPath(path: PropertyKey[]): string {
   return path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)), '');
 }
 
-/** 1-based line of the YAML node at `path`, or of its nearest existing parent. */
+/**
+ * 1-based line of the YAML node at `path`: the line of its key where it has one (an unknown key is
+ * reported at its own line), else of the node, else of its nearest existing parent.
+ */
 function nodeLine(doc: Document, path: PropertyKey[], lineCounter: LineCounter): number | undefined {
+  const lineAt = (offset: number) => lineCounter.linePos(offset).line;
   for (let depth = path.length; depth >= 0; depth--) {
     const node = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth) as unknown[], true);
+    if (depth > 0) {
+      const parent = depth === 1 ? doc.contents : doc.getIn(path.slice(0, depth - 1) as unknown[], true);
+      const key = path[depth - 1];
+      if (isMap(parent)) {
+        const pair = parent.items.find((item) => isScalar(item.key) && item.key.value === key);
+        if (pair && isScalar(pair.key) && pair.key.range) return lineAt(pair.key.range[0]);
+      }
+    }
     if (node && typeof node === 'object' && 'range' in node && Array.isArray(node.range)) {
       // For a missing key, point at the map that should hold it.
       if (depth < path.length && !(isMap(node) || isSeq(node))) continue;
-      return lineCounter.linePos(node.range[0] as number).line;
+      return lineAt(node.range[0] as number);
     }
   }
   return undefined;

@@ -35,14 +35,8 @@ const DependentBlockSchema = z.looseObject({
   type: z.string().min(1, 'is required'),
 });
 
-/** Five-field cron: minute hour day-of-month month day-of-week, as Temporal Schedules accept. */
-const CRON_FIELD = /^(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(\/\d+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(\/\d+)?)*$/;
-export const CronSchema = z
-  .string()
-  .refine((text) => {
-    const fields = text.trim().split(/\s+/);
-    return fields.length === 5 && fields.every((f) => CRON_FIELD.test(f));
-  }, { message: 'must be a five-field cron expression like "0 3 * * 1"' });
+/** Five-field cron: minute hour day-of-month month day-of-week. Checked in config/schedule.ts (with croner), like Temporal parses it. */
+export const CronSchema = z.string();
 
 const HhMmSchema = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, { message: 'must be a UTC time like 02:30' });
 

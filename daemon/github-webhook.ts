@@ -83,6 +83,8 @@ export async function handleSecretScanning(deps: WebhookDeps, raw: Buffer, heade
     trigger: 'emergency',
     reason: `GitHub secret scanning alert${alert.number ? ` #${alert.number}` : ''} (${alert.secret_type ?? 'secret'}) in ${report.location ?? 'unknown location'}`,
   });
-  deps.logger.warn({ deliveryId, credentialId: policy.id }, 'leak reported by GitHub: emergency rotation started');
+  // The set in force is the last valid one; say when the directory has broken files meanwhile.
+  const brokenPolicyFiles = [...new Set(deps.policies.refusedProblems().map((p) => p.file))];
+  deps.logger.warn({ deliveryId, credentialId: policy.id, ...(brokenPolicyFiles.length > 0 ? { brokenPolicyFiles } : {}) }, 'leak reported by GitHub: emergency rotation started');
   return { status: 202, body: { credential: policy.id, workflowId: handle.workflowId } };
 }

@@ -1,4 +1,6 @@
-import { loadPolicyDirectory, type DeclaredManualCredential, type ProviderCatalog } from '../config/load.js';
+import { inspectPolicyDirectory, PolicyLoadError, type DeclaredManualCredential, type PolicyProblem, type ProviderCatalog } from '../config/load.js';
+import { mergeDiscovery } from '../config/discovery-load.js';
+import type { DiscoveryConfig } from '../config/discovery.js';
 import type { Policy } from '../config/policy.js';
 
 /**
@@ -8,6 +10,8 @@ import type { Policy } from '../config/policy.js';
 export class PolicySet {
   #byId = new Map<string, Policy>();
   #manual: DeclaredManualCredential[] = [];
+  #discovery: DiscoveryConfig | null = null;
+  #refused: PolicyProblem[] = [];
 
   constructor(private readonly dir: string, private readonly catalog: ProviderCatalog) {}
 
@@ -25,15 +29,31 @@ export class PolicySet {
 
   /** Throws PolicyLoadError (and keeps the old set) when any file is invalid. */
   async reload(): Promise<Policy[]> {
-    const { policies, manual } = await loadPolicyDirectory(this.dir, this.catalog);
-    this.replace(policies, manual);
+    const { policies, manual, discovery, problems } = await inspectPolicyDirectory(this.dir, this.catalog);
+    this.#refused = problems;
+    if (problems.length > 0) throw new PolicyLoadError(problems);
+    this.replace(policies, manual, mergeDiscovery(discovery));
     return policies;
   }
 
   /** Puts an already validated set in force. */
-  replace(policies: Policy[], manual: DeclaredManualCredential[] = []): void {
+  replace(policies: Policy[], manual: DeclaredManualCredential[] = [], discovery: DiscoveryConfig | null = null): void {
     this.#byId = new Map(policies.map((p) => [p.id, p]));
     this.#manual = manual;
+    this.#discovery = discovery;
+  }
+
+  /** The `kind: discovery` documents of the set in force, merged; null when there are none. */
+  discovery(): DiscoveryConfig | null {
+    return this.#discovery;
+  }
+
+  /**
+   * The problems of the last reload, when it was refused (the set in force is then the last good
+   * one): an incident handled meanwhile says which files are broken.
+   */
+  refusedProblems(): PolicyProblem[] {
+    return this.#refused;
   }
 
   /** The `kind: manual-credential` documents: credentials Rotor reminds of but cannot rotate. */

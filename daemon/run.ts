@@ -3,7 +3,6 @@
  * policy file changes) and the HTTP API, in one process. A bad policy edit is refused whole and
  * logged; what is scheduled stays as it was.
  */
-import { watch } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
 import { formatProblem, PolicyLoadError } from '../config/load.js';
@@ -17,7 +16,7 @@ import { PolicySet } from './policies.js';
 import type { ScheduleChange } from './schedules.js';
 import { applyPolicyDirectory } from './apply.js';
 import { createRotorWorkers, type WorkerDeps } from './worker.js';
-import { loadDiscoveryConfig } from '../config/discovery-load.js';
+import { watchPolicyDirectory } from './policy-watcher.js';
 
 export interface DaemonOptions {
   databaseUrl: string;
@@ -55,7 +54,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
 
   const reconcileWith = async (): Promise<ScheduleChange[]> => {
     const directory = { policies: policies.all(), manual: policies.manual() };
-    const discovery = await loadDiscoveryConfig(o.policyDir, o.providers.catalog);
+    const discovery = policies.discovery();
     const changes = await applyPolicyDirectory({ client, store, providers: o.providers, taskQueue: o.taskQueue }, directory, discovery);
     const changed = changes.filter((c) => c.kind !== 'unchanged');
     logger.info(
@@ -112,11 +111,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   });
   const httpAddress = await http.listen({ host: o.http.host, port: o.http.port });
 
-  let debounce: NodeJS.Timeout | undefined;
-  const watcher = watch(o.policyDir, { recursive: true }, () => {
-    clearTimeout(debounce);
-    debounce = setTimeout(() => void reconcile().catch((e: unknown) => logger.error({ error: String(e) }, 'reconcile failed')), 500);
-  });
+  const watcher = watchPolicyDirectory(o.policyDir, () => void reconcile().catch((e: unknown) => logger.error({ error: String(e) }, 'reconcile failed')));
+  await watcher.ready;
   const onHup = () => void reconcile().catch((e: unknown) => logger.error({ error: String(e) }, 'reconcile failed'));
   process.on('SIGHUP', onHup);
   logger.info({ http: httpAddress, taskQueue: o.taskQueue, policies: policies.all().length }, 'rotor daemon started');
@@ -127,7 +123,6 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     async stop() {
       process.off('SIGHUP', onHup);
       watcher.close();
-      clearTimeout(debounce);
       await http.close();
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await Promise.all(running);

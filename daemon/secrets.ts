@@ -1,12 +1,14 @@
 import vault from 'node-vault';
-import { resolveSecretRef, SecretRefError, type VaultReader } from '../config/secret-ref.js';
+import { resolveSecretRef, SecretRefError, type SecretRefAllowlist, type VaultReader } from '../config/secret-ref.js';
 
 /**
  * Resolves Rotor's own secret references. `vault:` references need VAULT_ADDR and a token given
  * as a reference itself (VAULT_TOKEN_REF=env:VAULT_TOKEN or file:/run/secrets/vault-token).
+ * With `allow` (the resolver handed to policies' activities), references the operator's allowlist
+ * refuses are never read; Rotor's own references (API token, Vault token) are resolved without it.
  */
 export function createSecretResolver(
-  options: { vaultAddress?: string; vaultTokenRef?: string; env?: NodeJS.ProcessEnv } = {},
+  options: { vaultAddress?: string; vaultTokenRef?: string; env?: NodeJS.ProcessEnv; allow?: SecretRefAllowlist } = {},
 ): (ref: string) => Promise<string> {
   let reader: VaultReader | undefined;
   if (options.vaultAddress && options.vaultTokenRef) {
@@ -21,5 +23,5 @@ export function createSecretResolver(
       return value;
     };
   }
-  return (ref) => resolveSecretRef(ref, { env: options.env, vault: reader });
+  return (ref) => resolveSecretRef(ref, { env: options.env, vault: reader, allow: options.allow });
 }

@@ -10,20 +10,28 @@ const RoleNameSchema = z.string().regex(/^[a-z_][a-z0-9_$-]{0,60}$/, {
   message: 'must be a PostgreSQL role name: lowercase letters, digits, "_", "$" or "-", at most 61 characters',
 });
 
-export const PostgresPasswordSpecSchema = z.strictObject({
-  host: z.string().min(1),
-  port: z.int().min(1).max(65535).default(5432),
-  database: z.string().min(1),
-  sslmode: z.enum(['disable', 'require', 'verify-full']).default('disable'),
-  /** The login Rotor uses to create roles and set passwords (needs CREATEROLE). */
-  admin: z.strictObject({
-    user: z.string().min(1),
-    password: SecretRefSchema,
-  }),
-  /** `single`: the login role itself. `dual`: the group role that owns the privileges. */
-  role: RoleNameSchema,
-  password: PasswordPolicySchema.prefault({}),
-});
+/** Loopback hosts: a connection that never leaves the machine; the only ones that default to no TLS. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+export const PostgresPasswordSpecSchema = z
+  .strictObject({
+    host: z.string().min(1),
+    port: z.int().min(1).max(65535).default(5432),
+    database: z.string().min(1),
+    /** Default: verify-full (encrypted, server certificate and name checked), disable only for a loopback host. */
+    sslmode: z.enum(['disable', 'require', 'verify-full']).optional(),
+    /** The login Rotor uses to create roles and set passwords (needs CREATEROLE). */
+    admin: z.strictObject({
+      user: z.string().min(1),
+      password: SecretRefSchema,
+    }),
+    /** `single`: the login role itself. `dual`: the group role that owns the privileges. */
+    role: RoleNameSchema,
+    password: PasswordPolicySchema.prefault({}),
+  })
+  .transform((spec) => ({ ...spec, sslmode: spec.sslmode ?? (isLoopback(spec.host) ? ('disable' as const) : ('verify-full' as const)) }));
 
 export type PostgresPasswordSpec = z.infer<typeof PostgresPasswordSpecSchema>;
 

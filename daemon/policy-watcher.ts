@@ -1,0 +1,93 @@
+/**
+ * Notices every way a policy directory's content changes: an in-place write, an editor's or
+ * `sed -i`'s atomic replace (write a temporary file, rename it over the old one), a new file or
+ * sub-directory, a removal, and a Kubernetes ConfigMap update (a new `..<timestamp>` directory and
+ * an atomic rename of the `..data` symlink).
+ *
+ * Each directory is watched on its own (`fs.watch`, i.e. inotify on Linux, FSEvents on macOS):
+ * a directory watch reports changes to any entry in it, whatever inode the entry has now, which a
+ * watch on a file cannot (it follows the old inode after a rename). The set of watched
+ * directories (every directory of the tree, and the directory holding each symlinked file's real
+ * target, such as a ConfigMap's `..<timestamp>`) is worked out again after every change. Any event
+ * triggers a re-read of the whole directory, debounced; the reconciler's hashes make an
+ * unchanged result a no-op. Chokidar was considered: it adds a dependency and watches symlink
+ * targets by path, while the ConfigMap case needs exactly the directory-level view used here.
+ */
+import { watch, type FSWatcher } from 'node:fs';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { isHidden, listPolicyFiles } from '../config/policy-files.js';
+
+export interface PolicyWatcher {
+  /** Resolves once the first set of directories is watched. */
+  ready: Promise<void>;
+  close(): void;
+}
+
+/** Directories that hold policy content: every directory of the tree, and each symlinked file's real home. */
+async function directoriesToWatch(root: string): Promise<Set<string>> {
+  const dirs = new Set<string>();
+  const rootInfo = await stat(root).catch(() => undefined);
+  if (!rootInfo) return dirs;
+  if (!rootInfo.isDirectory()) {
+    dirs.add(dirname(await realpath(root))); // a single policy file: watch its directory
+    return dirs;
+  }
+  const walk = async (dir: string, depth: number): Promise<void> => {
+    const real = await realpath(dir).catch(() => undefined);
+    if (!real || dirs.has(real) || depth > 16) return;
+    dirs.add(real);
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      if (isHidden(e.name)) continue;
+      if (e.isDirectory() || (e.isSymbolicLink() && (await stat(join(dir, e.name)).catch(() => undefined))?.isDirectory())) await walk(join(dir, e.name), depth + 1);
+    }
+  };
+  await walk(root, 0);
+  for (const file of await listPolicyFiles(root, []).catch(() => [])) dirs.add(dirname(file.real));
+  return dirs;
+}
+
+/** Calls `onChange` (debounced) after any change to the policies under `root`. */
+export function watchPolicyDirectory(root: string, onChange: () => void, options: { debounceMs?: number } = {}): PolicyWatcher {
+  const watchers = new Map<string, FSWatcher>();
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  const drop = (dir: string) => {
+    watchers.get(dir)?.close();
+    watchers.delete(dir);
+  };
+  const refresh = async () => {
+    const wanted = await directoriesToWatch(root).catch(() => new Set<string>());
+    if (closed) return;
+    for (const dir of watchers.keys()) if (!wanted.has(dir)) drop(dir);
+    for (const dir of wanted) {
+      if (watchers.has(dir)) continue;
+      try {
+        const w = watch(dir, { persistent: false }, changed);
+        w.on('error', () => drop(dir)); // the directory went away; the next refresh decides
+        watchers.set(dir, w);
+      } catch {
+        // Gone between listing and watching: the event that removed it triggers a refresh.
+      }
+    }
+  };
+  function changed() {
+    if (closed) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      void refresh().then(() => {
+        if (!closed) onChange();
+      });
+    }, options.debounceMs ?? 500);
+  }
+  return {
+    ready: refresh(),
+    close() {
+      closed = true;
+      clearTimeout(timer);
+      for (const dir of [...watchers.keys()]) drop(dir);
+    },
+  };
+}
