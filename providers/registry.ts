@@ -13,6 +13,7 @@ import { gcpSecretManager } from './gcp-secret-manager/index.js';
 import { githubActionsSecret } from './github-actions-secret/index.js';
 import { githubDeployKey } from './github-deploy-key/index.js';
 import { gitlabToken } from './gitlab-token/index.js';
+import { mysqlPassword } from './mysql-password/index.js';
 import { postgresPassword } from './postgres-password/index.js';
 import { vaultKv } from './vault-kv/index.js';
 
@@ -23,6 +24,7 @@ const credentialProviders: CredentialProvider[] = [
   gitlabToken,
   azureSpSecret,
   gcpSaKey,
+  mysqlPassword,
 ];
 
 const storeProviders: StoreProvider[] = [
