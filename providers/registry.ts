@@ -15,6 +15,7 @@ import { githubDeployKey } from './github-deploy-key/index.js';
 import { gitlabToken } from './gitlab-token/index.js';
 import { mysqlPassword } from './mysql-password/index.js';
 import { postgresPassword } from './postgres-password/index.js';
+import { redisAclPassword } from './redis-acl-password/index.js';
 import { vaultKv } from './vault-kv/index.js';
 
 const credentialProviders: CredentialProvider[] = [
@@ -25,6 +26,7 @@ const credentialProviders: CredentialProvider[] = [
   azureSpSecret,
   gcpSaKey,
   mysqlPassword,
+  redisAclPassword,
 ];
 
 const storeProviders: StoreProvider[] = [
