@@ -13,6 +13,7 @@ import { gcpSecretManager } from './gcp-secret-manager/index.js';
 import { githubActionsSecret } from './github-actions-secret/index.js';
 import { githubDeployKey } from './github-deploy-key/index.js';
 import { gitlabToken } from './gitlab-token/index.js';
+import { ldapPassword } from './ldap-password/index.js';
 import { mysqlPassword } from './mysql-password/index.js';
 import { postgresPassword } from './postgres-password/index.js';
 import { redisAclPassword } from './redis-acl-password/index.js';
@@ -27,6 +28,7 @@ const credentialProviders: CredentialProvider[] = [
   gcpSaKey,
   mysqlPassword,
   redisAclPassword,
+  ldapPassword,
 ];
 
 const storeProviders: StoreProvider[] = [
