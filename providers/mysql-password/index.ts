@@ -30,6 +30,11 @@ export { MysqlPasswordSpecSchema, type MysqlPasswordSpec } from './spec.js';
 
 type Strategy = 'dual' | 'single';
 
+/** The account a material logs in as (its username field; a store may name material by its own version id). */
+function loginOf(material: Material): string {
+  return material.has('username') ? material.reveal('username') : material.id;
+}
+
 /** The login this rotation writes: the staged one on a retry, else the one not in service. */
 function targetUser(spec: MysqlPasswordSpec, strategy: Strategy, req: CreateRequest): string {
   const allowed = strategy === 'dual' ? loginUsers(spec.user) : [spec.user];
@@ -39,7 +44,7 @@ function targetUser(spec: MysqlPasswordSpec, strategy: Strategy, req: CreateRequ
   }
   if (strategy === 'single') return spec.user;
   const [a, b] = loginUsers(spec.user);
-  return req.current?.id === a ? b : a;
+  return req.current && loginOf(req.current) === a ? b : a;
 }
 
 async function create(ctx: ProviderContext, spec: MysqlPasswordSpec, strategy: Strategy, req: CreateRequest): Promise<Material> {
@@ -70,7 +75,7 @@ async function create(ctx: ProviderContext, spec: MysqlPasswordSpec, strategy: S
 }
 
 async function verify(ctx: ProviderContext, spec: MysqlPasswordSpec, material: Material): Promise<void> {
-  const user = material.has('username') ? material.reveal('username') : material.id;
+  const user = loginOf(material);
   const login = { user, password: material.reveal('password') };
   const current = await withConnection(ctx, spec, login, `account '${user}' cannot log in`, { refuse: false }, async (session) => {
     const [row] = await session.query<{ u: string }>('SELECT CURRENT_USER() AS u');
@@ -81,9 +86,10 @@ async function verify(ctx: ProviderContext, spec: MysqlPasswordSpec, material: M
 
 async function discard(ctx: ProviderContext, spec: MysqlPasswordSpec, strategy: Strategy, created: Material, current: Material | null): Promise<void> {
   if (strategy === 'dual') {
-    if (current?.id === created.id) throw new ProviderRefusal(`refusing to discard account '${created.id}': it is the current material`);
-    await withAdmin(ctx, spec, `cannot lock account '${created.id}'`, async (session) => {
-      if (await accountExists(session, created.id, spec.userHost)) await disableAccount(session, created.id, spec.userHost);
+    if (current && loginOf(current) === loginOf(created)) throw new ProviderRefusal(`refusing to discard account '${created.id}': it is the current material`);
+    const login = loginOf(created);
+    await withAdmin(ctx, spec, `cannot lock account '${login}'`, async (session) => {
+      if (await accountExists(session, login, spec.userHost)) await disableAccount(session, login, spec.userHost);
     });
     return;
   }
@@ -97,17 +103,18 @@ async function revoke(ctx: ProviderContext, spec: MysqlPasswordSpec, strategy: S
   // single: the password was changed in place, so the old one stopped working at create.
   if (strategy === 'single') return;
   const users = loginUsers(spec.user);
-  if (!users.includes(old.id)) throw new ProviderRefusal(`refusing to revoke account '${old.id}': not a login of ${spec.user}`);
-  const sibling = users.find((u) => u !== old.id)!;
-  await withAdmin(ctx, spec, `cannot revoke account '${old.id}'`, async (session) => {
-    if (!(await accountExists(session, old.id, spec.userHost))) return;
+  const login = loginOf(old);
+  if (!users.includes(login)) throw new ProviderRefusal(`refusing to revoke account '${login}': not a login of ${spec.user}`);
+  const sibling = users.find((u) => u !== login)!;
+  await withAdmin(ctx, spec, `cannot revoke account '${login}'`, async (session) => {
+    if (!(await accountExists(session, login, spec.userHost))) return;
     // Guard: if the other login cannot log in, this one is what is in service.
     if (!(await canAccountLogin(session, sibling, spec.userHost))) {
-      throw new ProviderRefusal(`refusing to revoke account '${old.id}': its sibling '${sibling}' is locked or missing, so '${old.id}' is the current login`);
+      throw new ProviderRefusal(`refusing to revoke account '${login}': its sibling '${sibling}' is locked or missing, so '${login}' is the current login`);
     }
-    await disableAccount(session, old.id, spec.userHost);
+    await disableAccount(session, login, spec.userHost);
   });
-  ctx.logger.info({ user: old.id, host: spec.userHost }, 'mysql login revoked');
+  ctx.logger.info({ user: login, host: spec.userHost }, 'mysql login revoked');
 }
 
 interface AccountRow {
@@ -158,8 +165,9 @@ async function list(ctx: ProviderContext, spec: MysqlPasswordSpec): Promise<Disc
 
 /** Open sessions of the old login in the process list: pooled connections still on the old password. */
 async function inUse(ctx: ProviderContext, spec: MysqlPasswordSpec, old: Material): Promise<Usage> {
-  const sessions = await withAdmin(ctx, spec, `cannot count the sessions of '${old.id}'`, (session) => sessionsOf(session, old.id));
-  return { inUse: sessions > 0, detail: `${sessions} open session${sessions === 1 ? '' : 's'} of account '${old.id}'` };
+  const login = loginOf(old);
+  const sessions = await withAdmin(ctx, spec, `cannot count the sessions of '${login}'`, (session) => sessionsOf(session, login));
+  return { inUse: sessions > 0, detail: `${sessions} open session${sessions === 1 ? '' : 's'} of account '${login}'` };
 }
 
 /** The admin login works and holds what every step needs (see adminProblems). */

@@ -91,7 +91,7 @@ export async function accountPrivileges(ctx: ProviderContext, spec: MysqlPasswor
 
 /** Locks the material's login with an unknowable password, even when it is the last that works. */
 export async function retireAccount(ctx: ProviderContext, spec: MysqlPasswordSpec, strategy: 'dual' | 'single', material: Material): Promise<void> {
-  const user = strategy === 'single' ? spec.user : material.id;
+  const user = strategy === 'single' ? spec.user : material.has('username') ? material.reveal('username') : material.id;
   await withAdmin(ctx, spec, `cannot retire account '${user}'`, async (session) => {
     if (await accountExists(session, user, spec.userHost)) await disableAccount(session, user, spec.userHost);
   });

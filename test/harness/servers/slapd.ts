@@ -64,6 +64,7 @@ export async function startSlapd(options: { rotorPassword: string }): Promise<Sl
     'maxsize 10485760',
     // ppolicy records pwdChangedTime, which discovery reports as the password's age.
     'overlay ppolicy',
+    `ppolicy_default "cn=default,ou=policies,${SUFFIX}"`,
     // Rotor's identity may write service accounts' passwords and read them; nobody may read a password.
     `access to dn.subtree="ou=services,${SUFFIX}" attrs=userPassword by dn.exact="${ROTOR_DN}" write by self write by anonymous auth by * none`,
     `access to attrs=userPassword by self write by anonymous auth by * none`,
@@ -99,7 +100,9 @@ export async function startSlapd(options: { rotorPassword: string }): Promise<Sl
   };
   await asRoot(async (client) => {
     await client.add(SUFFIX, { objectClass: ['dcObject', 'organization'], dc: 'rotor', o: 'Rotor test' });
-    for (const ou of ['system', 'services']) await client.add(`ou=${ou},${SUFFIX}`, { objectClass: 'organizationalUnit', ou });
+    for (const ou of ['system', 'services', 'policies']) await client.add(`ou=${ou},${SUFFIX}`, { objectClass: 'organizationalUnit', ou });
+    // The default password policy: lockout on, so a locked account (pwdAccountLockedTime) cannot bind.
+    await client.add(`cn=default,ou=policies,${SUFFIX}`, { objectClass: ['organizationalRole', 'pwdPolicy'], cn: 'default', pwdAttribute: 'userPassword', pwdLockout: 'TRUE' });
     await client.add(ROTOR_DN, { objectClass: ['person'], cn: 'rotor', sn: 'rotor' });
     await passwordModify(client, ROTOR_DN, options.rotorPassword);
   });
