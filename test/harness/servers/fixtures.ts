@@ -65,13 +65,14 @@ function secretsLog() {
 }
 
 /** MariaDB: dual logins `<user>_a`/`<user>_b` sharing the role `<user>`; `_a` in service. */
-export function mysqlFixture(): CredentialFixture {
+export function mysqlFixture(): CredentialFixture & { server(): MariaDbServer } {
   let db: MariaDbServer;
   const secrets = secretsLog();
   const adminPassword = generatePassword({ length: 24 });
   const admin = `'rotor_admin'@'${LOOPBACK}'`;
   return {
     type: 'mysql-password',
+    server: () => db,
     workflow: 'rotateDatabasePassword',
     async start(env) {
       db = await startMariaDb();
@@ -146,12 +147,13 @@ ${vaultStore(env, id)}`,
 }
 
 /** Redis: an ACL user with one password in service; Rotor adds a second and removes the first. */
-export function redisFixture(): CredentialFixture {
+export function redisFixture(): CredentialFixture & { server(): RedisServer } {
   let redis: RedisServer;
   const secrets = secretsLog();
   const adminPassword = generatePassword({ length: 24 });
   return {
     type: 'redis-acl-password',
+    server: () => redis,
     workflow: 'rotateDatabasePassword',
     async start(env) {
       redis = await startRedis();
@@ -200,12 +202,13 @@ ${vaultStore(env, id)}`,
 }
 
 /** OpenLDAP: a service account under ou=services whose password Rotor's identity may reset. */
-export function ldapFixture(): CredentialFixture {
+export function ldapFixture(): CredentialFixture & { server(): SlapdServer } {
   let slapd: SlapdServer;
   const secrets = secretsLog();
   const rotorPassword = generatePassword({ length: 24 });
   return {
     type: 'ldap-password',
+    server: () => slapd,
     workflow: 'rotateDirectoryPassword',
     async start(env) {
       slapd = await startSlapd({ rotorPassword });
