@@ -216,7 +216,7 @@ const source: CredentialSource<LdapPasswordSpec> = {
 export const ldapPassword = defineCredential({
   type: 'ldap-password',
   workflow: 'rotateDirectoryPassword',
-  defaultEvery: '30d',
+  defaultEvery: '90d',
   spec: LdapPasswordSpecSchema,
   source,
 });
