@@ -24,7 +24,7 @@ import {
   type ProviderContext,
   type Usage,
 } from '../contracts.js';
-import { clientsOf, getUser, passwordHash, passwordId, setUser, where, withAdmin, withConnection, type Session } from './client.js';
+import { clientsOf, getUser, passwordHash, passwordId, persist, setUser, where, withAdmin, withConnection, type Session } from './client.js';
 import { RedisAclPasswordSpecSchema, type RedisAclPasswordSpec } from './spec.js';
 
 export { RedisAclPasswordSpecSchema, type RedisAclPasswordSpec } from './spec.js';
@@ -52,11 +52,10 @@ async function create(ctx: ProviderContext, spec: RedisAclPasswordSpec, strategy
     }
     const hash = hashOf(next);
     session.secret(next.reveal('password'));
-    if (strategy === 'single') {
-      if (user.passwords.length !== 1 || user.passwords[0] !== hash) await setUser(session, spec, ['resetpass', `#${hash}`]);
-    } else if (!user.passwords.includes(hash)) {
-      await setUser(session, spec, [`#${hash}`]);
-    }
+    if (strategy === 'single' && (user.passwords.length !== 1 || user.passwords[0] !== hash)) await setUser(session, spec, ['resetpass', `#${hash}`]);
+    else if (strategy === 'dual' && !user.passwords.includes(hash)) await setUser(session, spec, [`#${hash}`]);
+    // Already set by an earlier attempt, whose save may have failed: save again.
+    else await persist(session, spec);
     return next;
   });
   ctx.logger.info({ user: spec.user, material: material.id, strategy, reused: req.staged !== null }, 'redis acl password set');
@@ -76,6 +75,7 @@ async function removePassword(session: Session, spec: RedisAclPasswordSpec, mate
   const user = await requireUser(session, spec);
   const hash = hashOf(material);
   if (user.passwords.includes(hash)) await setUser(session, spec, [`!${hash}`]);
+  else await persist(session, spec); // removed by an earlier attempt, whose save may have failed
 }
 
 async function discard(ctx: ProviderContext, spec: RedisAclPasswordSpec, strategy: Strategy, created: Material, current: Material | null): Promise<void> {
@@ -90,6 +90,7 @@ async function discard(ctx: ProviderContext, spec: RedisAclPasswordSpec, strateg
     const user = await requireUser(session, spec);
     const hash = hashOf(current);
     if (user.passwords.length !== 1 || user.passwords[0] !== hash) await setUser(session, spec, ['resetpass', `#${hash}`]);
+    else await persist(session, spec);
   });
 }
 
@@ -98,7 +99,7 @@ async function revoke(ctx: ProviderContext, spec: RedisAclPasswordSpec, strategy
   await withAdmin(ctx, spec, `cannot revoke password ${old.id}`, async (session) => {
     const user = await requireUser(session, spec);
     const hash = hashOf(old);
-    if (!user.passwords.includes(hash)) return;
+    if (!user.passwords.includes(hash)) return persist(session, spec); // an earlier attempt removed it; its save may have failed
     // Guard: never remove the user's last password; the new one must be there.
     if (user.passwords.length < 2) throw new ProviderRefusal(`refusing to revoke ${old.id}: it is the only password of ACL user "${spec.user}"`);
     await setUser(session, spec, [`!${hash}`]);

@@ -5,7 +5,8 @@
  * older connections, pre-flight names missing permissions, posture finds +@all / ~* / &*, and no
  * error or log line holds a password.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rmdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Material } from '../../lib/material.js';
 import { ProviderRefusal, type CreateRequest, type CredentialSource } from '../../providers/contracts.js';
@@ -78,6 +79,24 @@ describe('redis-acl-password against Redis', () => {
       const file = await readFile(server.aclFile, 'utf8');
       expect(file).toMatch(/^user cache on #[0-9a-f]{64} #[0-9a-f]{64} /m);
       expect(file.includes(next.reveal('password'))).toBe(false);
+    });
+
+    it('a create whose ACL SAVE failed saves on its retry, though the password is already set', async () => {
+      // The server cannot write its ACL file (here: its path is a directory), as with a full or read-only disk.
+      await rename(server.aclFile, `${server.aclFile}.aside`);
+      await mkdir(`${server.aclFile}/blocked`, { recursive: true });
+      const req = request(initial('sessions'));
+      const error = await rejection(source.create(context(), spec('sessions'), 'dual', req));
+      expect(error).not.toBeInstanceOf(ProviderRefusal); // transient: the activity retries it
+      expect(error.message).toMatch(/error trying to save the ACLs/);
+      const staged = req.stagedNow[0]!;
+      expect(await login(staged)).toBe(true); // set in memory, not saved
+      await rmdir(`${server.aclFile}/blocked`);
+      await rmdir(server.aclFile);
+      await rename(`${server.aclFile}.aside`, server.aclFile);
+      await source.create(context(), spec('sessions'), 'dual', request(initial('sessions'), staged));
+      expect(await readFile(server.aclFile, 'utf8')).toContain(createHash('sha256').update(staged.reveal('password')).digest('hex'));
+      await source.discard(context(), spec('sessions'), 'dual', staged, initial('sessions'));
     });
 
     it('discovery lists both passwords of the user from ACL LIST, ids as the material names them', async () => {

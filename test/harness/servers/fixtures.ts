@@ -6,10 +6,12 @@
  *
  * Faults come from the servers themselves where they have them: MariaDB throttles Rotor's admin with
  * its own per-account limit (MAX_UPDATES_PER_HOUR, error 1226), a locked-in `REQUIRE SSL` makes a
- * login refuse, a Redis user switched `off` refuses every password. Redis and OpenLDAP have no rate
- * limit, and slapd offers no way to make a bind fail that the password reset does not undo, so those
- * fixtures leave out what they cannot provoke and the suite skips it for them.
+ * login refuse, a Redis user switched `off` refuses every password, and Redis unable to write its ACL
+ * file fails ACL SAVE (Redis has no rate limit: this is its transient failure). OpenLDAP has no rate
+ * limit either, and slapd offers no way to make a bind fail that the password reset does not undo, so
+ * that fixture leaves both out and the suite skips them for it.
  */
+import { mkdir, rename, rm } from 'node:fs/promises';
 import vault from 'node-vault';
 import { fixturePolicy, vaultSecrets, type CredentialFixture, type Fields, type PreparedCredential } from '../credential-fixtures.js';
 import type { RotorEnv } from '../env.js';
@@ -187,6 +189,17 @@ strategy: dual
 ${vaultStore(env, id)}`,
         ),
         works: (fields) => redis.canLogin(fields.username!, fields.password!),
+        async throttleCreate(times) {
+          // Redis has no rate limit; its transient failure here is the server unable to write its ACL file
+          // (the path made a directory, as a full or read-only disk would): ACL SAVE fails until it is back.
+          await rename(redis.aclFile, `${redis.aclFile}.aside`);
+          await mkdir(`${redis.aclFile}/blocked`, { recursive: true });
+          void untilCreateFailures(env, id, times).then(async () => {
+            await rm(redis.aclFile, { recursive: true });
+            await rename(`${redis.aclFile}.aside`, redis.aclFile);
+          });
+        },
+        throttled: /error trying to save the ACLs/,
         // A user that is off refuses every password; ACL SETUSER with passwords leaves on/off alone.
         breakVerify: async () => void (await redis.command('ACL', 'SETUSER', user, 'off')),
         restoreVerify: async () => void (await redis.command('ACL', 'SETUSER', user, 'on')),
