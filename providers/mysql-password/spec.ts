@@ -14,7 +14,7 @@ const UserNameSchema = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_$-]{0,29}$/, {
 const HostSchema = z.string().regex(/^[A-Za-z0-9.:%_/-]{1,255}$/, { message: 'must be a MySQL account host: a name, address, netmask or a pattern with % and _' });
 
 export const MysqlPasswordSpecSchema = z.strictObject({
-  host: z.string().min(1),
+  host: z.string().min(1).max(255),
   port: z.int().min(1).max(65535).default(3306),
   /** `require`: TLS without checking the certificate; `verify-full`: the server's certificate must be trusted. */
   sslmode: z.enum(['disable', 'require', 'verify-full']).default('disable'),

@@ -8,7 +8,7 @@ const AclUserSchema = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,127}$/, 
 });
 
 export const RedisAclPasswordSpecSchema = z.strictObject({
-  host: z.string().min(1),
+  host: z.string().min(1).max(255),
   port: z.int().min(1).max(65535).default(6379),
   /** `require`: TLS without checking the certificate; `verify-full`: the server's certificate must be trusted. */
   tls: z.enum(['disable', 'require', 'verify-full']).default('disable'),
