@@ -223,6 +223,12 @@ describe('mysql-password against MariaDB', () => {
     });
   });
 
+  it('the spec refuses user names and hosts that could break out of their quotes, and over-long names', () => {
+    for (const user of ["app'; DROP USER root; --", 'app`x', 'a b', 'x'.repeat(31)]) expect(() => spec(user)).toThrow(/MySQL user name/);
+    expect(() => spec('app', { userHost: "%' OR '1" })).toThrow(/account host/);
+    expect(spec('app-1$', { userHost: '10.0.0.%' }).userHost).toBe('10.0.0.%');
+  });
+
   it('no password appears in any error or log line', () => {
     const text = kit.errorsAndLogsText();
     expect(kit.logs.length).toBeGreaterThan(5);

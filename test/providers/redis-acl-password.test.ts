@@ -196,6 +196,10 @@ describe('redis-acl-password against Redis', () => {
     });
   });
 
+  it('the spec refuses user names that would read as ACL rules or split into several arguments', () => {
+    for (const user of ['>secret', 'a b', '~*', '+@all', 'x'.repeat(129)]) expect(() => spec(user)).toThrow(/Redis ACL user name/);
+  });
+
   it('no password appears in any error or log line', () => {
     const text = kit.errorsAndLogsText();
     expect(kit.logs.length).toBeGreaterThan(3);
