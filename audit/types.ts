@@ -68,7 +68,7 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   expiringSoonDays: 30,
   failureWindowDays: 7,
   // The seeds: cloud keys every 90 days, database secrets every 30-60.
-  maxAgeDays: { default: 90, 'aws-iam-access-key': 90, 'postgres-password': 30 },
+  maxAgeDays: { default: 90, 'aws-iam-access-key': 90, 'postgres-password': 30, 'mysql-password': 30, 'redis-acl-password': 30 },
 };
 
 export interface AuditContext {

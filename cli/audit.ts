@@ -111,7 +111,7 @@ export function registerAuditCommands(program: Command, globalOptions: () => Glo
     .option('--fail-on <severity>', 'exit 3 when findings at or above this severity exist (critical, high, medium, low, info)')
     .option('--allowed-owners <file>', 'owners allowed to hold credentials, one a line (else ROTOR_ALLOWED_OWNERS[_FILE])')
     .option('--unused-days <n>', 'unused this long while active is stale', String(DEFAULT_THRESHOLDS.unusedDays))
-    .option('--max-age <type=days...>', 'longest a credential of a type may live (default cloud keys 90, postgres-password 30)', [])
+    .option('--max-age <type=days...>', 'longest a credential of a type may live (default cloud keys 90; postgres-password, mysql-password, redis-acl-password 30)', [])
     .action(async (opts: { json?: boolean; html?: string; failOn?: string; allowedOwners?: string; unusedDays: string; maxAge: string[] }) => {
       const g = globalOptions();
       const failOn = opts.failOn ? parseSeverity(opts.failOn) : undefined;

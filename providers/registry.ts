@@ -14,7 +14,10 @@ import { githubActionsSecret } from './github-actions-secret/index.js';
 import { githubDeployKey } from './github-deploy-key/index.js';
 import { gitlabToken } from './gitlab-token/index.js';
 import { kubernetesSecret } from './kubernetes-secret/index.js';
+import { ldapPassword } from './ldap-password/index.js';
+import { mysqlPassword } from './mysql-password/index.js';
 import { postgresPassword } from './postgres-password/index.js';
+import { redisAclPassword } from './redis-acl-password/index.js';
 import { vaultKv } from './vault-kv/index.js';
 
 const credentialProviders: CredentialProvider[] = [
@@ -24,6 +27,9 @@ const credentialProviders: CredentialProvider[] = [
   gitlabToken,
   azureSpSecret,
   gcpSaKey,
+  mysqlPassword,
+  redisAclPassword,
+  ldapPassword,
 ];
 
 const storeProviders: StoreProvider[] = [

@@ -138,7 +138,34 @@ export const tools = [
       writeFileSync(join(toolsDir, 'moto.version'), `${versions.moto}\n`);
     },
   },
+  // Real database and directory servers for the mysql-password, redis-acl-password and ldap-password
+  // providers, from Debian: the harness (test/harness/servers/) starts each on a loopback port in a temp dir.
+  debianServer('mariadb-server', 'MariaDB server (Debian mariadb-server; mysql-password tests)', ['mariadb-server'], ['/usr/sbin/mariadbd', '/usr/bin/mariadb-install-db']),
+  debianServer('redis-server', 'Redis server (Debian redis-server; redis-acl-password tests)', ['redis-server'], ['/usr/bin/redis-server']),
+  debianServer('slapd', 'OpenLDAP slapd (Debian slapd + ldap-utils; ldap-password tests)', ['slapd', 'ldap-utils'], ['/usr/sbin/slapd', '/usr/bin/ldapsearch']),
 ];
+
+/** A tool that is a Debian package (or a few): present when its binaries exist; installed with aptInstall. */
+function debianServer(name, what, packages, binaries) {
+  return {
+    name,
+    what,
+    present: () => binaries.every((b) => existsSync(b)),
+    install() {
+      // The packages' own services must not start (they would listen on 3306, 6379, 389): Debian's
+      // policy-rc.d hook answering 101 tells invoke-rc.d not to, for the time of the install.
+      const policy = '/usr/sbin/policy-rc.d';
+      const ours = isRoot && !existsSync(policy);
+      if (ours) writeExecutable(policy, '#!/bin/sh\n# written by rotor scripts/setup-tools.mjs during apt-get install\nexit 101\n');
+      try {
+        // aptInstall pairs each package with the binary that proves it is there.
+        aptInstall(packages, packages.map((_, i) => binaries[i] ?? binaries[0]));
+      } finally {
+        if (ours) rmSync(policy, { force: true });
+      }
+    },
+  };
+}
 
 /** A throwaway Maven project whose only job is to resolve `deps` with their transitive dependencies. */
 export function pom(name, deps) {

@@ -45,7 +45,7 @@ describe('rotor validate', () => {
 
   it('accepts the reference policies of docs/policies: one per credential type the README documents', async () => {
     expect(await runCli(['validate', 'docs/policies'])).toBe(0);
-    for (const type of ['aws-iam-access-key', 'azure-sp-secret', 'gcp-sa-key', 'github-deploy-key', 'gitlab-token']) expect(out).toContain(type);
+    for (const type of ['aws-iam-access-key', 'azure-sp-secret', 'gcp-sa-key', 'github-deploy-key', 'gitlab-token', 'mysql-password', 'redis-acl-password', 'ldap-password']) expect(out).toContain(type);
     expect(out).toMatch(/1 manual credential \(reminded before expiry, not rotated\): release-bot-pat/);
   });
 

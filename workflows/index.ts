@@ -17,6 +17,9 @@ export async function rotateAzureClientSecret(input: RotationInput): Promise<Rot
 export async function rotateGcpServiceAccountKey(input: RotationInput): Promise<RotationResult> {
   return runRotationProtocol(input);
 }
+export async function rotateDirectoryPassword(input: RotationInput): Promise<RotationResult> {
+  return runRotationProtocol(input);
+}
 export async function rotateCiToken(input: RotationInput): Promise<RotationResult> {
   return runRotationProtocol(input);
 }

@@ -20,12 +20,22 @@ export interface PreparedCredential {
   initial: Fields;
   /** Whether these fields authenticate against the credential's system. */
   works(fields: Fields): Promise<boolean>;
-  /** The credential system answers the next `times` calls to create material with throttling (absent where faults cannot be injected). */
-  throttleCreate?(times: number): void;
-  /** New material stops verifying (until restoreVerify); absent where the system cannot be made to. */
-  breakVerify?(): void;
-  restoreVerify?(): void;
-  /** Every secret value the emulator issued (or, where it cannot tell, that the test saw issued), for leak scans. */
+  /**
+   * The credential system answers the next `times` calls to create material with throttling.
+   * Absent where the real server has no way to provoke it (the suite then skips that test).
+   */
+  throttleCreate?(times: number): void | Promise<void>;
+  /** What the throttled create's error says; default /Rate exceeded|Throttl/. */
+  throttled?: RegExp;
+  /** New material stops verifying (until restoreVerify); absent where the server cannot be made to. */
+  breakVerify?(): void | Promise<void>;
+  restoreVerify?(): void | Promise<void>;
+  /**
+   * For usage signals that are open sessions (database process lists): an application connected with
+   * these fields until the returned function disconnects it. Absent for last-used signals.
+   */
+  keepUsing?(fields: Fields): Promise<() => Promise<void>>;
+  /** Every secret value the emulator issued (or, against a real server, the fixture saw issued), for leak scans. */
   issuedSecrets(): string[] | Promise<string[]>;
 }
 
@@ -69,6 +79,23 @@ verify:
 revoke:
   after: 24h
 `;
+}
+
+/** Every version of the fields a fixture's Vault paths held (primary store and dependent): the passwords Rotor generated. */
+export async function vaultSecrets(env: RotorEnv, ids: string[]): Promise<string[]> {
+  const client = vault({ endpoint: env.vault.address, token: env.vault.token, noCustomHTTPVerbs: true });
+  const values: string[] = [];
+  for (const id of ids) {
+    for (const path of [`secret/data/rotor/${id}`, `secret/data/apps/${id}/secret`]) {
+      for (let version = 1; ; version++) {
+        const read = await client.read(`${path}?version=${version}`).catch(() => null);
+        const data = (read as { data?: { data?: Fields } } | null)?.data?.data;
+        if (!data) break;
+        values.push(...Object.entries(data).filter(([k]) => k !== 'username').map(([, v]) => v));
+      }
+    }
+  }
+  return values;
 }
 
 /** AWS IAM access key, Secrets Manager as primary store; against our emulator or moto (then without faults). */

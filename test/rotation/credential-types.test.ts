@@ -13,12 +13,13 @@ import { awsFixture, servedFields, type CredentialFixture } from '../harness/cre
 import { moto } from '../harness/aws/targets.js';
 import { azureFixture } from '../harness/azure/fixture.js';
 import { gcpFixture } from '../harness/gcp/fixture.js';
+import { ldapFixture, mysqlFixture, redisFixture } from '../harness/servers/fixtures.js';
 import { untilStep } from '../harness/db-rotation.js';
 import { startRotation } from '../../daemon/rotations.js';
 import { registry } from '../../providers/registry.js';
 import type { RotationResult } from '../../workflows/types.js';
 
-const fixtures: CredentialFixture[] = [awsFixture(), awsFixture(moto), azureFixture(), gcpFixture()];
+const fixtures: CredentialFixture[] = [awsFixture(), awsFixture(moto), azureFixture(), gcpFixture(), mysqlFixture(), redisFixture(), ldapFixture()];
 
 describe.each(fixtures.map((f) => ({ ...f, name: f.against ? `${f.type} against ${f.against}` : f.type })))('$name', (fixture) => {
   let env: RotorEnv;
@@ -45,6 +46,8 @@ describe.each(fixtures.map((f) => ({ ...f, name: f.against ? `${f.type} against 
   const rotate = async (id: string, trigger: 'manual' | 'emergency' = 'manual') => (await (await start(id, trigger)).result()) as RotationResult;
 
 
+  const dual = () => registry.credential(fixture.type)!.source.strategies.includes('dual');
+
   it(`runs as ${fixture.workflow}: old material works through the grace and is refused after it`, async () => {
     const id = nextId();
     const credential = await fixture.prepare(env, id);
@@ -52,6 +55,17 @@ describe.each(fixtures.map((f) => ({ ...f, name: f.against ? `${f.type} against 
     await env.usePolicies(credential.yaml);
     const handle = await start(id);
     expect((await handle.describe()).type).toBe(fixture.workflow);
+    if (!dual()) {
+      // A single-strategy type changes the secret in place: no grace, the old material is refused at once.
+      const result = (await handle.result()) as RotationResult;
+      expect(result.outcome).toBe('succeeded');
+      newMaterialId = result.newMaterialId;
+      const served = await servedFields(env, id);
+      expect(served).not.toEqual(credential.initial);
+      expect(await credential.works(served)).toBe(true);
+      expect(await credential.works(credential.initial)).toBe(false);
+      return;
+    }
     await untilStep(env, id, 'grace period');
     const served = await servedFields(env, id);
     expect(served).not.toEqual(credential.initial);
@@ -80,14 +94,21 @@ describe.each(fixtures.map((f) => ({ ...f, name: f.against ? `${f.type} against 
     const id = nextId();
     const credential = await fixture.prepare(env, id);
     await env.usePolicies(credential.yaml);
+    // Where use is an open session, an application connected on the old material since before the rotation.
+    const disconnect = await credential.keepUsing?.(credential.initial);
     const handle = await start(id);
     await untilStep(env, id, 'grace period');
     expect(await credential.works(credential.initial)).toBe(true); // an application still on the old material
     await env.temporal.advance('24h');
     const waiting = await untilStep(env, id, 'waiting for old material to drain');
-    expect(waiting.waitingFor).toMatch(/still in use|last used|signed in|authenticated/);
+    expect(waiting.waitingFor).toMatch(/still in use|last used|signed in|authenticated|open session|connection/);
     expect(await credential.works(credential.initial)).toBe(true); // still used during the next interval
     await env.temporal.advance('5m');
+    if (disconnect) {
+      // The second check has seen the session; then the application disconnects.
+      await expect.poll(async () => (await env.store.listAudit({ credentialId: id })).filter((e) => e.event === 'material.drain-checked').length, { timeout: 60_000 }).toBe(2);
+      await disconnect();
+    }
     // The application moved on: the check after that finds no use, and the old material is revoked.
     const result = (await handle.result()) as RotationResult;
     expect(result.outcome).toBe('succeeded');
@@ -101,13 +122,13 @@ describe.each(fixtures.map((f) => ({ ...f, name: f.against ? `${f.type} against 
     const credential = await fixture.prepare(env, id);
     if (!credential.throttleCreate) return context.skip(); // no fault injection in a third-party emulator
     await env.usePolicies(credential.yaml);
-    credential.throttleCreate(3);
+    await credential.throttleCreate(3);
     const result = await rotate(id);
     expect(result.outcome).toBe('succeeded');
     // The SDK may absorb one throttle itself; the rest fail activity attempts that Temporal retries.
     const failures = (await env.store.listSteps(result.rotationId)).filter((s) => s.step === 'material.created' && s.status === 'failed');
     expect(failures.length).toBeGreaterThanOrEqual(1);
-    expect(failures[0]!.detail).toMatch(/Rate exceeded|Throttl/);
+    expect(failures[0]!.detail).toMatch(credential.throttled ?? /Rate exceeded|Throttl/);
     expect(await credential.works(await servedFields(env, id))).toBe(true);
   });
 
@@ -116,9 +137,9 @@ describe.each(fixtures.map((f) => ({ ...f, name: f.against ? `${f.type} against 
     const credential = await fixture.prepare(env, id);
     if (!credential.breakVerify || !credential.restoreVerify) return context.skip();
     await env.usePolicies(credential.yaml);
-    credential.breakVerify();
+    await credential.breakVerify();
     const result = await rotate(id);
-    credential.restoreVerify();
+    await credential.restoreVerify();
     expect(result.outcome).toBe('rolled_back');
     expect(await credential.works(credential.initial)).toBe(true);
     await expect(servedFields(env, id)).rejects.toThrow(); // the dependent was never written
