@@ -78,11 +78,12 @@ export interface RotorEnv {
 }
 
 /** `storeUrl`: Rotor's own store on another PostgreSQL than the target database (e.g. to restart it). */
-export async function startRotorEnv(options: { timeSkipping?: boolean; storeUrl?: string } = {}): Promise<RotorEnv> {
+/** `temporal`: a server started by the caller (e.g. the official dev server); close() stops it. */
+export async function startRotorEnv(options: { timeSkipping?: boolean; storeUrl?: string; temporal?: TestServer } = {}): Promise<RotorEnv> {
   captureRuntimeLogs();
   const postgres = await watched('starting PostgreSQL', startPostgres());
   const vault = await startVaultEmulator();
-  const temporal = await startTestServer({ timeSkipping: options.timeSkipping ?? true });
+  const temporal = options.temporal ?? (await startTestServer({ timeSkipping: options.timeSkipping ?? true }));
   const store = await watched('connecting the store (migrations)', RotorStore.connect(options.storeUrl ?? postgres.url));
   const connection = await watched('connecting the Temporal client', Connection.connect({ address: temporal.address }));
   const client = new Client({ connection, namespace: temporal.namespace });

@@ -1,0 +1,40 @@
+/**
+ * Sending a human decision to a running rotation as a Workflow Update: the workflow's validator
+ * accepts or refuses it at once, so the caller knows the outcome (no fire-and-forget signal).
+ */
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { decisionInputProblem, decisionUpdates, type Decision, type DecisionInput, type DecisionOutcome } from '../workflows/decisions.js';
+import { rotationWorkflowId } from './rotations.js';
+
+/** The decision did not apply (wrong step, nothing running); nothing changed. */
+export class DecisionRefused extends Error {
+  override readonly name = 'DecisionRefused';
+}
+
+export async function sendDecision(client: Client, credentialId: string, decision: Decision, input: DecisionInput = {}): Promise<DecisionOutcome> {
+  const problem = decisionInputProblem(input);
+  if (problem) throw new DecisionRefused(`${decision} refused, nothing changed: ${problem}`);
+  const handle = client.workflow.getHandle(rotationWorkflowId(credentialId));
+  try {
+    return await handle.executeUpdate(decisionUpdates[decision], { args: [input] });
+  } catch (error) {
+    if (error instanceof WorkflowUpdateFailedError) {
+      throw new DecisionRefused(`${decision} refused, nothing changed: ${rootMessage(error)}`);
+    }
+    if (error instanceof WorkflowNotFoundError || isCompleted(error)) {
+      throw new DecisionRefused(`no rotation of ${credentialId} is running (workflow ${rotationWorkflowId(credentialId)}); nothing changed`);
+    }
+    throw error;
+  }
+}
+
+function rootMessage(error: Error): string {
+  let cause: { message?: string; cause?: unknown } = error;
+  while (cause.cause && typeof cause.cause === 'object') cause = cause.cause as typeof cause;
+  return cause.message ?? error.message;
+}
+
+/** The server answers an Update to a closed run with NOT_FOUND "workflow execution already completed". */
+function isCompleted(error: unknown): boolean {
+  return error instanceof Error && /already completed|not found/i.test(error.message);
+}
