@@ -88,7 +88,7 @@ export function buildProgram(): Command {
       const policies = await loadPolicies(g.policies, registry.catalog);
       const policy = policies.find((p) => p.id === credentialId);
       if (!policy) throw new UsageError(`no policy for credential ${credentialId} in ${g.policies}`);
-      await refuseRetired(g.databaseUrl, credentialId);
+      await refuseRetired(g.databaseUrl, credentialId, { actor: 'cli', trigger: opts.emergency ? 'emergency' : 'manual', reason: opts.reason });
       const connection = await Connection.connect({ address: g.temporal });
       try {
         const client = new Client({ connection, namespace: g.namespace });

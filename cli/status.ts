@@ -129,7 +129,8 @@ export async function waitWithProgress(
   let drawn = false;
   while (!done) {
     const live = await handle.query(statusQuery).catch(() => undefined);
-    if (live && !done) {
+    // The outcome itself is printed by the caller, with its error.
+    if (live && !done && !OUTCOMES.has(live.step)) {
       // A line per step and wait: the countdown moves only on a TTY.
       const key = `${live.step}|${live.waitingFor ?? ''}`;
       const text = describeProgress(live, new Date());
@@ -146,6 +147,8 @@ export async function waitWithProgress(
   if (drawn) out.write('\r\x1b[2K');
   return result;
 }
+
+const OUTCOMES = new Set<string>(['succeeded', 'rolled_back', 'failed', 'aborted']);
 
 function describeProgress(live: RotationStatus, now: Date): string {
   if (!live.waitingFor) return `… ${live.step}`;

@@ -3,7 +3,8 @@
  * accepts or refuses it at once, so the caller knows the outcome (no fire-and-forget signal).
  */
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { decisionInputProblem, decisionUpdates, type Decision, type DecisionInput, type DecisionOutcome } from '../workflows/decisions.js';
+import type { RotorStore } from '../store/index.js';
+import { decisionInputProblem, decisionUpdates, MAX_DECISION_TEXT, type Decision, type DecisionInput, type DecisionOutcome } from '../workflows/decisions.js';
 import { rotationWorkflowId } from './rotations.js';
 
 /** The decision did not apply (wrong step, nothing running); nothing changed. */
@@ -11,7 +12,33 @@ export class DecisionRefused extends Error {
   override readonly name = 'DecisionRefused';
 }
 
-export async function sendDecision(client: Client, credentialId: string, decision: Decision, input: DecisionInput = {}): Promise<DecisionOutcome> {
+/**
+ * Sends the decision; a refusal throws DecisionRefused and, given a store, is recorded in the audit
+ * log with the decision's reason (an accepted decision is recorded by the workflow itself).
+ */
+export async function sendDecision(
+  client: Client,
+  credentialId: string,
+  decision: Decision,
+  input: DecisionInput = {},
+  audit?: Pick<RotorStore, 'appendAudit'>,
+): Promise<DecisionOutcome> {
+  try {
+    return await attempt(client, credentialId, decision, input);
+  } catch (error) {
+    if (error instanceof DecisionRefused && audit) {
+      await audit.appendAudit({
+        credentialId,
+        actor: input.by ? `operator:${input.by.slice(0, 100)}` : 'operator',
+        event: 'rotation.decision-refused',
+        detail: { decision, reason: input.reason?.slice(0, MAX_DECISION_TEXT) ?? null, refused: error.message },
+      });
+    }
+    throw error;
+  }
+}
+
+async function attempt(client: Client, credentialId: string, decision: Decision, input: DecisionInput): Promise<DecisionOutcome> {
   const problem = decisionInputProblem(input);
   if (problem) throw new DecisionRefused(`${decision} refused, nothing changed: ${problem}`);
   const handle = client.workflow.getHandle(rotationWorkflowId(credentialId));

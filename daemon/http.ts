@@ -81,7 +81,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     const policy = deps.policies.get(body.credential);
     if (!policy) return reply.code(404).send({ error: `no policy for credential ${body.credential}` });
     try {
-      if (deps.store) await refuseRetired(deps.store, policy.id);
+      if (deps.store) await refuseRetired(deps.store, policy.id, { actor: 'http-api', trigger: body.emergency ? 'emergency' : 'manual', reason: body.reason });
       const { handle, runId } = await startRotation(deps.client, deps.providers, policy, {
         taskQueue: deps.taskQueue,
         trigger: body.emergency ? 'emergency' : 'manual',
@@ -108,7 +108,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     if (!deps.policies.get(credential)) return reply.code(404).send({ error: `no policy for credential ${credential}` });
     const { decision, by, reason } = parsed.data;
     try {
-      const outcome = await sendDecision(deps.client, credential, decision, { by: by ?? 'http-api', ...(reason ? { reason } : {}) });
+      const outcome = await sendDecision(deps.client, credential, decision, { by: by ?? 'http-api', ...(reason ? { reason } : {}) }, deps.store);
       return reply.code(200).send({ credential, accepted: true, ...outcome });
     } catch (error) {
       if (error instanceof DecisionRefused) return reply.code(409).send({ credential, accepted: false, error: error.message });

@@ -34,12 +34,14 @@ export function rotationRefusal(credentialId: string, inventory: Pick<Credential
   );
 }
 
-/** Throws RotationRefused when the inventory says the credential is retired. */
-export async function refuseRetired(store: RotorStore | string, credentialId: string): Promise<void> {
+/** Throws RotationRefused (and records the refusal in the audit log) when the credential is retired. */
+export async function refuseRetired(store: RotorStore | string, credentialId: string, request: { actor: string; trigger: string; reason?: string }): Promise<void> {
   const opened = typeof store === 'string' ? await RotorStore.connect(store) : store;
   try {
     const refused = rotationRefusal(credentialId, await opened.getCredential(credentialId));
-    if (refused) throw new RotationRefused(refused);
+    if (!refused) return;
+    await opened.appendAudit({ credentialId, actor: request.actor, event: 'rotation.refused', detail: { trigger: request.trigger, reason: request.reason ?? null, refused } });
+    throw new RotationRefused(refused);
   } finally {
     if (typeof store === 'string') await opened.close();
   }

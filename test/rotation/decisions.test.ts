@@ -20,6 +20,7 @@ import { dbPolicyYaml, login, servedLogin, startDbRotation } from '../harness/db
 import { rotationWorkflowId } from '../../daemon/rotations.js';
 import { markDecommissioned } from '../../store/discovery.js';
 import { statusQuery } from '../../workflows/protocol.js';
+import { waitWithProgress } from '../../cli/status.js';
 import type { RotationResult, RotationStatus, RotationStep } from '../../workflows/types.js';
 
 let env: RotorEnv;
@@ -103,6 +104,11 @@ describe('decisions are Updates: accepted or refused at once', () => {
     expect(output.text()).toContain('retry refused, nothing changed: retry applies only after a step failed under rollback: manual; the rotation is at "waiting for approval"');
     expect(await rotor('revoke-now', id)).toBe(1);
     expect((await audit()).filter((e) => e.event === 'rotation.decision')).toEqual([]);
+    // The refusals are in the audit log with their reason.
+    expect((await audit()).filter((e) => e.event === 'rotation.decision-refused').map((e) => e.detail)).toEqual([
+      expect.objectContaining({ decision: 'retry', reason: 'wrong button', refused: expect.stringMatching(/applies only after a step failed/) }),
+      expect.objectContaining({ decision: 'revokeNow', reason: null }),
+    ]);
 
     output.clear();
     expect(await rotor('approve', id, '--reason', 'change 4711', '--by', 'alice')).toBe(0);
@@ -255,6 +261,7 @@ describe('refusals', () => {
     expect(await rotor('rotate', id)).toBe(2);
     expect(output.text()).toMatch(new RegExp(`${id} is retired .*nothing was started\\. Remove its policy file`));
     expect((await env.store.listRuns(id)).length).toBe(runsBefore);
+    expect((await audit()).at(-1)).toMatchObject({ actor: 'cli', event: 'rotation.refused', detail: { trigger: 'manual', refused: expect.stringMatching(/is retired/) } });
     // A schedule (or any client) that starts the workflow anyway: the workflow refuses before anything changes.
     const refused = (await (await startDbRotation(env, id, { trigger: 'scheduled' })).result()) as RotationResult;
     expect(refused).toMatchObject({ outcome: 'failed', error: expect.stringMatching(/is retired/) });
@@ -312,5 +319,19 @@ describe('where a rotation stands', () => {
     expect(text).toContain(`${id}: succeeded`);
     // One line per change: the grace line is not repeated while it counts down.
     expect(text.match(/… grace period/g)?.length).toBe(1);
+  });
+
+  it('on a TTY the progress line is rewritten in place and cleared at the end', async () => {
+    await rotatedOnce({ grace: '2s' });
+    let tty = '';
+    const done = await waitWithProgress(await startDbRotation(env, id), { isTTY: true, write: (t: string) => (tty += t) }, 200);
+    expect(done.outcome).toBe('succeeded');
+    expect(tty).not.toContain('\n');
+    // Each redraw starts with carriage return + erase line (ESC [2K).
+    const draws = tty.split('\r\u001b[2K').filter(Boolean);
+    expect(draws.some((d) => /^… grace period: waiting \d+s more for the old material's grace/.test(d))).toBe(true);
+    // The countdown moves while the step stays (the line is redrawn, not appended).
+    expect(draws.filter((d) => d.startsWith('… grace period')).length).toBeGreaterThan(1);
+    expect(tty.endsWith('\r\x1b[2K')).toBe(true);
   });
 });
