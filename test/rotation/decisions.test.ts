@@ -21,6 +21,9 @@ import { rotationWorkflowId } from '../../daemon/rotations.js';
 import { markDecommissioned } from '../../store/discovery.js';
 import { statusQuery } from '../../workflows/protocol.js';
 import { waitWithProgress } from '../../cli/status.js';
+import { buildHttpServer } from '../../daemon/http.js';
+import { RotorMetrics } from '../../daemon/metrics.js';
+import { registry } from '../../providers/registry.js';
 import type { RotationResult, RotationStatus, RotationStep } from '../../workflows/types.js';
 
 let env: RotorEnv;
@@ -333,5 +336,61 @@ describe('where a rotation stands', () => {
     // The countdown moves while the step stays (the line is redrawn, not appended).
     expect(draws.filter((d) => d.startsWith('… grace period')).length).toBeGreaterThan(1);
     expect(tty.endsWith('\r\x1b[2K')).toBe(true);
+  });
+});
+
+describe('the HTTP API', () => {
+  const token = 'test-api-token-not-a-secret';
+  const http = () =>
+    buildHttpServer({
+      client: env.client,
+      providers: registry,
+      policies: env.policies,
+      taskQueue: env.taskQueue,
+      metrics: new RotorMetrics(),
+      store: env.store,
+      apiToken: token,
+      ready: async () => true,
+    });
+  const post = (app: ReturnType<typeof http>, url: string, body: unknown, auth = token) =>
+    app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${auth}`, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+
+  it('decisions: 401 without the token, 400 for an unknown decision, 409 when it does not apply, 200 when accepted', async () => {
+    await rotatedOnce();
+    const app = http();
+    await startDbRotation(env, id);
+    await untilAt('grace period');
+    const url = `/v1/rotations/${id}/decisions`;
+    expect((await post(app, url, { decision: 'revokeNow' }, 'wrong')).statusCode).toBe(401);
+    expect((await post(app, url, { decision: 'skipEverything' })).statusCode).toBe(400);
+    expect((await post(app, url, { decision: 'approve', extra: 1 })).statusCode).toBe(400);
+    const refused = await post(app, url, { decision: 'approve', by: 'carol' });
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json()).toMatchObject({ accepted: false, error: expect.stringMatching(/approve applies only while a rotation waits for approval/) });
+    const accepted = await post(app, url, { decision: 'revokeNow', by: 'carol', reason: 'incident INC-9' });
+    expect(accepted.statusCode).toBe(200);
+    expect(accepted.json()).toMatchObject({ accepted: true, decision: 'revokeNow', step: 'grace period' });
+    const done = await result();
+    expect(done.outcome).toBe('succeeded');
+    expect((await audit(done.rotationId)).find((e) => e.event === 'rotation.decision')).toMatchObject({ actor: 'operator:carol', detail: { reason: 'incident INC-9' } });
+    await app.close();
+  });
+
+  it('an emergency sent through the API into a running rotation is audited with its reason; a retired credential is refused (409)', async () => {
+    await rotatedOnce();
+    const app = http();
+    await startDbRotation(env, id, { trigger: 'scheduled' });
+    await untilAt('grace period');
+    const upgrade = await post(app, '/v1/rotations', { credential: id, emergency: true, reason: 'token seen in a CI log' });
+    expect(upgrade.statusCode).toBe(202);
+    const done = await result();
+    expect(done.outcome).toBe('succeeded');
+    expect((await audit(done.rotationId)).find((e) => e.event === 'rotation.upgraded')?.detail).toMatchObject({ from: 'scheduled', reason: 'token seen in a CI log' });
+
+    await markDecommissioned(env.store, id);
+    const refused = await post(app, '/v1/rotations', { credential: id });
+    expect(refused.statusCode).toBe(409);
+    expect(refused.json().error).toMatch(/is retired .*nothing was started/);
+    await app.close();
   });
 });
