@@ -171,6 +171,9 @@ describe('decisions are Updates: accepted or refused at once', () => {
     // The health check's retries take a while in real time.
     const failed = await untilAt('failed: checking dependents', 120_000);
     expect(failed.waitingFor).toMatch(/retry, rollback or continue/);
+    // Before promote the new material is only pending; the old one is still current.
+    expect(failed.materials).toEqual({ pending: expect.stringMatching(new RegExp(`^${role}_[ab]$`)), current: before.username, previous: null });
+    expect(failed.materials.pending).not.toBe(before.username);
     output.clear();
     expect(await rotor('approve', id)).toBe(1);
     expect(await rotor('rollback', id, '--reason', 'app not ready')).toBe(0);
@@ -309,6 +312,10 @@ describe('where a rotation stands', () => {
     expect(output.text()).toMatch(new RegExp(`${id}\\s.*${next}`));
     expect(await rotor('revoke-now', id)).toBe(0);
     await result();
+    // Afterwards: the new material is current, nothing is pending or previous (the old one is revoked).
+    output.clear();
+    expect(await rotor('status', id)).toBe(0);
+    expect(output.text()).toMatch(new RegExp(`pending\\s+-\\ncurrent\\s+${next}\\nprevious\\s+-`));
   });
 
   it('rotor rotate --wait shows each step and what it waits for, one line per change when not a TTY', async () => {
