@@ -87,7 +87,7 @@ async function printDetail(store: RotorStore, g: { temporal: string; namespace: 
     outcome: r.outcome,
     step: r.step,
     error: r.error,
-    run: r.rotationId,
+    runId: r.rotationId,
   }));
   const materials = materialStages(credential, live);
   if (json) {
@@ -111,7 +111,7 @@ async function printDetail(store: RotorStore, g: { temporal: string; namespace: 
     if (live.lastError) process.stdout.write(`last error: ${live.lastError}\n`);
   }
   process.stdout.write('\n');
-  printRows(runRows, { columns: ['started', 'trigger', 'outcome', 'step', 'error', 'run'] });
+  printRows(runRows, { columns: ['started', 'trigger', 'outcome', 'step', 'error', 'runId'] });
 }
 
 /**
