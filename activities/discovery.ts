@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailureCategory } from '@temporalio/common';
 import type { Policy } from '../config/policy.js';
 import type { ScanTarget } from '../config/discovery.js';
 import type { Logger } from '../lib/logger.js';
@@ -117,7 +118,10 @@ export function createDiscoveryActivities(deps: DiscoveryDeps) {
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         ctx.logger.warn({ error: message }, 'discovery target scan failed');
-        if (error instanceof ProviderRefusal) throw ApplicationFailure.nonRetryable(message, 'ProviderRefusal');
+        // A refusal is expected (the message names what is missing): benign, logged without a stack.
+        if (error instanceof ProviderRefusal) {
+          throw ApplicationFailure.create({ message, type: 'ProviderRefusal', nonRetryable: true, category: ApplicationFailureCategory.BENIGN });
+        }
         throw ApplicationFailure.retryable(message, error instanceof Error ? error.name : 'Error');
       }
     },

@@ -6,6 +6,7 @@
  * primary store: create stages it as pending, later steps read it back from there.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { ApplicationFailureCategory } from '@temporalio/common';
 import type { Policy } from '../config/policy.js';
 import { durationMs } from '../config/duration.js';
 import { fingerprintValue, type Material } from '../lib/material.js';
@@ -14,6 +15,7 @@ import { postNotification } from '../lib/notify.js';
 import { ProviderRefusal, type CredentialSource, type Dependent, type PrimaryStore, type ProviderContext, type Usage } from '../providers/contracts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotorStore } from '../store/index.js';
+import { rotationRefusal } from '../daemon/rotations.js';
 import type { RotorMetrics } from '../daemon/metrics.js';
 import { preflightPolicy } from '../daemon/preflight.js';
 import type { CreatedRef, NotificationEvent, Outcome, ReceiptRef, RotationInput, RotationPlan } from '../workflows/types.js';
@@ -99,16 +101,29 @@ export function createActivities(deps: ActivityDeps) {
       await store.recordStep(ref.rotationId, name, 'failed', message);
       if (error instanceof ApplicationFailure) throw error;
       const type = error instanceof Error ? error.name : 'Error';
+      // A refusal is expected (nothing changed, the message says why): benign, so the worker logs
+      // it as one debug line instead of a warning with a stack trace.
       throw error instanceof ProviderRefusal
-        ? ApplicationFailure.nonRetryable(message, type)
+        ? ApplicationFailure.create({ message, type, nonRetryable: true, category: ApplicationFailureCategory.BENIGN })
         : ApplicationFailure.retryable(message, type);
     }
   }
 
   return {
     /** Opens the run in the store and snapshots what the workflow needs from the policy. */
-    async beginRotation(input: RotationInput & { rotationId: string; workflowType: string; workflowId: string }): Promise<RotationPlan> {
+    async beginRotation(input: RotationInput & { rotationId: string; workflowType: string; workflowId: string }): Promise<RotationPlan | { refused: string }> {
       const { policy } = open(input);
+      const inventory = await store.getCredential(input.credentialId);
+      const refused = rotationRefusal(input.credentialId, inventory);
+      if (refused) {
+        await store.appendAudit({
+          credentialId: input.credentialId,
+          actor: 'rotor',
+          event: 'rotation.refused',
+          detail: { trigger: input.trigger, reason: input.reason ?? null, refused },
+        });
+        return { refused };
+      }
       const provider = deps.providers.credential(policy.credential.type)!;
       if (provider.workflow !== input.workflowType) {
         throw ApplicationFailure.nonRetryable(
@@ -153,6 +168,8 @@ export function createActivities(deps: ActivityDeps) {
             ? { checkEveryMs: durationMs(policy.revoke.drainCheckEvery), maxWaitMs: durationMs(policy.revoke.maxWait) }
             : null,
         group: policy.group ?? null,
+        currentMaterialId: inventory?.currentMaterial ?? null,
+        emergencyRequiresDrain: provider.source.inUse !== undefined && policy.emergency.requireDrained,
       };
     },
 
@@ -211,8 +228,11 @@ export function createActivities(deps: ActivityDeps) {
 
     /** pending → current, current → previous in the primary store. Returns when (system clock). */
     async promoteMaterial(ref: Ref): Promise<{ promotedAt: string }> {
-      return step(ref, 'material.promoted', async ({ ctx, primary, storeSpec }) => {
+      return step(ref, 'material.promoted', async ({ ctx, primary, storeSpec, read }) => {
         await primary.promote(ctx, storeSpec);
+        // The inventory says what serves from now on, not only once the grace is over.
+        const current = await read('current');
+        if (current) await store.setCurrentMaterial(ref.credentialId, current.id);
         return { promotedAt: new Date().toISOString() };
       });
     },
@@ -287,13 +307,25 @@ export function createActivities(deps: ActivityDeps) {
       await store.appendAudit({ ...ref, actor: 'rotor', event: 'notification.sent', detail: { event: ref.event } });
     },
 
-    async recordDecision(ref: Ref & { step: string; decision: string; by?: string }): Promise<void> {
+    /** A human decision on a running rotation (approve, reject, retry, rollback, continue, revokeNow, abort). */
+    async recordDecision(ref: Ref & { step: string; decision: string; by?: string; reason?: string; via?: 'update' | 'signal' }): Promise<void> {
       await store.appendAudit({
         credentialId: ref.credentialId,
         rotationId: ref.rotationId,
         actor: ref.by ? `operator:${ref.by}` : 'operator',
         event: 'rotation.decision',
-        detail: { step: ref.step, decision: ref.decision },
+        detail: { step: ref.step, decision: ref.decision, reason: ref.reason ?? null, via: ref.via ?? 'signal' },
+      });
+    },
+
+    /** An emergency sent into this running rotation: from now on it finishes as an emergency. */
+    async recordUpgrade(ref: Ref & { from: string; reason?: string; step: string }): Promise<void> {
+      await store.appendAudit({
+        credentialId: ref.credentialId,
+        rotationId: ref.rotationId,
+        actor: 'rotor',
+        event: 'rotation.upgraded',
+        detail: { from: ref.from, to: 'emergency', reason: ref.reason ?? null, step: ref.step },
       });
     },
 

@@ -24,11 +24,12 @@ import { preflightPolicy } from '../daemon/preflight.js';
 import type { Policy } from '../config/policy.js';
 import { inventoryEntry } from '../daemon/inventory.js';
 import { desiredSchedules, listRotorSchedules, planScheduleChanges, type ScheduleChange } from '../daemon/schedules.js';
-import { RotationAlreadyRunning, rotationResult, rotationWorkflowId, startRotation } from '../daemon/rotations.js';
-import { statusQuery } from '../workflows/protocol.js';
+import { refuseRetired, RotationAlreadyRunning, RotationRefused, startRotation } from '../daemon/rotations.js';
 import { printJson, printRows } from './output.js';
 import { fingerprintValue } from '../lib/material.js';
 import { registerAuditCommands } from './audit.js';
+import { registerDecisionCommands } from './decisions.js';
+import { registerStatusCommand, waitWithProgress } from './status.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -90,6 +91,7 @@ export function buildProgram(): Command {
         ? incidentPolicyOrWarn(await inspectPolicyDirectory(g.policies, registry.catalog), credentialId)
         : (await loadPolicies(g.policies, registry.catalog)).find((p) => p.id === credentialId);
       if (!policy) throw new UsageError(`no policy for credential ${credentialId} in ${g.policies}`);
+      await refuseRetired(g.databaseUrl, credentialId, { actor: 'cli', trigger: opts.emergency ? 'emergency' : 'manual', reason: opts.reason });
       const connection = await Connection.connect({ address: g.temporal });
       try {
         const client = new Client({ connection, namespace: g.namespace });
@@ -101,7 +103,8 @@ export function buildProgram(): Command {
         });
         const started = { credential: credentialId, workflowId: handle.workflowId, runId };
         if (!opts.wait) return opts.json ? printJson(started) : void process.stdout.write(`started ${handle.workflowId} (run ${started.runId})\n`);
-        const result = await rotationResult(handle);
+        // Progress on stderr, so `--json` keeps stdout to the result.
+        const result = await waitWithProgress(handle, process.stderr);
         if (opts.json) printJson({ ...started, ...result });
         else process.stdout.write(`${credentialId}: ${result.outcome}${result.error ? ` — ${result.error}` : ''}\n`);
         if (result.outcome !== 'succeeded') process.exitCode = 1;
@@ -166,37 +169,8 @@ export function buildProgram(): Command {
       }
     });
 
-  program
-    .command('status')
-    .description('inventory and rotation state; with a credential, its recent runs and live step')
-    .argument('[credential]', 'credential id')
-    .option('--json', 'machine-readable output')
-    .action(async (credentialId: string | undefined, opts: { json?: boolean }) => {
-      const store = await RotorStore.connect(global().databaseUrl);
-      try {
-        if (!credentialId) {
-          const rows = await store.listCredentials();
-          return printRows(
-            rows.map((c) => ({ id: c.id, type: c.type, status: c.status, owner: c.owner, lastRotated: c.lastRotatedAt, nextDue: c.nextDueAt, current: c.currentMaterial })),
-            { json: opts.json, columns: ['id', 'type', 'status', 'owner', 'lastRotated', 'nextDue', 'current'] },
-          );
-        }
-        const credential = await store.getCredential(credentialId);
-        if (!credential) throw new UsageError(`credential ${credentialId} is not in the inventory`);
-        const runs = await store.listRuns(credentialId, 10);
-        const live = runs[0]?.outcome === 'running' ? await liveStatus(global(), credentialId) : undefined;
-        if (opts.json) return printJson({ credential, live, runs });
-        printRows([{ ...credential }], { columns: ['id', 'type', 'status', 'owner', 'lastRotatedAt', 'nextDueAt', 'currentMaterial'] });
-        if (live) process.stdout.write(`\nnow: ${live.step} since ${live.since}${live.waitingFor ? `, waiting for ${live.waitingFor}` : ''}${live.lastError ? `\nlast error: ${live.lastError}` : ''}\n`);
-        process.stdout.write('\n');
-        printRows(
-          runs.map((r) => ({ started: r.startedAt, trigger: r.trigger, outcome: r.outcome, step: r.step, error: r.error, run: r.rotationId })),
-          { columns: ['started', 'trigger', 'outcome', 'step', 'error', 'run'] },
-        );
-      } finally {
-        await store.close();
-      }
-    });
+  registerStatusCommand(program, global, (message) => new UsageError(message));
+  registerDecisionCommands(program, global);
 
   program
     .command('plan')
@@ -406,19 +380,6 @@ async function dueDates(databaseUrl: string, ids: string[]) {
   }
 }
 
-async function liveStatus(g: { temporal: string; namespace: string }, credentialId: string) {
-  const connection = await Connection.connect({ address: g.temporal });
-  try {
-    const client = new Client({ connection, namespace: g.namespace });
-    return await client.workflow.getHandle(rotationWorkflowId(credentialId)).query(statusQuery);
-  } catch {
-    return undefined; // Temporal unreachable: the store's view is still worth printing
-  } finally {
-    await connection.close();
-  }
-}
-
-
 /** Runs the CLI and returns the exit code instead of exiting (tests call this). */
 export async function runCli(argv: string[]): Promise<number> {
   process.exitCode = undefined;
@@ -432,6 +393,10 @@ export async function runCli(argv: string[]): Promise<number> {
       return 2;
     }
     if (error instanceof UsageError || error instanceof OperatorSettingError) {
+      process.stderr.write(`rotor: ${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof RotationRefused) {
       process.stderr.write(`rotor: ${error.message}\n`);
       return 2;
     }

@@ -31,9 +31,27 @@ export interface HistoryRow {
   runId: string;
 }
 
+/**
+ * Runs of a credential that an emergency upgraded while they ran (the audit log's
+ * `rotation.upgraded`), so their trigger reads `scheduled → emergency`.
+ */
+export async function upgradedRuns(store: RotorStore, credentialId: string): Promise<Set<string>> {
+  const { rows } = await store.query<{ rotation_id: string }>(
+    `SELECT rotation_id FROM audit_log WHERE credential_id = $1 AND event = 'rotation.upgraded' AND rotation_id IS NOT NULL`,
+    [credentialId],
+  );
+  return new Set(rows.map((r) => r.rotation_id));
+}
+
+/** A run's trigger as the operator should read it: with the upgrade, when there was one. */
+export function triggerText(trigger: string | null, upgraded: boolean): string | null {
+  return trigger && upgraded ? `${trigger} → emergency` : trigger;
+}
+
 /** Past rotations of a credential: Temporal's run history joined with the store's outcome and step. */
 export async function rotationHistory(client: Client, store: RotorStore, credentialId: string, limit = 50): Promise<HistoryRow[]> {
   const runs = new Map((await store.listRuns(credentialId, limit)).map((r) => [r.rotationId, r]));
+  const upgraded = await upgradedRuns(store, credentialId);
   const rows: HistoryRow[] = [];
   const query = `${ROTOR_CREDENTIAL_ID.name} = '${credentialId.replace(/'/g, '')}'`;
   for await (const w of client.workflow.list({ query })) {
@@ -41,7 +59,7 @@ export async function rotationHistory(client: Client, store: RotorStore, credent
     runs.delete(w.runId);
     rows.push({
       started: w.startTime,
-      trigger: run?.trigger ?? null,
+      trigger: triggerText(run?.trigger ?? null, upgraded.has(w.runId)),
       status: w.status.name,
       outcome: run?.outcome ?? null,
       step: run?.step ?? null,
@@ -53,7 +71,7 @@ export async function rotationHistory(client: Client, store: RotorStore, credent
   }
   // Runs the store knows but Temporal no longer lists (past its retention).
   for (const r of runs.values()) {
-    rows.push({ started: r.startedAt, trigger: r.trigger, status: 'ARCHIVED', outcome: r.outcome, step: r.step, error: r.error, workflowId: r.workflowId, runId: r.runId });
+    rows.push({ started: r.startedAt, trigger: triggerText(r.trigger, upgraded.has(r.rotationId)), status: 'ARCHIVED', outcome: r.outcome, step: r.step, error: r.error, workflowId: r.workflowId, runId: r.runId });
   }
   return rows.sort((a, b) => b.started.getTime() - a.started.getTime()).slice(0, limit);
 }

@@ -9,7 +9,10 @@ import type { Client } from '@temporalio/client';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { PolicySet } from './policies.js';
 import type { RotorMetrics } from './metrics.js';
-import { RotationAlreadyRunning, startRotation } from './rotations.js';
+import { refuseRetired, RotationAlreadyRunning, RotationRefused, startRotation } from './rotations.js';
+import { DecisionRefused, sendDecision } from './decisions.js';
+import { DECISIONS, MAX_DECISION_TEXT } from '../workflows/decisions.js';
+import type { RotorStore } from '../store/index.js';
 import { handleSecretScanning, type WebhookDeps } from './github-webhook.js';
 
 export interface HttpDeps {
@@ -18,6 +21,8 @@ export interface HttpDeps {
   policies: PolicySet;
   taskQueue: string;
   metrics: RotorMetrics;
+  /** The inventory: a retired credential is refused before anything starts. */
+  store?: RotorStore;
   /** The API token (resolved from its secret reference); requests must present it as a bearer token. */
   apiToken: string;
   /** Readiness: Temporal and the store answer. */
@@ -31,6 +36,12 @@ const RotationRequestSchema = z.strictObject({
   emergency: z.boolean().default(false),
   revokeFirst: z.boolean().default(false),
   reason: z.string().max(500).optional(),
+});
+
+const DecisionRequestSchema = z.strictObject({
+  decision: z.enum(DECISIONS),
+  by: z.string().min(1).max(100).optional(),
+  reason: z.string().max(MAX_DECISION_TEXT).optional(),
 });
 
 /** Compares digests so the comparison takes the same time whatever the token's length or content. */
@@ -70,6 +81,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     const policy = deps.policies.get(body.credential);
     if (!policy) return reply.code(404).send({ error: `no policy for credential ${body.credential}` });
     try {
+      if (deps.store) await refuseRetired(deps.store, policy.id, { actor: 'http-api', trigger: body.emergency ? 'emergency' : 'manual', reason: body.reason });
       const { handle, runId } = await startRotation(deps.client, deps.providers, policy, {
         taskQueue: deps.taskQueue,
         trigger: body.emergency ? 'emergency' : 'manual',
@@ -78,7 +90,28 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       });
       return reply.code(202).send({ credential: policy.id, workflowId: handle.workflowId, runId });
     } catch (error) {
-      if (error instanceof RotationAlreadyRunning) return reply.code(409).send({ error: error.message });
+      if (error instanceof RotationAlreadyRunning || error instanceof RotationRefused) return reply.code(409).send({ error: error.message });
+      throw error;
+    }
+  });
+
+  // A human decision on a running rotation (a Workflow Update): 200 when accepted, 409 when it does not apply.
+  app.post('/v1/rotations/:credential/decisions', async (request, reply) => {
+    if (!tokenMatches(bearer(request), deps.apiToken)) {
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
+    }
+    const credential = (request.params as { credential: string }).credential;
+    const parsed = DecisionRequestSchema.safeParse(request.body);
+    if (!parsed.success) {
+      return reply.code(400).send({ error: 'bad request', problems: parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) });
+    }
+    if (!deps.policies.get(credential)) return reply.code(404).send({ error: `no policy for credential ${credential}` });
+    const { decision, by, reason } = parsed.data;
+    try {
+      const outcome = await sendDecision(deps.client, credential, decision, { by: by ?? 'http-api', ...(reason ? { reason } : {}) }, deps.store);
+      return reply.code(200).send({ credential, accepted: true, ...outcome });
+    } catch (error) {
+      if (error instanceof DecisionRefused) return reply.code(409).send({ credential, accepted: false, error: error.message });
       throw error;
     }
   });

@@ -1,5 +1,6 @@
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Policy } from '../config/policy.js';
+import { RotorStore, type CredentialRow } from '../store/index.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotationInput, RotationResult } from '../workflows/types.js';
 import { emergencySignal } from '../workflows/protocol.js';
@@ -17,6 +18,33 @@ export function rotationWorkflowId(credentialId: string): string {
 
 export class RotationAlreadyRunning extends Error {
   override readonly name = 'RotationAlreadyRunning';
+}
+
+/** A rotation that must not run at all (a retired credential); nothing was started. */
+export class RotationRefused extends Error {
+  override readonly name = 'RotationRefused';
+}
+
+/** Why a credential must not be rotated at all, or undefined. Checked by every caller and again by the workflow. */
+export function rotationRefusal(credentialId: string, inventory: Pick<CredentialRow, 'status'> | undefined): string | undefined {
+  if (inventory?.status !== 'retired') return undefined;
+  return (
+    `${credentialId} is retired (decommissioned, or its policy was removed): it is not rotated any more, nothing was started. ` +
+    `Remove its policy file; to manage the identity again, give it a policy with a new id`
+  );
+}
+
+/** Throws RotationRefused (and records the refusal in the audit log) when the credential is retired. */
+export async function refuseRetired(store: RotorStore | string, credentialId: string, request: { actor: string; trigger: string; reason?: string }): Promise<void> {
+  const opened = typeof store === 'string' ? await RotorStore.connect(store) : store;
+  try {
+    const refused = rotationRefusal(credentialId, await opened.getCredential(credentialId));
+    if (!refused) return;
+    await opened.appendAudit({ credentialId, actor: request.actor, event: 'rotation.refused', detail: { trigger: request.trigger, reason: request.reason ?? null, refused } });
+    throw new RotationRefused(refused);
+  } finally {
+    if (typeof store === 'string') await opened.close();
+  }
 }
 
 /** Starts the named rotation workflow of the policy's credential type. */

@@ -101,6 +101,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     policies,
     taskQueue: o.taskQueue,
     metrics,
+    store,
     apiToken: o.apiToken,
     ...(o.githubWebhookSecret ? { githubWebhook: { store, logger, secret: o.githubWebhookSecret } } : {}),
     ready: async () => {

@@ -160,6 +160,11 @@ export class RotorStore {
     );
   }
 
+  /** The material now current in the primary store (set at promote, before the grace ends). */
+  async setCurrentMaterial(credentialId: string, materialId: string): Promise<void> {
+    await this.pool.query(`UPDATE credentials SET current_material = $2, updated_at = now() WHERE id = $1`, [credentialId, materialId]);
+  }
+
   /** Closes a run; on success the inventory learns the new material and the next due date. Idempotent. */
   async finishRun(rotationId: string, outcome: Exclude<Outcome, 'running'>, error?: string): Promise<void> {
     const client = await this.pool.connect();

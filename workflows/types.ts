@@ -41,6 +41,10 @@ export interface RotationPlan {
   drain: { checkEveryMs: number; maxWaitMs: number } | null;
   /** Rotations of this group hold a lock so they never overlap. */
   group: string | null;
+  /** The material the inventory holds as current when the run starts. */
+  currentMaterialId: string | null;
+  /** `emergency.requireDrained`: an emergency sent into this run still waits for drain. */
+  emergencyRequiresDrain: boolean;
 }
 
 /** Events worth a message to the owner (never with secret values). */
@@ -75,12 +79,54 @@ export interface RotationResult {
   error?: string;
 }
 
+/** The protocol's steps before promote: any of them may fail and be rolled back. */
+export const PRE_PROMOTE_STEPS = [
+  'creating new material',
+  'verifying new material',
+  'revoking compromised material',
+  'propagating to dependents',
+  'checking dependents',
+] as const;
+export type PrePromoteStep = (typeof PRE_PROMOTE_STEPS)[number];
+
+/** Every step a rotation reports (status query, `rotor status`, tests): one vocabulary. */
+export type RotationStep =
+  | 'planning'
+  | 'waiting for approval'
+  | 'waiting for group lock'
+  | 'pre-flight'
+  | PrePromoteStep
+  | `failed: ${PrePromoteStep}`
+  | 'rolling back'
+  | 'promoting new material'
+  | 'grace period'
+  | 'waiting for old material to drain'
+  | 'old material still in use'
+  | 'disabling old material'
+  | 'waiting before delete'
+  | 'revoking old material'
+  | Outcome;
+
+/** Which material id is in which stage of the primary store, as this rotation knows it. */
+export interface MaterialStages {
+  pending: string | null;
+  current: string | null;
+  previous: string | null;
+}
+
 /** Answer of the `status` query: what the rotation is doing, since when, and what it waits for. */
 export interface RotationStatus {
-  step: string;
+  step: RotationStep;
   since: string;
+  /** What the step waits for, in words that follow "waiting for" (no raw milliseconds). */
   waitingFor?: string;
+  /** When the wait ends by itself (ISO time), if it does. */
+  until?: string;
   lastError?: string;
+  /** The run's trigger; `upgradedFrom` when an emergency was sent into a running rotation. */
+  trigger: Trigger;
+  upgradedFrom?: Trigger;
+  materials: MaterialStages;
 }
 
 export type HumanDecision = 'retry' | 'rollback' | 'continue';

@@ -113,14 +113,22 @@ async function revoke(ctx: ProviderContext, spec: PostgresPasswordSpec, strategy
 }
 
 /**
- * The login roles of this credential. PostgreSQL records no password age (pg_authid has none), so
+ * The login roles of this credential, and every other login that holds the role's privileges: a
+ * role created by hand as a member of the group role (directly or through other roles) is a side
+ * door, listed so discovery flags it as unmanaged. Members that only administer the role (no
+ * inherited privileges, e.g. the admin that created it on PostgreSQL 16+) and superusers (who hold
+ * every privilege anyway) are left out. PostgreSQL records no password age (pg_authid has none), so
  * only expiry (rolvaliduntil) and whether the role may log in are reported.
  */
 async function list(ctx: ProviderContext, spec: PostgresPasswordSpec): Promise<DiscoveredCredential[]> {
   const rows = await withAdmin(ctx, spec, `cannot list the login roles of "${spec.role}"`, async ({ client }) => {
     const result = await client.query<{ rolname: string; rolcanlogin: boolean; rolvaliduntil: Date | number | null }>(
-      'SELECT rolname, rolcanlogin, rolvaliduntil FROM pg_roles WHERE rolname = ANY($1) ORDER BY rolname',
-      [[spec.role, ...loginRoles(spec.role)]],
+      `SELECT r.rolname, r.rolcanlogin, r.rolvaliduntil FROM pg_roles r
+       WHERE r.rolname = ANY($1)
+          OR (r.rolcanlogin AND NOT r.rolsuper AND r.rolname <> $2
+              AND EXISTS (SELECT 1 FROM pg_roles g WHERE g.rolname = $2 AND pg_has_role(r.oid, g.oid, 'USAGE')))
+       ORDER BY r.rolname`,
+      [[spec.role, ...loginRoles(spec.role)], spec.role],
     );
     return result.rows;
   });

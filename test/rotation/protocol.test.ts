@@ -91,7 +91,7 @@ describe('approval gate', () => {
     const result = (await handle.result()) as RotationResult;
     expect(result.outcome).toBe('succeeded');
     const decision = (await env.store.listAudit({ rotationId: result.rotationId })).find((e) => e.event === 'rotation.decision');
-    expect(decision).toMatchObject({ actor: 'operator:alice', detail: { step: 'approval', decision: 'approved' } });
+    expect(decision).toMatchObject({ actor: 'operator:alice', detail: { step: 'waiting for approval', decision: 'approve', via: 'signal' } });
   });
 
   it('emergencies do not wait for approval', async () => {

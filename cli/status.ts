@@ -1,0 +1,157 @@
+/**
+ * What the operator reads about where rotations stand: `rotor status` (inventory, and for one
+ * credential its material stages, live step and recent runs) and the progress `rotor rotate --wait`
+ * prints. One column vocabulary for list and detail views; durations in words, never milliseconds.
+ */
+import type { Command } from 'commander';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { humanDuration } from '../lib/human-duration.js';
+import type { CredentialRow, RotorStore } from '../store/index.js';
+import { RotorStore as Store } from '../store/index.js';
+import { rotationWorkflowId } from '../daemon/rotations.js';
+import { triggerText, upgradedRuns } from '../daemon/history.js';
+import { statusQuery } from '../workflows/protocol.js';
+import type { MaterialStages, RotationResult, RotationStatus } from '../workflows/types.js';
+import { printJson, printRows } from './output.js';
+
+/** The credential columns, the same in the list and the detail view. */
+export const CREDENTIAL_COLUMNS = ['id', 'type', 'status', 'owner', 'lastRotated', 'nextDue', 'current'] as const;
+
+export function credentialRow(c: CredentialRow): Record<(typeof CREDENTIAL_COLUMNS)[number], unknown> {
+  return { id: c.id, type: c.type, status: c.status, owner: c.owner, lastRotated: c.lastRotatedAt, nextDue: c.nextDueAt, current: c.currentMaterial };
+}
+
+/** "grace period since 12:00:05Z (5s ago): waiting 55s more for the old material's grace (…)". */
+export function describeLive(live: RotationStatus, now: Date): string {
+  const since = new Date(live.since);
+  const time = since.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  let text = `${live.step} since ${time} (${humanDuration(now.getTime() - since.getTime())} ago)`;
+  if (live.waitingFor) {
+    const left = live.until ? new Date(live.until).getTime() - now.getTime() : undefined;
+    text += left !== undefined ? `: waiting ${humanDuration(left)} more for ${live.waitingFor}` : `: waiting for ${live.waitingFor}`;
+  }
+  return text;
+}
+
+/** Which material is pending, current and previous: the live rotation's view, else the inventory's. */
+export function materialStages(credential: CredentialRow, live: RotationStatus | undefined): MaterialStages {
+  if (live) return live.materials;
+  return { pending: null, current: credential.currentMaterial, previous: null };
+}
+
+export async function liveStatus(g: { temporal: string; namespace: string }, credentialId: string): Promise<RotationStatus | undefined> {
+  const connection = await Connection.connect({ address: g.temporal });
+  try {
+    const client = new Client({ connection, namespace: g.namespace });
+    return await client.workflow.getHandle(rotationWorkflowId(credentialId)).query(statusQuery);
+  } catch {
+    return undefined; // Temporal unreachable: the store's view is still worth printing
+  } finally {
+    await connection.close();
+  }
+}
+
+export function registerStatusCommand(
+  program: Command,
+  global: () => { databaseUrl: string; temporal: string; namespace: string },
+  usageError: (message: string) => Error,
+): void {
+  program
+    .command('status')
+    .description('inventory and rotation state; with a credential, its material stages, live step and recent runs')
+    .argument('[credential]', 'credential id')
+    .option('--json', 'machine-readable output')
+    .action(async (credentialId: string | undefined, opts: { json?: boolean }) => {
+      const store = await Store.connect(global().databaseUrl);
+      try {
+        if (!credentialId) {
+          const rows = await store.listCredentials();
+          return printRows(rows.map(credentialRow), { json: opts.json, columns: [...CREDENTIAL_COLUMNS] });
+        }
+        const credential = await store.getCredential(credentialId);
+        if (!credential) throw usageError(`credential ${credentialId} is not in the inventory`);
+        await printDetail(store, global(), credential, opts.json === true);
+      } finally {
+        await store.close();
+      }
+    });
+}
+
+async function printDetail(store: RotorStore, g: { temporal: string; namespace: string }, credential: CredentialRow, json: boolean): Promise<void> {
+  const runs = await store.listRuns(credential.id, 10);
+  const live = runs[0]?.outcome === 'running' ? await liveStatus(g, credential.id) : undefined;
+  const upgraded = await upgradedRuns(store, credential.id);
+  const runRows = runs.map((r) => ({
+    started: r.startedAt,
+    trigger: triggerText(r.trigger, upgraded.has(r.rotationId)),
+    outcome: r.outcome,
+    step: r.step,
+    error: r.error,
+    runId: r.rotationId,
+  }));
+  const materials = materialStages(credential, live);
+  if (json) {
+    printJson({
+      credential: { ...credentialRow(credential), purpose: credential.purpose, environment: credential.environment, expires: credential.expires },
+      materials,
+      live: live ? { ...live, text: describeLive(live, new Date()) } : undefined,
+      runs: runRows,
+    });
+    return;
+  }
+  printRows([credentialRow(credential)], { columns: [...CREDENTIAL_COLUMNS] });
+  process.stdout.write('\n');
+  printRows(
+    (['pending', 'current', 'previous'] as const).map((stage) => ({ stage, material: materials[stage] })),
+    { columns: ['stage', 'material'] },
+  );
+  if (live) {
+    process.stdout.write(`\nnow: ${describeLive(live, new Date())}\n`);
+    if (live.upgradedFrom) process.stdout.write(`trigger: ${live.upgradedFrom} → emergency (upgraded while running)\n`);
+    if (live.lastError) process.stdout.write(`last error: ${live.lastError}\n`);
+  }
+  process.stdout.write('\n');
+  printRows(runRows, { columns: ['started', 'trigger', 'outcome', 'step', 'error', 'runId'] });
+}
+
+/**
+ * Waits for a rotation's result and shows its progress on `out`: the step and what it waits for,
+ * rewritten in place on a TTY, one line per change otherwise. Polls the status query.
+ */
+export async function waitWithProgress(
+  handle: WorkflowHandle,
+  out: { write(text: string): unknown; isTTY?: boolean },
+  pollMs = 500,
+): Promise<RotationResult> {
+  let done = false;
+  const result = (handle.result() as Promise<RotationResult>).finally(() => (done = true));
+  let last = '';
+  let drawn = false;
+  while (!done) {
+    const live = await handle.query(statusQuery).catch(() => undefined);
+    // The outcome itself is printed by the caller, with its error.
+    if (live && !done && !OUTCOMES.has(live.step)) {
+      // A line per step and wait: the countdown moves only on a TTY.
+      const key = `${live.step}|${live.waitingFor ?? ''}`;
+      const text = describeProgress(live, new Date());
+      if (out.isTTY) {
+        out.write(`\r\x1b[2K${text}`);
+        drawn = true;
+      } else if (key !== last) {
+        out.write(`${text}\n`);
+      }
+      last = key;
+    }
+    await Promise.race([result.catch(() => undefined), new Promise((resolve) => setTimeout(resolve, pollMs))]);
+  }
+  if (drawn) out.write('\r\x1b[2K');
+  return result;
+}
+
+const OUTCOMES = new Set<string>(['succeeded', 'rolled_back', 'failed', 'aborted']);
+
+function describeProgress(live: RotationStatus, now: Date): string {
+  if (!live.waitingFor) return `… ${live.step}`;
+  const left = live.until ? new Date(live.until).getTime() - now.getTime() : undefined;
+  return `… ${live.step}: waiting ${left !== undefined ? `${humanDuration(left)} more ` : ''}for ${live.waitingFor}`;
+}

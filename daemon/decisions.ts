@@ -1,0 +1,67 @@
+/**
+ * Sending a human decision to a running rotation as a Workflow Update: the workflow's validator
+ * accepts or refuses it at once, so the caller knows the outcome (no fire-and-forget signal).
+ */
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { RotorStore } from '../store/index.js';
+import { decisionInputProblem, decisionUpdates, MAX_DECISION_TEXT, type Decision, type DecisionInput, type DecisionOutcome } from '../workflows/decisions.js';
+import { rotationWorkflowId } from './rotations.js';
+
+/** The decision did not apply (wrong step, nothing running); nothing changed. */
+export class DecisionRefused extends Error {
+  override readonly name = 'DecisionRefused';
+}
+
+/**
+ * Sends the decision; a refusal throws DecisionRefused and, given a store, is recorded in the audit
+ * log with the decision's reason (an accepted decision is recorded by the workflow itself).
+ */
+export async function sendDecision(
+  client: Client,
+  credentialId: string,
+  decision: Decision,
+  input: DecisionInput = {},
+  audit?: Pick<RotorStore, 'appendAudit'>,
+): Promise<DecisionOutcome> {
+  try {
+    return await attempt(client, credentialId, decision, input);
+  } catch (error) {
+    if (error instanceof DecisionRefused && audit) {
+      await audit.appendAudit({
+        credentialId,
+        actor: input.by ? `operator:${input.by.slice(0, 100)}` : 'operator',
+        event: 'rotation.decision-refused',
+        detail: { decision, reason: input.reason?.slice(0, MAX_DECISION_TEXT) ?? null, refused: error.message },
+      });
+    }
+    throw error;
+  }
+}
+
+async function attempt(client: Client, credentialId: string, decision: Decision, input: DecisionInput): Promise<DecisionOutcome> {
+  const problem = decisionInputProblem(input);
+  if (problem) throw new DecisionRefused(`${decision} refused, nothing changed: ${problem}`);
+  const handle = client.workflow.getHandle(rotationWorkflowId(credentialId));
+  try {
+    return await handle.executeUpdate(decisionUpdates[decision], { args: [input] });
+  } catch (error) {
+    if (error instanceof WorkflowUpdateFailedError) {
+      throw new DecisionRefused(`${decision} refused, nothing changed: ${rootMessage(error)}`);
+    }
+    if (error instanceof WorkflowNotFoundError || isCompleted(error)) {
+      throw new DecisionRefused(`no rotation of ${credentialId} is running (workflow ${rotationWorkflowId(credentialId)}); nothing changed`);
+    }
+    throw error;
+  }
+}
+
+function rootMessage(error: Error): string {
+  let cause: { message?: string; cause?: unknown } = error;
+  while (cause.cause && typeof cause.cause === 'object') cause = cause.cause as typeof cause;
+  return cause.message ?? error.message;
+}
+
+/** The server answers an Update to a closed run with NOT_FOUND "workflow execution already completed". */
+function isCompleted(error: unknown): boolean {
+  return error instanceof Error && /already completed|not found/i.test(error.message);
+}
