@@ -7,7 +7,7 @@
  *
  * Plain Node (no TypeScript, no dependencies) because it runs before anything else is built.
  * `node scripts/setup-tools.mjs [name ...]` installs only the named tools; `--list` prints them.
- * The paths it writes are read back by test/harness/tools.ts and by `rotor dev` (daemon/dev-tools.ts).
+ * The paths it writes are read back by test/harness/tools.ts and by `rotor dev` (dev/tools.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -114,6 +114,12 @@ export const tools = [
       );
       writeFileSync(join(toolsDir, 'temporal-test-server.version'), `${versions.temporalTestServer}\n`);
     },
+  },
+  {
+    name: 'chromium',
+    what: "Debian's Chromium (the browser test of the Temporal Web UI, driven by playwright-core)",
+    present: () => existsSync('/usr/bin/chromium'),
+    install: () => aptInstall(['chromium'], ['/usr/bin/chromium']),
   },
 ];
 
