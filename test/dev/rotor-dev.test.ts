@@ -6,6 +6,7 @@
  * credential that still logs in.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,6 +14,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, Connection } from '@temporalio/client';
 import { READY_LINE } from '../../dev/run.js';
+import { statusQuery } from '../../workflows/protocol.js';
+import type { RotationResult } from '../../workflows/types.js';
 import { freePort } from '../harness/ports.js';
 import { canLogin } from '../harness/postgres.js';
 
@@ -137,6 +140,15 @@ async function runsInTemporal(env: Record<string, string>): Promise<string[]> {
   }
 }
 
+async function withClient<T>(env: Record<string, string>, use: (client: Client) => Promise<T>): Promise<T> {
+  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS! });
+  try {
+    return await use(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }));
+  } finally {
+    await connection.close();
+  }
+}
+
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'rotor-dev-test-'));
   // As root, PostgreSQL runs as the `postgres` OS user, which must reach its data dir below here.
@@ -161,6 +173,24 @@ afterAll(async () => {
 describe('rotor dev', () => {
   let env: Record<string, string>;
   let firstRun: { runId: string; secret: { username: string; password: string } };
+  /** The rotation interrupted by SIGTERM in its grace period. */
+  let interrupted: { runId: string; secret: { username: string; password: string } };
+
+  it('refuses at once, naming the set-up command and Go, where the Temporal CLI is not installed', async () => {
+    const noTools = join(root, 'no-tools');
+    const refused = await run(process.execPath, [BIN, 'dev', '--dir', join(root, 'refused')], {
+      cwd: ROOT,
+      env: { ...process.env, ROTOR_TOOLS_DIR: noTools },
+    }).then(
+      () => ({ code: 0, stderr: '' }),
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('npm run setup');
+    expect(refused.stderr).toContain('node scripts/setup-tools.mjs temporal-cli');
+    expect(refused.stderr).toContain('Go');
+    expect(existsSync(join(root, 'refused'))).toBe(false);
+  }, 60_000);
 
   it('starts the real Temporal dev server with its UI and writes an env file (0600) the other commands need nothing else from', async () => {
     // A stale env file that others could read: rotor dev must take the permission back, not keep it.
@@ -219,6 +249,19 @@ describe('rotor dev', () => {
     for (const c of [...postgres, ...temporal]) expect(alive(c.pid), c.cmd).toBe(true);
     expect(await rotor(env, 'status', 'demo-db-app')).toMatch(/succeeded/);
 
+    // A second rotation, stopped in its grace period (revoke.after 1m): old and new both log in.
+    const startedRotation = await rotor(env, 'rotate', 'demo-db-app');
+    const runId = /run ([0-9a-f-]+)/.exec(startedRotation)?.[1];
+    expect(runId, startedRotation).toBeDefined();
+    await withClient(env, async (client) => {
+      const handle = client.workflow.getHandle('rotate/demo-db-app', runId);
+      await until(dev, 'the grace period', async () => (await handle.query(statusQuery).catch(() => undefined))?.step === 'grace period', 120_000);
+    });
+    interrupted = { runId: runId!, secret: await readVaultSecret(env, 'apps/demo/database') };
+    expect(interrupted.secret.username).not.toBe(firstRun.secret.username);
+    expect(await canLogin(demoDbLogin(env, interrupted.secret))).toBe(true);
+    expect(await canLogin(demoDbLogin(env, firstRun.secret))).toBe(true);
+
     const all = await descendants(pid);
     dev.child.kill('SIGTERM');
     expect(await dev.exited).toBe(0);
@@ -229,15 +272,21 @@ describe('rotor dev', () => {
     expect((await readdir(tmp)).filter((name) => !/^tsx-\w+$/.test(name))).toEqual([]);
   }, 200_000);
 
-  it('starts again with the earlier run in Temporal and the rotated credential still working', async () => {
+  it('starts again with the earlier runs in Temporal, finishes the interrupted rotation, and its credential works', async () => {
     const dev = startDev();
     await until(dev, 'the readiness line', () => dev.stderr().includes(READY_LINE));
     env = await readEnvFile();
-    expect(await runsInTemporal(env)).toContain(firstRun.runId);
+    const runs = await runsInTemporal(env);
+    expect(runs).toEqual(expect.arrayContaining([firstRun.runId, interrupted.runId]));
     expect(await rotor(env, 'history', 'demo-db-app')).toContain(firstRun.runId);
-    const secret = await readVaultSecret(env, 'apps/demo/database');
-    expect(secret).toEqual(firstRun.secret);
-    expect(await canLogin(demoDbLogin(env, secret))).toBe(true);
+    // The Vault emulator kept what the interrupted rotation had handed out; PostgreSQL kept the role.
+    expect(await readVaultSecret(env, 'apps/demo/database')).toEqual(interrupted.secret);
+    expect(await canLogin(demoDbLogin(env, interrupted.secret))).toBe(true);
+    // Its grace timer was in Temporal's SQLite file: the run resumes, revokes the old login and ends.
+    const result = await withClient(env, (client) => client.workflow.getHandle('rotate/demo-db-app', interrupted.runId).result() as Promise<RotationResult>);
+    expect(result.outcome).toBe('succeeded');
+    expect(await canLogin(demoDbLogin(env, firstRun.secret))).toBe(false);
+    expect(await canLogin(demoDbLogin(env, interrupted.secret))).toBe(true);
     dev.child.kill('SIGTERM');
     expect(await dev.exited).toBe(0);
   }, 400_000);
