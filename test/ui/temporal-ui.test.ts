@@ -15,7 +15,8 @@ import { rotateDb, servedLogin } from '../harness/db-rotation.js';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const IMAGES = resolve(import.meta.dirname, '../../docs/images');
+// Saved under the git-ignored test-results/ on every run; ROTOR_UPDATE_SCREENSHOTS=1 writes the README's copies.
+const IMAGES = resolve(import.meta.dirname, process.env.ROTOR_UPDATE_SCREENSHOTS === '1' ? '../../docs/images' : '../../test-results/screenshots');
 const ID = 'payments-db';
 
 let env: RotorEnv;
