@@ -16,7 +16,7 @@ import { inventoryEntry } from '../../daemon/inventory.js';
 import { fingerprintValue } from '../../lib/material.js';
 import { runCli } from '../../cli/main.js';
 import { captureOutput } from '../harness/cli.js';
-import { startTestServer, type TestServer } from '../harness/temporal/index.js';
+import { startTemporalServer, type TestServer } from '../harness/temporal-server.js';
 import { startPostgres, type PostgresServer } from '../harness/postgres.js';
 import { tempDir, validPolicy } from './fixtures.js';
 
@@ -27,7 +27,7 @@ let postgres: PostgresServer;
 
 beforeAll(async () => {
   ({ dir, remove } = await tempDir('rotor-incident-'));
-  [temporal, postgres] = await Promise.all([startTestServer(), startPostgres()]);
+  [temporal, postgres] = await Promise.all([startTemporalServer({ kind: 'dev' }), startPostgres()]);
   await writeFile(join(dir, 'demo.yaml'), validPolicy('demo-db-app'));
   await writeFile(join(dir, 'legacy.yaml'), validPolicy('legacy-db').replace('owner: team-payments', 'ownr: team-payments')); // the unrelated typo
 }, 120_000);
