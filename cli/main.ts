@@ -16,6 +16,7 @@ import { RotorStore } from '../store/index.js';
 import { PolicySet } from '../daemon/policies.js';
 import { createSecretResolver } from '../daemon/secrets.js';
 import { settingsFromEnv } from '../daemon/settings.js';
+import { parseDuration } from '../config/duration.js';
 import { createRotorWorkers } from '../daemon/worker.js';
 import { startDaemon } from '../daemon/run.js';
 import { rotationHistory } from '../daemon/history.js';
@@ -257,6 +258,8 @@ export function buildProgram(): Command {
     .action(async () => {
       const g = global();
       if (!settings.apiTokenRef) throw new UsageError('ROTOR_API_TOKEN_REF must name the HTTP API token (env:NAME or file:/path)');
+      const shutdownGraceMs = settings.shutdownGrace === undefined ? undefined : parseDuration(settings.shutdownGrace);
+      if (shutdownGraceMs === undefined && settings.shutdownGrace !== undefined) throw new UsageError('ROTOR_SHUTDOWN_GRACE must be a duration like 30s or 2m');
       const resolveSecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken });
       const daemon = await startDaemon({
         databaseUrl: g.databaseUrl,
@@ -270,6 +273,7 @@ export function buildProgram(): Command {
         providers: registry,
         logger: createLogger(),
         resolveSecret,
+        shutdownGraceMs,
       });
       await untilSignalled();
       await daemon.stop();

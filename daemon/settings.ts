@@ -14,6 +14,8 @@ export interface Settings {
   apiTokenRef?: string;
   /** Secret reference of the GitHub webhook secret; enables /v1/hooks/github/secret-scanning. */
   githubWebhookSecretRef?: string;
+  /** How long in-flight activities may finish after SIGTERM (a duration like `30s`); checked by the daemon command. */
+  shutdownGrace?: string;
 }
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
@@ -29,5 +31,6 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     httpPort: Number(env.ROTOR_HTTP_PORT ?? 8088),
     apiTokenRef: env.ROTOR_API_TOKEN_REF,
     githubWebhookSecretRef: env.ROTOR_GITHUB_WEBHOOK_SECRET_REF,
+    shutdownGrace: env.ROTOR_SHUTDOWN_GRACE,
   };
 }

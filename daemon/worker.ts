@@ -28,7 +28,14 @@ export interface WorkerDeps {
   policyDir?: string;
   /** A pre-built bundle (tests build one per file to save time); otherwise bundled from source. */
   workflowBundle?: WorkerOptions['workflowBundle'];
+  /** How long in-flight activities may run on after shutdown is asked for (default DEFAULT_SHUTDOWN_GRACE_MS). */
+  shutdownGraceMs?: number;
 }
+
+/** In-flight activities get this long to finish on SIGTERM before they are cancelled (and retried elsewhere). */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
+/** After the grace, cancelled activities get this long to stop before the worker gives up on them. */
+const SHUTDOWN_FORCE_MARGIN_MS = 10_000;
 
 /**
  * Temporal workers running the rotation workflows and their activities: one on the task queue,
@@ -55,9 +62,12 @@ export async function createRotorWorkers(deps: WorkerDeps): Promise<Worker[]> {
     ...createReminderActivities({ store: deps.store, logger: deps.logger, resolveSecret: deps.resolveSecret }),
   };
   const workflows = deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath };
+  const graceMs = deps.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+  // On shutdown a worker stops polling at once; running activities may finish within the grace.
+  const shutdown = { shutdownGraceTime: graceMs, shutdownForceTime: graceMs + SHUTDOWN_FORCE_MARGIN_MS };
   return Promise.all(
     [deps.taskQueue, emergencyTaskQueue(deps.taskQueue)].map((taskQueue) =>
-      Worker.create({ connection: deps.connection, namespace: deps.namespace, taskQueue, activities, ...workflows }),
+      Worker.create({ connection: deps.connection, namespace: deps.namespace, taskQueue, activities, ...workflows, ...shutdown }),
     ),
   );
 }
