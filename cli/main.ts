@@ -2,6 +2,7 @@
  * The `rotor` command. Exit codes: 0 ok, 1 the operation failed, 2 bad input (arguments, policies,
  * unknown credential).
  */
+import { existsSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
@@ -17,7 +18,7 @@ import { PolicySet } from '../daemon/policies.js';
 import { createSecretResolver } from '../daemon/secrets.js';
 import { settingsFromEnv } from '../daemon/settings.js';
 import { parseDuration } from '../config/duration.js';
-import { createRotorWorkers } from '../daemon/worker.js';
+import { createRotorWorkers, writeWorkflowBundle } from '../daemon/worker.js';
 import { startDaemon } from '../daemon/run.js';
 import { rotationHistory } from '../daemon/history.js';
 import { preflightPolicy } from '../daemon/preflight.js';
@@ -274,6 +275,7 @@ export function buildProgram(): Command {
         logger: createLogger(),
         resolveSecret,
         shutdownGraceMs,
+        workflowBundle: prebuiltBundle(),
       });
       await untilSignalled();
       await daemon.stop();
@@ -311,6 +313,7 @@ export function buildProgram(): Command {
         logger,
         resolveSecret: createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken }),
         policyDir: g.policies,
+        workflowBundle: prebuiltBundle(),
       });
       logger.info({ taskQueue: g.taskQueue, policies: policies.all().length }, 'worker started');
       try {
@@ -321,8 +324,26 @@ export function buildProgram(): Command {
       }
     });
 
+  program
+    .command('bundle-workflows')
+    .description('write the workflow bundle to a file, for ROTOR_WORKFLOW_BUNDLE (e.g. at image build)')
+    .argument('<file>', 'where to write it')
+    .action(async (file: string) => {
+      const bytes = await writeWorkflowBundle(file);
+      process.stdout.write(`wrote ${file} (${bytes} bytes); run the daemon with ROTOR_WORKFLOW_BUNDLE=${file}\n`);
+    });
+
   registerAuditCommands(program, global);
   return program;
+}
+
+/** The bundle named by ROTOR_WORKFLOW_BUNDLE (refused when absent), or undefined: bundle at start. */
+function prebuiltBundle(): { codePath: string } | undefined {
+  if (!settings.workflowBundle) return undefined;
+  if (!existsSync(settings.workflowBundle)) {
+    throw new UsageError(`ROTOR_WORKFLOW_BUNDLE: no file at ${settings.workflowBundle} (write it with \`rotor bundle-workflows ${settings.workflowBundle}\`)`);
+  }
+  return { codePath: settings.workflowBundle };
 }
 
 async function readStdin(): Promise<string> {

@@ -16,6 +16,8 @@ export interface Settings {
   githubWebhookSecretRef?: string;
   /** How long in-flight activities may finish after SIGTERM (a duration like `30s`); checked by the daemon command. */
   shutdownGrace?: string;
+  /** A workflow bundle written by `rotor bundle-workflows`; without it the workflows are bundled at start. */
+  workflowBundle?: string;
 }
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
@@ -32,5 +34,6 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     apiTokenRef: env.ROTOR_API_TOKEN_REF,
     githubWebhookSecretRef: env.ROTOR_GITHUB_WEBHOOK_SECRET_REF,
     shutdownGrace: env.ROTOR_SHUTDOWN_GRACE,
+    workflowBundle: env.ROTOR_WORKFLOW_BUNDLE,
   };
 }
