@@ -24,6 +24,8 @@ export const versions = {
   temporalCli: 'v1.5.1',
   // The Java SDK's time-skipping test server.
   temporalTestServer: '1.32.1',
+  // Renders and lints the Kubernetes chart (deploy/helm/rotor) in its test.
+  helm: 'v3.22.0',
 };
 
 class MissingToolchain extends Error {}
@@ -113,6 +115,18 @@ export const tools = [
         `#!/bin/sh\n# Temporal's time-skipping test server: <port> [--enable-time-skipping]\nexec java -Xss4m -cp '${join(dir, 'lib')}/*' io.temporal.testserver.TestServer "$@"\n`,
       );
       writeFileSync(join(toolsDir, 'temporal-test-server.version'), `${versions.temporalTestServer}\n`);
+    },
+  },
+  {
+    name: 'helm',
+    what: `Helm ${versions.helm} (lints and renders the chart under deploy/helm)`,
+    present: () => existsSync(join(binDir, 'helm')) && installedAt(join(toolsDir, 'helm.version')) === versions.helm,
+    install() {
+      need('go', 'build Helm', 'Install Go 1.22 or newer and put it on PATH.');
+      run('go', ['install', `helm.sh/helm/v3/cmd/helm@${versions.helm}`], {
+        env: { ...process.env, GOBIN: binDir, CGO_ENABLED: '0', GOFLAGS: '-trimpath' },
+      });
+      writeFileSync(join(toolsDir, 'helm.version'), `${versions.helm}\n`);
     },
   },
 ];
