@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { dbPolicyYaml, login, servedLogin } from '../harness/db-rotation.js';
-import { killDaemonProcesses, startDaemonProcess, type DaemonProcess } from '../harness/daemon-process.js';
+import { startDaemonProcess, stopDaemonProcesses, type DaemonProcess } from '../harness/daemon-process.js';
 import { LOOPBACK } from '../harness/ports.js';
 import type { RotationResult } from '../../workflows/types.js';
 
@@ -100,7 +100,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  killDaemonProcesses();
+  await stopDaemonProcesses();
   for (const e of endpoints) await e.close();
   await env?.close();
   if (dir) await rm(dir, { recursive: true, force: true });

@@ -1,13 +1,17 @@
 /**
  * `rotor daemon` as operators run it: `node bin/rotor.js daemon` in its own process, configured
  * only through the environment, against a test environment's PostgreSQL, Temporal and task queue.
- * Tests send it signals, read its JSON log lines and wait for it to exit.
+ * Tests send it signals, read its JSON log lines and wait for it to exit. Like the chart's pods it
+ * runs a prebuilt workflow bundle (ROTOR_WORKFLOW_BUNDLE), written once per test file.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, LOOPBACK } from './ports.js';
-import type { RotorEnv } from './env.js';
+import { workflowBundle, type RotorEnv } from './env.js';
 
 const ROTOR_BIN = fileURLToPath(new URL('../../bin/rotor.js', import.meta.url));
 
@@ -29,8 +33,24 @@ export interface DaemonProcess {
 /** Processes still running, for `killDaemonProcesses` in an afterAll whatever a test did. */
 const alive = new Set<ChildProcess>();
 
-export function killDaemonProcesses(): void {
-  for (const child of alive) child.kill('SIGKILL');
+let bundleDir: string | undefined;
+let bundleFile: Promise<string> | undefined;
+
+/** The workflow bundle as a file, as `rotor bundle-workflows` writes it. */
+function bundleOnDisk(): Promise<string> {
+  bundleFile ??= (async () => {
+    bundleDir = await mkdtemp(join(tmpdir(), 'rotor-bundle-'));
+    const path = join(bundleDir, 'workflows.js');
+    await writeFile(path, (await workflowBundle()).code);
+    return path;
+  })();
+  return bundleFile;
+}
+
+/** For afterAll: kills the daemons a test left running and removes the bundle file. */
+export async function stopDaemonProcesses(): Promise<void> {
+  await Promise.all([...alive].map((child) => new Promise((resolve) => (child.once('exit', resolve), child.kill('SIGKILL')))));
+  if (bundleDir) await rm(bundleDir, { recursive: true, force: true });
 }
 
 /**
@@ -54,6 +74,7 @@ export async function startDaemonProcess(env: RotorEnv, policyDir: string, extra
       ROTOR_API_TOKEN_REF: 'env:ROTOR_API_TOKEN',
       ROTOR_API_TOKEN: apiToken,
       ROTOR_LOG_LEVEL: 'info',
+      ROTOR_WORKFLOW_BUNDLE: await bundleOnDisk(),
       // The values behind the test policies' secret references.
       ...env.env,
       ...extraEnv,
