@@ -84,7 +84,7 @@ export class RotorStore {
     return store;
   }
 
-  /** Applies pending migrations; safe to run from many processes at once (advisory lock). */
+  /** Applies pending migrations; safe to run from many processes at once (they wait on an advisory lock). */
   async migrate(databaseUrl: string): Promise<void> {
     await runner({
       databaseUrl,
@@ -92,6 +92,8 @@ export class RotorStore {
       direction: 'up',
       migrationsTable: 'rotor_migrations',
       singleTransaction: true,
+      // Replicas start together: wait for another's migration instead of failing on its lock.
+      advisoryLockMode: 'wait',
       log: () => undefined,
     });
   }
