@@ -259,8 +259,7 @@ export function buildProgram(): Command {
     .action(async () => {
       const g = global();
       if (!settings.apiTokenRef) throw new UsageError('ROTOR_API_TOKEN_REF must name the HTTP API token (env:NAME or file:/path)');
-      const shutdownGraceMs = settings.shutdownGrace === undefined ? undefined : parseDuration(settings.shutdownGrace);
-      if (shutdownGraceMs === undefined && settings.shutdownGrace !== undefined) throw new UsageError('ROTOR_SHUTDOWN_GRACE must be a duration like 30s or 2m');
+      const shutdownGraceMs = shutdownGrace();
       const resolveSecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken });
       const daemon = await startDaemon({
         databaseUrl: g.databaseUrl,
@@ -314,6 +313,7 @@ export function buildProgram(): Command {
         resolveSecret: createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken }),
         policyDir: g.policies,
         workflowBundle: prebuiltBundle(),
+        shutdownGraceMs: shutdownGrace(),
       });
       logger.info({ taskQueue: g.taskQueue, policies: policies.all().length }, 'worker started');
       try {
@@ -335,6 +335,14 @@ export function buildProgram(): Command {
 
   registerAuditCommands(program, global);
   return program;
+}
+
+/** ROTOR_SHUTDOWN_GRACE in ms (refused unless a duration), or undefined: the default. */
+function shutdownGrace(): number | undefined {
+  if (settings.shutdownGrace === undefined) return undefined;
+  const ms = parseDuration(settings.shutdownGrace);
+  if (ms === undefined) throw new UsageError('ROTOR_SHUTDOWN_GRACE must be a duration like 30s or 2m');
+  return ms;
 }
 
 /** The bundle named by ROTOR_WORKFLOW_BUNDLE (refused when absent), or undefined: bundle at start. */
