@@ -138,11 +138,11 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       process.off('SIGHUP', onHup);
       watcher.close();
       clearTimeout(debounce);
-      await reconciling.catch(() => undefined);
-      logger.info({ graceMs: o.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS }, 'draining: polling stopped, waiting for in-flight activities');
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-      // The HTTP API (metrics, /readyz answering 503) stays up while the workers drain.
-      const drained = await Promise.allSettled(running);
+      logger.info({ graceMs: o.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS }, 'draining: polling stopped, waiting for in-flight activities');
+      // The HTTP API (metrics, /readyz answering 503) stays up while the workers drain; a reconcile
+      // under way finishes before the client closes.
+      const [drained] = await Promise.all([Promise.allSettled(running), reconciling.catch(() => undefined)]);
       await http.close();
       await native.close();
       await connection.close();
