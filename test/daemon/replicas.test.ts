@@ -14,6 +14,7 @@ import { startDaemonProcess, stopDaemonProcesses, type DaemonProcess } from '../
 import { scheduleId } from '../../daemon/schedules.js';
 import { rotationWorkflowId } from '../../daemon/rotations.js';
 import type { RotationResult } from '../../workflows/types.js';
+import { findLeaks, rotorOutputs, vaultSecretValues } from '../reliability/leaks.js';
 
 const IDS = Array.from({ length: 8 }, (_, i) => `replica-${i}`);
 let env: RotorEnv;
@@ -118,5 +119,15 @@ describe('two daemons, one Temporal, one store', { timeout: 300_000 }, () => {
   it('both drain and exit 0 on SIGTERM', async () => {
     for (const d of daemons) d.child.kill('SIGTERM');
     expect(await Promise.all(daemons.map((d) => d.exited))).toEqual([{ code: 0, signal: null }, { code: 0, signal: null }]);
+  });
+
+  it('no secret value (logins in Vault, the API tokens) appears in the output of either daemon, the histories or the store', async () => {
+    const secrets = [...(await vaultSecretValues(env)), ...daemons.map((d) => d.apiToken)];
+    expect(secrets.length).toBeGreaterThan(IDS.length);
+    const outputs = await rotorOutputs(env, Object.fromEntries(daemons.map((d, i) => [`daemon ${i} output`, d.output()])));
+    // The scan reads what the daemons really printed (a daemon may or may not have set a password itself).
+    for (const i of [0, 1]) expect(outputs[`daemon ${i} output`]).toContain('schedules reconciled');
+    expect(outputs['daemon 0 output']! + outputs['daemon 1 output']).toContain('postgres password set');
+    expect(findLeaks(secrets, outputs)).toEqual([]);
   });
 });
