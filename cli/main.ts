@@ -18,7 +18,7 @@ import { PolicySet } from '../daemon/policies.js';
 import { createSecretResolver } from '../daemon/secrets.js';
 import { settingsFromEnv } from '../daemon/settings.js';
 import { parseDuration } from '../config/duration.js';
-import { createRotorWorkers, writeWorkflowBundle } from '../daemon/worker.js';
+import { createRotorWorkers, DEFAULT_SHUTDOWN_GRACE_MS, writeWorkflowBundle } from '../daemon/worker.js';
 import { startDaemon } from '../daemon/run.js';
 import { rotationHistory } from '../daemon/history.js';
 import { preflightPolicy } from '../daemon/preflight.js';
@@ -313,7 +313,7 @@ export function buildProgram(): Command {
         resolveSecret: createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken }),
         policyDir: g.policies,
         workflowBundle: prebuiltBundle(),
-        shutdownGraceMs: shutdownGrace(),
+        shutdownGraceMs: shutdownGrace() ?? DEFAULT_SHUTDOWN_GRACE_MS,
       });
       logger.info({ taskQueue: g.taskQueue, policies: policies.all().length }, 'worker started');
       try {

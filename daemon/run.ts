@@ -97,7 +97,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     metrics,
     policyDir: o.policyDir,
     workflowBundle: o.workflowBundle,
-    shutdownGraceMs: o.shutdownGraceMs,
+    shutdownGraceMs: o.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
   });
   const running = workers.map((w) => w.run());
   let draining = false;

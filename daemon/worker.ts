@@ -40,7 +40,11 @@ export interface WorkerDeps {
   policyDir?: string;
   /** A pre-built bundle (tests build one per file to save time); otherwise bundled from source. */
   workflowBundle?: WorkerOptions['workflowBundle'];
-  /** How long in-flight activities may run on after shutdown is asked for (default DEFAULT_SHUTDOWN_GRACE_MS). */
+  /**
+   * How long in-flight activities may run on after shutdown is asked for (the daemon and `rotor
+   * worker` pass DEFAULT_SHUTDOWN_GRACE_MS unless told otherwise). Unset: the SDK's behaviour, which
+   * cancels them at once and waits for them without limit (in-process test workers).
+   */
   shutdownGraceMs?: number;
 }
 
@@ -74,9 +78,9 @@ export async function createRotorWorkers(deps: WorkerDeps): Promise<Worker[]> {
     ...createReminderActivities({ store: deps.store, logger: deps.logger, resolveSecret: deps.resolveSecret }),
   };
   const workflows = deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath };
-  const graceMs = deps.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
   // On shutdown a worker stops polling at once; running activities may finish within the grace.
-  const shutdown = { shutdownGraceTime: graceMs, shutdownForceTime: graceMs + SHUTDOWN_FORCE_MARGIN_MS };
+  const graceMs = deps.shutdownGraceMs;
+  const shutdown = graceMs === undefined ? {} : { shutdownGraceTime: graceMs, shutdownForceTime: graceMs + SHUTDOWN_FORCE_MARGIN_MS };
   return Promise.all(
     [deps.taskQueue, emergencyTaskQueue(deps.taskQueue)].map((taskQueue) =>
       Worker.create({ connection: deps.connection, namespace: deps.namespace, taskQueue, activities, ...workflows, ...shutdown }),
