@@ -214,11 +214,13 @@ export function createActivities(deps: ActivityDeps) {
 
     /** An HTTP probe of a consumer: it must answer with the expected status once it uses the new material. */
     async runHealthCheck(ref: Ref & { check: string }): Promise<void> {
-      await step(ref, 'health.checked', async ({ policy }) => {
+      await step(ref, 'health.checked', async ({ policy, ctx }) => {
         const check = policy.healthChecks.find((c) => c.name === ref.check);
         if (!check) throw new ProviderRefusal(`no health check ${ref.check} in policy ${ref.credentialId}`);
         const { url, method, expectStatus, timeout } = check.http;
-        const response = await fetch(url, { method, signal: AbortSignal.timeout(durationMs(timeout)) });
+        // Also given up when the activity is cancelled (e.g. the worker's shutdown grace ran out).
+        const deadline = AbortSignal.timeout(durationMs(timeout));
+        const response = await fetch(url, { method, signal: ctx.signal ? AbortSignal.any([deadline, ctx.signal]) : deadline });
         await response.body?.cancel();
         if (response.status !== expectStatus) {
           throw new Error(`health check ${check.name}: ${method} ${url} answered ${response.status}, expected ${expectStatus}`);

@@ -4,6 +4,7 @@
  * bench/results/<timestamp>.json with the machine they ran on; a short table goes to stdout.
  *
  *   throughput  rotations per second through the real worker (--n credentials, default 1000)
+ *   workers     rotations per second with one and with two `rotor worker` processes (--n, default 200)
  *   emergency   emergency rotation latency p50/p99, alone and with a backlog (--runs 50, --queued 1000)
  *   plan        `rotor plan` logic over 10,000 and 100,000 generated policies (--policies to override)
  *   audit       inventory and audit queries over 100,000 credentials and 1,000,000 audit rows
@@ -22,6 +23,7 @@ function arg(name: string): string | undefined {
 const n = arg('n');
 const runs: Array<{ name: string; script: string; args: string[] }> = [
   { name: 'throughput', script: 'throughput', args: ['--n', n ?? '1000'] },
+  { name: 'workers', script: 'workers', args: ['--n', n ?? '200'] },
   { name: 'emergency', script: 'emergency', args: ['--runs', arg('runs') ?? '50', '--queued', arg('queued') ?? n ?? '1000'] },
   ...(arg('policies') ? [arg('policies')!] : ['10000', '100000']).map((p) => ({ name: 'plan', script: 'plan', args: ['--policies', p] })),
   { name: 'audit', script: 'audit', args: ['--credentials', arg('credentials') ?? '100000', '--audit', arg('audit') ?? '1000000'] },
@@ -64,6 +66,11 @@ const rows: Array<[string, string, string]> = [];
 for (const r of results) {
   const mem = `${r.peakRssMb} MB`;
   if (r.scenario === 'throughput') rows.push([`throughput (${r.credentials} credentials)`, `${r.rotationsPerSecond} rotations/s, CPU ${Math.round(Number(r.cpuMs) / 1000)} s / wall ${Math.round(Number(r.wallMs) / 1000)} s`, mem]);
+  if (r.scenario === 'workers') {
+    for (const w of r.rounds as Array<Record<string, unknown>>) {
+      rows.push([`throughput, ${w.processes} worker process(es) (${r.credentials} credentials)`, `${w.rotationsPerSecond} rotations/s, wall ${Math.round(Number(w.wallMs) / 1000)} s, split ${(w.rotationsCreatedPerProcess as number[]).join('/')}`, mem]);
+    }
+  }
   if (r.scenario === 'emergency') {
     const alone = r.aloneMs as Record<string, number>;
     const backlog = r.withBacklogMs as Record<string, number>;

@@ -2,6 +2,7 @@
  * The `rotor` command. Exit codes: 0 ok, 1 the operation failed, 2 bad input (arguments, policies,
  * unknown credential).
  */
+import { existsSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
@@ -17,7 +18,8 @@ import { RotorStore } from '../store/index.js';
 import { PolicySet } from '../daemon/policies.js';
 import { createSecretResolver } from '../daemon/secrets.js';
 import { settingsFromEnv } from '../daemon/settings.js';
-import { createRotorWorkers } from '../daemon/worker.js';
+import { parseDuration } from '../config/duration.js';
+import { createRotorWorkers, DEFAULT_SHUTDOWN_GRACE_MS, writeWorkflowBundle } from '../daemon/worker.js';
 import { startDaemon } from '../daemon/run.js';
 import { rotationHistory } from '../daemon/history.js';
 import { preflightPolicy } from '../daemon/preflight.js';
@@ -234,6 +236,7 @@ export function buildProgram(): Command {
     .action(async () => {
       const g = global();
       if (!settings.apiTokenRef) throw new UsageError('ROTOR_API_TOKEN_REF must name the HTTP API token (env:NAME or file:/path)');
+      const shutdownGraceMs = shutdownGrace();
       const resolveSecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken });
       // Policies' references are resolved only where the operator's allowlist allows (Rotor's own above are not policies').
       const resolvePolicySecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken, allow: secretRefAllowlist() });
@@ -249,6 +252,8 @@ export function buildProgram(): Command {
         providers: registry,
         logger: createLogger(),
         resolveSecret: resolvePolicySecret,
+        shutdownGraceMs,
+        workflowBundle: prebuiltBundle(),
       });
       await untilSignalled();
       await daemon.stop();
@@ -306,6 +311,8 @@ export function buildProgram(): Command {
         logger,
         resolveSecret: createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken, allow: secretRefAllowlist() }),
         policyDir: g.policies,
+        workflowBundle: prebuiltBundle(),
+        shutdownGraceMs: shutdownGrace() ?? DEFAULT_SHUTDOWN_GRACE_MS,
       });
       logger.info({ taskQueue: g.taskQueue, policies: policies.all().length }, 'worker started');
       try {
@@ -314,6 +321,15 @@ export function buildProgram(): Command {
         await connection.close();
         await store.close();
       }
+    });
+
+  program
+    .command('bundle-workflows')
+    .description('write the workflow bundle to a file, for ROTOR_WORKFLOW_BUNDLE (e.g. at image build)')
+    .argument('<file>', 'where to write it')
+    .action(async (file: string) => {
+      const bytes = await writeWorkflowBundle(file);
+      process.stdout.write(`wrote ${file} (${bytes} bytes); run the daemon with ROTOR_WORKFLOW_BUNDLE=${file}\n`);
     });
 
   registerAuditCommands(program, global);
@@ -333,6 +349,23 @@ function incidentPolicyOrWarn(inspection: PolicyInspection, credentialId: string
     );
   }
   return policy;
+}
+
+/** ROTOR_SHUTDOWN_GRACE in ms (refused unless a duration), or undefined: the default. */
+function shutdownGrace(): number | undefined {
+  if (settings.shutdownGrace === undefined) return undefined;
+  const ms = parseDuration(settings.shutdownGrace);
+  if (ms === undefined) throw new UsageError('ROTOR_SHUTDOWN_GRACE must be a duration like 30s or 2m');
+  return ms;
+}
+
+/** The bundle named by ROTOR_WORKFLOW_BUNDLE (refused when absent), or undefined: bundle at start. */
+function prebuiltBundle(): { codePath: string } | undefined {
+  if (!settings.workflowBundle) return undefined;
+  if (!existsSync(settings.workflowBundle)) {
+    throw new UsageError(`ROTOR_WORKFLOW_BUNDLE: no file at ${settings.workflowBundle} (write it with \`rotor bundle-workflows ${settings.workflowBundle}\`)`);
+  }
+  return { codePath: settings.workflowBundle };
 }
 
 async function readStdin(): Promise<string> {

@@ -1,7 +1,8 @@
 /**
  * `rotor daemon`: the Temporal workers, the schedule reconciler (at start, on SIGHUP and when a
  * policy file changes) and the HTTP API, in one process. A bad policy edit is refused whole and
- * logged; what is scheduled stays as it was.
+ * logged; what is scheduled stays as it was. `stop()` drains: readiness turns false, the workers
+ * stop polling, in-flight activities get the shutdown grace to finish, then everything closes.
  */
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, type Worker } from '@temporalio/worker';
@@ -15,7 +16,7 @@ import { RotorMetrics } from './metrics.js';
 import { PolicySet } from './policies.js';
 import type { ScheduleChange } from './schedules.js';
 import { applyPolicyDirectory } from './apply.js';
-import { createRotorWorkers, type WorkerDeps } from './worker.js';
+import { createRotorWorkers, DEFAULT_SHUTDOWN_GRACE_MS, type WorkerDeps } from './worker.js';
 import { watchPolicyDirectory } from './policy-watcher.js';
 
 export interface DaemonOptions {
@@ -33,12 +34,15 @@ export interface DaemonOptions {
   githubWebhookSecret?: string;
   /** A pre-built workflow bundle (tests); otherwise bundled from source at start. */
   workflowBundle?: WorkerDeps['workflowBundle'];
+  /** How long in-flight activities may finish after stop() is called (default 30 s). */
+  shutdownGraceMs?: number;
 }
 
 export interface RunningDaemon {
   httpAddress: string;
   /** Re-reads the policies and reconciles schedules; `ok: false` when the files were refused (nothing changed). */
   reconcile(): Promise<{ ok: boolean; changes: ScheduleChange[] }>;
+  /** Drains (see above) and closes; rejects when an activity outlived the grace and was abandoned. */
   stop(): Promise<void>;
 }
 
@@ -92,8 +96,10 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     metrics,
     policyDir: o.policyDir,
     workflowBundle: o.workflowBundle,
+    shutdownGraceMs: o.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
   });
   const running = workers.map((w) => w.run());
+  let draining = false;
 
   const http = buildHttpServer({
     client,
@@ -104,7 +110,10 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     store,
     apiToken: o.apiToken,
     ...(o.githubWebhookSecret ? { githubWebhook: { store, logger, secret: o.githubWebhookSecret } } : {}),
+    // Policies are loaded before the server listens (start fails otherwise); the workers must be
+    // polling, the store and Temporal answering. Draining turns it false at once.
     ready: async () => {
+      if (draining || workers.some((w) => w.getState() !== 'RUNNING')) return false;
       await store.query('SELECT 1');
       await client.workflowService.getSystemInfo({});
       return true;
@@ -122,14 +131,21 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     httpAddress,
     reconcile,
     async stop() {
+      draining = true;
       process.off('SIGHUP', onHup);
       watcher.close();
-      await http.close();
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-      await Promise.all(running);
+      logger.info({ graceMs: o.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS }, 'draining: polling stopped, waiting for in-flight activities');
+      // The HTTP API (metrics, /readyz answering 503) stays up while the workers drain; a reconcile
+      // under way finishes before the client closes.
+      const [drained] = await Promise.all([Promise.allSettled(running), reconciling.catch(() => undefined)]);
+      await http.close();
       await native.close();
       await connection.close();
       await store.close();
+      const failed = drained.find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      logger.info('rotor daemon stopped');
     },
   };
 }

@@ -97,19 +97,21 @@ export function desiredSchedule(policy: Policy, providers: ProviderRegistry, tas
 /** What to change so that Temporal holds exactly the desired schedules. Pure. */
 export function planScheduleChanges(desired: DesiredSchedule[], existing: ExistingSchedule[]): ScheduleChange[] {
   const current = new Map(existing.map((e) => [e.scheduleId, e]));
-  const changes: ScheduleChange[] = desired.map((d) => {
-    const e = current.get(d.scheduleId);
-    const base = { scheduleId: d.scheduleId, credentialId: d.credentialId };
-    if (!e) return { ...base, kind: 'create' };
-    if (e.hash !== d.hash) return { ...base, kind: 'update' };
-    if (e.paused !== d.paused) return { ...base, kind: d.paused ? 'pause' : 'unpause' };
-    return { ...base, kind: 'unchanged' };
-  });
+  const changes: ScheduleChange[] = desired.map((d) => ({ scheduleId: d.scheduleId, credentialId: d.credentialId, kind: changeKind(d, current.get(d.scheduleId)) }));
   const wanted = new Set(desired.map((d) => d.scheduleId));
   for (const e of existing) {
     if (!wanted.has(e.scheduleId)) changes.push({ kind: 'delete', scheduleId: e.scheduleId, credentialId: e.scheduleId.slice(SCHEDULE_PREFIX.length) });
   }
   return changes.sort((a, b) => a.scheduleId.localeCompare(b.scheduleId));
+}
+
+/** The one change that turns `existing` (absent: undefined) into `desired` (not wanted: undefined). */
+function changeKind(desired: DesiredSchedule | undefined, existing: ExistingSchedule | undefined): ScheduleChangeKind {
+  if (!desired) return existing ? 'delete' : 'unchanged';
+  if (!existing) return 'create';
+  if (existing.hash !== desired.hash) return 'update';
+  if (existing.paused !== desired.paused) return desired.paused ? 'pause' : 'unpause';
+  return 'unchanged';
 }
 
 /** Rotor's schedules as Temporal holds them now. */
@@ -122,13 +124,25 @@ export async function listRotorSchedules(client: Client): Promise<ExistingSchedu
   return out;
 }
 
-/** Applies a plan. Each change is one Temporal call; `unchanged` makes none. */
-export async function applyScheduleChanges(client: Client, changes: ScheduleChange[], desired: DesiredSchedule[]): Promise<void> {
+/**
+ * Applies a plan and returns what it really changed. The plan comes from the schedule list, which a
+ * Temporal server serves from its visibility store and which can lag behind recent writes; so before
+ * each write the schedule's own state is read (describe, always current) and the change is
+ * recomputed from it. A change another reconciler (another replica, `rotor apply`) already made is
+ * therefore not made again: it comes back as `unchanged`. `unchanged` makes no call at all.
+ */
+export async function applyScheduleChanges(client: Client, changes: ScheduleChange[], desired: DesiredSchedule[]): Promise<ScheduleChange[]> {
   const byId = new Map(desired.map((d) => [d.scheduleId, d]));
-  for (const change of changes) {
-    const handle = client.schedule.getHandle(change.scheduleId);
-    const d = byId.get(change.scheduleId);
-    switch (change.kind) {
+  const applied: ScheduleChange[] = [];
+  for (const planned of changes) {
+    if (planned.kind === 'unchanged') {
+      applied.push(planned);
+      continue;
+    }
+    const handle = client.schedule.getHandle(planned.scheduleId);
+    const d = byId.get(planned.scheduleId);
+    const kind = changeKind(d, await describeSchedule(handle));
+    switch (kind) {
       case 'create':
         await client.schedule.create(d!.options);
         break;
@@ -148,6 +162,19 @@ export async function applyScheduleChanges(client: Client, changes: ScheduleChan
       case 'unchanged':
         break;
     }
+    applied.push({ ...planned, kind });
+  }
+  return applied;
+}
+
+/** A schedule as it is now (not as the list last saw it); undefined when it does not exist. */
+async function describeSchedule(handle: ReturnType<Client['schedule']['getHandle']>): Promise<ExistingSchedule | undefined> {
+  try {
+    const s = await handle.describe();
+    return { scheduleId: s.scheduleId, hash: s.memo?.rotorPolicyHash as string | undefined, paused: s.state.paused };
+  } catch (error) {
+    ignoreNotFound(error);
+    return undefined;
   }
 }
 

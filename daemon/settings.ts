@@ -14,6 +14,10 @@ export interface Settings {
   apiTokenRef?: string;
   /** Secret reference of the GitHub webhook secret; enables /v1/hooks/github/secret-scanning. */
   githubWebhookSecretRef?: string;
+  /** How long in-flight activities may finish after SIGTERM (a duration like `30s`); checked by the daemon command. */
+  shutdownGrace?: string;
+  /** A workflow bundle written by `rotor bundle-workflows`; without it the workflows are bundled at start. */
+  workflowBundle?: string;
 }
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
@@ -29,5 +33,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     httpPort: Number(env.ROTOR_HTTP_PORT ?? 8088),
     apiTokenRef: env.ROTOR_API_TOKEN_REF,
     githubWebhookSecretRef: env.ROTOR_GITHUB_WEBHOOK_SECRET_REF,
+    shutdownGrace: env.ROTOR_SHUTDOWN_GRACE,
+    workflowBundle: env.ROTOR_WORKFLOW_BUNDLE,
   };
 }

@@ -1,5 +1,6 @@
+import { writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
 import { createDiscoveryActivities } from '../activities/discovery.js';
 import { createReminderActivities } from '../activities/reminders.js';
@@ -13,6 +14,17 @@ import type { RotorMetrics } from './metrics.js';
 
 /** The workflow entry file the Temporal bundler compiles (TypeScript is fine: it bundles with swc). */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/**
+ * Writes the workflow bundle to `path` (`rotor bundle-workflows`), for ROTOR_WORKFLOW_BUNDLE: an
+ * image built with it starts faster and needs no compiler at run time (bundling at start loads
+ * swc, whose native addon wants a private writable cache, which a read-only pod does not have).
+ */
+export async function writeWorkflowBundle(path: string): Promise<number> {
+  const { code } = await bundleWorkflowCode({ workflowsPath });
+  await writeFile(path, code);
+  return code.length;
+}
 
 export interface WorkerDeps {
   connection: NativeConnection;
@@ -30,7 +42,18 @@ export interface WorkerDeps {
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** Extra worker interceptors (tests hold virtual time still while an activity runs). */
   interceptors?: WorkerOptions['interceptors'];
+  /**
+   * How long in-flight activities may run on after shutdown is asked for (the daemon and `rotor
+   * worker` pass DEFAULT_SHUTDOWN_GRACE_MS unless told otherwise). Unset: the SDK's behaviour, which
+   * cancels them at once and waits for them without limit (in-process test workers).
+   */
+  shutdownGraceMs?: number;
 }
+
+/** In-flight activities get this long to finish on SIGTERM before they are cancelled (and retried elsewhere). */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
+/** After the grace, cancelled activities get this long to stop before the worker gives up on them. */
+const SHUTDOWN_FORCE_MARGIN_MS = 10_000;
 
 /**
  * Temporal workers running the rotation workflows and their activities: one on the task queue,
@@ -57,9 +80,12 @@ export async function createRotorWorkers(deps: WorkerDeps): Promise<Worker[]> {
     ...createReminderActivities({ store: deps.store, logger: deps.logger, resolveSecret: deps.resolveSecret }),
   };
   const workflows = deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath };
+  // On shutdown a worker stops polling at once; running activities may finish within the grace.
+  const graceMs = deps.shutdownGraceMs;
+  const shutdown = graceMs === undefined ? {} : { shutdownGraceTime: graceMs, shutdownForceTime: graceMs + SHUTDOWN_FORCE_MARGIN_MS };
   return Promise.all(
     [deps.taskQueue, emergencyTaskQueue(deps.taskQueue)].map((taskQueue) =>
-      Worker.create({ connection: deps.connection, namespace: deps.namespace, taskQueue, activities, ...workflows, interceptors: deps.interceptors }),
+      Worker.create({ connection: deps.connection, namespace: deps.namespace, taskQueue, activities, ...workflows, ...shutdown, interceptors: deps.interceptors }),
     ),
   );
 }

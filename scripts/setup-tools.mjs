@@ -26,6 +26,8 @@ export const versions = {
   temporalTestServer: '1.32.1',
   // moto's stand-alone server (IAM, STS, Secrets Manager), a second opinion beside our AWS emulator.
   moto: '5.2.5',
+  // Renders and lints the Kubernetes chart (deploy/helm/rotor) in its test.
+  helm: 'v3.22.0',
 };
 
 /** Bumped when a tool's install recipe changes, so a cached copy made the old way is redone. */
@@ -148,6 +150,18 @@ export const tools = [
     what: "Debian's Chromium (the browser test of the Temporal Web UI, driven by playwright-core)",
     present: () => existsSync('/usr/bin/chromium'),
     install: () => aptInstall(['chromium'], ['/usr/bin/chromium']),
+  },
+  {
+    name: 'helm',
+    what: `Helm ${versions.helm} (lints and renders the chart under deploy/helm)`,
+    present: () => existsSync(join(binDir, 'helm')) && installedAt(join(toolsDir, 'helm.version')) === versions.helm,
+    install() {
+      need('go', 'build Helm', 'Install Go 1.22 or newer and put it on PATH.');
+      run('go', ['install', `helm.sh/helm/v3/cmd/helm@${versions.helm}`], {
+        env: { ...process.env, GOBIN: binDir, CGO_ENABLED: '0', GOFLAGS: '-trimpath' },
+      });
+      writeFileSync(join(toolsDir, 'helm.version'), `${versions.helm}\n`);
+    },
   },
 ];
 

@@ -68,6 +68,8 @@ const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url));
 const GENESIS_HASH = '0'.repeat(64);
 /** Serialises audit appends so the hash chain has one order. */
 const AUDIT_LOCK = 0x0a0d17;
+/** Serialises schedule reconciles of all replicas (daemon/apply.ts). */
+export const RECONCILE_LOCK = 0x0a0d18;
 
 /** Rotor's own PostgreSQL: inventory, rotation runs and their steps, and the audit log. */
 export class RotorStore {
@@ -82,7 +84,7 @@ export class RotorStore {
     return store;
   }
 
-  /** Applies pending migrations; safe to run from many processes at once (advisory lock). */
+  /** Applies pending migrations; safe to run from many processes at once (they wait on an advisory lock). */
   async migrate(databaseUrl: string): Promise<void> {
     await runner({
       databaseUrl,
@@ -90,6 +92,8 @@ export class RotorStore {
       direction: 'up',
       migrationsTable: 'rotor_migrations',
       singleTransaction: true,
+      // Replicas start together: wait for another's migration instead of failing on its lock.
+      advisoryLockMode: 'wait',
       log: () => undefined,
     });
   }
@@ -275,6 +279,26 @@ export class RotorStore {
       event: r.event,
       detail: r.detail,
     }));
+  }
+
+  /**
+   * Runs `work` holding a PostgreSQL session advisory lock: another process asking for the same key
+   * waits until `work` is done. A connection that dies frees the lock with it.
+   */
+  async withAdvisoryLock<T>(key: number, work: () => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [key]);
+      try {
+        return await work();
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [key]).catch((error: Error) => void (broken = error));
+      }
+    } finally {
+      // A connection whose unlock failed is closed rather than returned still holding the lock.
+      client.release(broken);
+    }
   }
 
   /** For tests and `rotor` internals that need a raw query (e.g. the leak scan of the audit table). */

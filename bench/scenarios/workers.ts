@@ -1,0 +1,111 @@
+/**
+ * Throughput with one and with two worker processes (`rotor worker`, as replicas run it, with a
+ * prebuilt workflow bundle) on one task queue: N PostgreSQL logins (dual) rotated at once through
+ * the in-memory Temporal server, real PostgreSQL and the Vault emulator, which stay in this process.
+ * Each round is untimed once (roles and first material), then timed: a full rotation each.
+ * Also reports how the activities split between the processes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { capturedLogs, startRotorEnv, workflowBundle } from '../../test/harness/env.js';
+import { dbPolicyYaml } from '../../test/harness/db-rotation.js';
+import { startRotation } from '../../daemon/rotations.js';
+import { registry } from '../../providers/registry.js';
+import type { RotationResult } from '../../workflows/types.js';
+import { measure, numberArg, report, round } from '../lib.js';
+
+const ROTOR_BIN = fileURLToPath(new URL('../../bin/rotor.js', import.meta.url));
+const n = numberArg('n', 200);
+const env = await startRotorEnv({ temporal: 'dev' });
+const trim = setInterval(() => capturedLogs.splice(0, capturedLogs.length), 1000);
+const dir = await mkdtemp(join(tmpdir(), 'rotor-bench-workers-'));
+const children: ChildProcess[] = [];
+
+interface WorkerProcess {
+  child: ChildProcess;
+  /** Logins whose new password this process set (one per rotation it created material for). */
+  passwordsSet(): number;
+}
+
+/** `rotor worker` on `taskQueue`; resolves once it polls. */
+function startWorker(taskQueue: string, bundle: string): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [ROTOR_BIN, 'worker'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: {
+      PATH: process.env.PATH,
+      TEMPORAL_ADDRESS: env.temporal.address,
+      TEMPORAL_NAMESPACE: env.temporal.namespace,
+      ROTOR_TASK_QUEUE: taskQueue,
+      ROTOR_DATABASE_URL: env.postgres.url,
+      ROTOR_POLICIES: dir,
+      ROTOR_WORKFLOW_BUNDLE: bundle,
+      ROTOR_LOG_LEVEL: 'info',
+      ...env.env,
+    } as NodeJS.ProcessEnv,
+  });
+  children.push(child);
+  let passwords = 0;
+  let pending = '';
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (chunk) => {
+      pending += String(chunk);
+      const lines = pending.split('\n');
+      pending = lines.pop()!;
+      for (const line of lines) {
+        if (line.includes('"msg":"postgres password set"')) passwords++;
+        if (line.includes('"msg":"worker started"')) resolve({ child, passwordsSet: () => passwords });
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`rotor worker exited (${code}) before it was ready`)));
+  });
+}
+
+async function stop(worker: WorkerProcess): Promise<void> {
+  const exited = new Promise((resolve) => worker.child.once('exit', resolve));
+  worker.child.kill('SIGTERM');
+  await exited;
+}
+
+try {
+  const ids = Array.from({ length: n }, (_, i) => `bench-${i}`);
+  const yaml = ids.map((id) => dbPolicyYaml(env, id, { role: id.replace('-', '_') }).replace('after: 24h', 'after: 0s')).join('\n---\n');
+  await writeFile(join(dir, 'bench.yaml'), yaml);
+  await env.usePolicies(yaml);
+  const bundle = join(dir, 'workflows.js');
+  await writeFile(bundle, (await workflowBundle()).code);
+
+  const rounds: Array<Record<string, unknown>> = [];
+  for (const processes of [1, 2]) {
+    const taskQueue = `${env.taskQueue}-${processes}`;
+    const workers = await Promise.all(Array.from({ length: processes }, () => startWorker(taskQueue, bundle)));
+    const rotateAll = async () => {
+      const handles = await Promise.all(
+        ids.map(async (id) => (await startRotation(env.client, registry, env.policies.get(id)!, { taskQueue, trigger: 'scheduled' })).handle),
+      );
+      const results = (await Promise.all(handles.map((h) => h.result()))) as RotationResult[];
+      const outcomes: Record<string, number> = {};
+      for (const r of results) outcomes[r.outcome] = (outcomes[r.outcome] ?? 0) + 1;
+      return outcomes;
+    };
+    await rotateAll();
+    const before = workers.map((w) => w.passwordsSet());
+    const timed = await measure(rotateAll);
+    rounds.push({
+      processes,
+      outcomes: timed.value,
+      wallMs: timed.wallMs,
+      rotationsPerSecond: round((timed.value.succeeded ?? 0) / (timed.wallMs / 1000)),
+      rotationsCreatedPerProcess: workers.map((w, i) => w.passwordsSet() - before[i]!),
+    });
+    await Promise.all(workers.map(stop));
+  }
+  report({ scenario: 'workers', credentials: n, rounds });
+} finally {
+  clearInterval(trim);
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  await env.close();
+  await rm(dir, { recursive: true, force: true });
+}
