@@ -14,6 +14,7 @@ import { createLogger } from '../lib/logger.js';
 import { registry } from '../providers/registry.js';
 import { createSecretResolver } from '../daemon/secrets.js';
 import { startDaemon } from '../daemon/run.js';
+import { resolveTemporalTarget } from '../daemon/temporal-connection.js';
 
 export interface DevOptions {
   dir: string;
@@ -44,8 +45,7 @@ export async function runDev(options: DevOptions, untilStopped: Promise<void>): 
   const logger = createLogger();
   const daemon = await startDaemon({
     databaseUrl: postgres.url,
-    temporalAddress: temporal.address,
-    namespace: temporal.namespace,
+    temporal: resolveTemporalTarget({ address: temporal.address, namespace: temporal.namespace }, {}),
     taskQueue: 'rotor',
     policyDir: join(dir, 'policies'),
     http: { host: '127.0.0.1', port: options.httpPort },

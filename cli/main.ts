@@ -2,9 +2,9 @@
  * The `rotor` command. Exit codes: 0 ok, 1 the operation failed, 2 bad input (arguments, policies,
  * unknown credential).
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import { loadPolicies, loadPolicyDirectory, PolicyLoadError, formatProblem } from '../config/load.js';
 import { loadDiscoveryConfig } from '../config/discovery-load.js';
 import { applyPolicyDirectory } from '../daemon/apply.js';
@@ -27,7 +27,8 @@ import { RotationAlreadyRunning, rotationResult, rotationWorkflowId, startRotati
 import { statusQuery } from '../workflows/protocol.js';
 import { printJson, printRows } from './output.js';
 import { fingerprintValue } from '../lib/material.js';
-import { registerAuditCommands } from './audit.js';
+import { registerAuditCommands, type GlobalOptions } from './audit.js';
+import { connectTemporalWorker, resolveTemporalTarget, TemporalConfigError, withTemporalClient, type TemporalTarget } from '../daemon/temporal-connection.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -40,13 +41,23 @@ export function buildProgram(): Command {
     .description('Rotates the secrets of non-human identities on Temporal')
     .option('--policies <dir>', 'policy file or directory', settings.policyDir)
     .option('--database-url <url>', 'Rotor store (PostgreSQL)', settings.databaseUrl)
-    .option('--temporal <address>', 'Temporal frontend host:port', settings.temporalAddress)
-    .option('--namespace <name>', 'Temporal namespace', settings.namespace)
+    // Temporal: as the `temporal` CLI (TEMPORAL_* variables and temporal.toml profiles; these flags win).
+    // No --api-key flag: a key on the command line is visible to every user of the host (ps).
+    .option('--temporal <address>', 'Temporal frontend host:port (TEMPORAL_ADDRESS; default 127.0.0.1:7233)')
+    .option('--namespace <name>', 'Temporal namespace (TEMPORAL_NAMESPACE; default "default")')
+    .option('--profile <name>', 'profile of the Temporal config file (TEMPORAL_PROFILE)')
+    .option('--config-file <path>', 'Temporal config file (TEMPORAL_CONFIG_FILE; default ~/.config/temporalio/temporal.toml)')
+    .option('--tls', 'connect to Temporal over TLS (TEMPORAL_TLS)')
+    .option('--tls-cert-path <path>', 'client certificate for mTLS (TEMPORAL_TLS_CLIENT_CERT_PATH)')
+    .option('--tls-key-path <path>', 'its private key (TEMPORAL_TLS_CLIENT_KEY_PATH)')
+    .option('--tls-ca-path <path>', 'CA that signed the server certificate (TEMPORAL_TLS_SERVER_CA_CERT_PATH)')
+    .option('--tls-server-name <name>', 'server name the certificate must carry (TEMPORAL_TLS_SERVER_NAME)')
     .option('--task-queue <name>', 'Temporal task queue', settings.taskQueue)
+    .version(packageVersion(), '--version', 'print Rotor\'s version')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
-  const global = () => program.opts<{ policies: string; databaseUrl: string; temporal: string; namespace: string; taskQueue: string }>();
+  const global = () => program.opts<GlobalOptions>();
 
   program
     .command('validate')
@@ -87,9 +98,7 @@ export function buildProgram(): Command {
       const policies = await loadPolicies(g.policies, registry.catalog);
       const policy = policies.find((p) => p.id === credentialId);
       if (!policy) throw new UsageError(`no policy for credential ${credentialId} in ${g.policies}`);
-      const connection = await Connection.connect({ address: g.temporal });
-      try {
-        const client = new Client({ connection, namespace: g.namespace });
+      await withTemporalClient(temporalTarget(g), async (client) => {
         const { handle, runId } = await startRotation(client, registry, policy, {
           taskQueue: g.taskQueue,
           trigger: opts.emergency ? 'emergency' : 'manual',
@@ -102,9 +111,7 @@ export function buildProgram(): Command {
         if (opts.json) printJson({ ...started, ...result });
         else process.stdout.write(`${credentialId}: ${result.outcome}${result.error ? ` — ${result.error}` : ''}\n`);
         if (result.outcome !== 'succeeded') process.exitCode = 1;
-      } finally {
-        await connection.close();
-      }
+      });
     });
 
   program
@@ -260,8 +267,7 @@ export function buildProgram(): Command {
       const resolveSecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken });
       const daemon = await startDaemon({
         databaseUrl: g.databaseUrl,
-        temporalAddress: g.temporal,
-        namespace: g.namespace,
+        temporal: temporalTarget(g),
         taskQueue: g.taskQueue,
         policyDir: g.policies,
         http: { host: settings.httpHost, port: settings.httpPort },
@@ -276,6 +282,15 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('migrate')
+    .description('bring the store\'s schema up to date (the daemon does it at start; other commands only check it)')
+    .action(async () => {
+      const store = await RotorStore.connect(global().databaseUrl, { migrate: true });
+      await store.close();
+      process.stdout.write('store schema up to date\n');
+    });
+
+  program
     .command('dev')
     .description('the demo without Docker: embedded PostgreSQL, Vault emulator, in-memory Temporal and the daemon')
     .option('--dir <dir>', 'where the demo keeps its files', '.rotor-dev')
@@ -283,6 +298,10 @@ export function buildProgram(): Command {
     .option('--http-port <port>', 'port of the HTTP API', String(settings.httpPort))
     .option('--every <duration>', 'rotation cadence of the demo credential', '2m')
     .action(async (opts: { dir: string; temporalPort: string; httpPort: string; every: string }) => {
+      // The demo runs the test harness (embedded PostgreSQL, emulators): a source checkout's, never the image's.
+      if (!existsSync(new URL('../test/harness/postgres.ts', import.meta.url))) {
+        throw new UsageError('rotor dev is a development command: it needs a source checkout with its dev dependencies (git clone, npm ci); this production build does not ship them');
+      }
       const { runDev } = await import('./dev.js');
       await runDev({ dir: opts.dir, temporalPort: Number(opts.temporalPort), httpPort: Number(opts.httpPort), every: opts.every }, untilSignalled());
     });
@@ -296,10 +315,11 @@ export function buildProgram(): Command {
       const policies = await PolicySet.load(g.policies, registry.catalog);
       const store = await RotorStore.connect(g.databaseUrl);
       await store.upsertCredentials(policies.all().map((p) => inventoryEntry(p)));
-      const connection = await NativeConnection.connect({ address: g.temporal });
+      const target = temporalTarget(g);
+      const connection = await connectTemporalWorker(target);
       const workers = await createRotorWorkers({
         connection,
-        namespace: g.namespace,
+        namespace: target.namespace,
         taskQueue: g.taskQueue,
         store,
         policies,
@@ -336,13 +356,20 @@ export function untilSignalled(): Promise<void> {
   });
 }
 
-async function withTemporal<T>(g: { temporal: string; namespace: string }, run: (client: Client) => Promise<T>): Promise<T> {
-  const connection = await Connection.connect({ address: g.temporal });
-  try {
-    return await run(new Client({ connection, namespace: g.namespace }));
-  } finally {
-    await connection.close();
-  }
+/** Where and how this invocation connects to Temporal: flags over TEMPORAL_* over the profile. */
+export function temporalTarget(g: GlobalOptions): TemporalTarget {
+  const { temporal, ...flags } = g;
+  return resolveTemporalTarget({ ...flags, address: temporal });
+}
+
+function withTemporal<T>(g: GlobalOptions, run: (client: Client) => Promise<T>): Promise<T> {
+  return withTemporalClient(temporalTarget(g), run);
+}
+
+/** package.json's version: the one `npm pack` and the image carry. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
 async function planFromPolicies(client: Client, dir: string, taskQueue: string) {
@@ -386,15 +413,11 @@ async function dueDates(databaseUrl: string, ids: string[]) {
   }
 }
 
-async function liveStatus(g: { temporal: string; namespace: string }, credentialId: string) {
-  const connection = await Connection.connect({ address: g.temporal });
+async function liveStatus(g: GlobalOptions, credentialId: string) {
   try {
-    const client = new Client({ connection, namespace: g.namespace });
-    return await client.workflow.getHandle(rotationWorkflowId(credentialId)).query(statusQuery);
+    return await withTemporal(g, (client) => client.workflow.getHandle(rotationWorkflowId(credentialId)).query(statusQuery));
   } catch {
     return undefined; // Temporal unreachable: the store's view is still worth printing
-  } finally {
-    await connection.close();
   }
 }
 
@@ -411,7 +434,7 @@ export async function runCli(argv: string[]): Promise<number> {
       process.stderr.write(`policies refused, nothing changed:\n${error.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}\n`);
       return 2;
     }
-    if (error instanceof UsageError) {
+    if (error instanceof UsageError || error instanceof TemporalConfigError) {
       process.stderr.write(`rotor: ${error.message}\n`);
       return 2;
     }
