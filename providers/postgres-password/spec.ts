@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SecretRefSchema } from '../../config/secret-ref.js';
 import { PasswordPolicySchema } from '../../lib/password.js';
+import { isUnverifiedMode, unverifiedModeMessage } from '../../lib/postgres-tls.js';
 
 /**
  * Role names Rotor manages: lowercase like unquoted SQL names (plus `$` and `-`, which need quoting and
@@ -14,7 +15,12 @@ export const PostgresPasswordSpecSchema = z.strictObject({
   host: z.string().min(1),
   port: z.int().min(1).max(65535).default(5432),
   database: z.string().min(1),
-  sslmode: z.enum(['disable', 'require', 'verify-full']).default('disable'),
+  /** TLS to the database: off, or verified (lib/postgres-tls.ts); encrypting without verifying is refused. */
+  sslmode: z
+    .enum(['disable', 'verify-full'], { error: (issue) => (isUnverifiedMode(issue.input) ? unverifiedModeMessage(issue.input) : 'must be disable or verify-full') })
+    .default('disable'),
+  /** With verify-full: the CA file that signed the server's certificate (default: the system's CAs). */
+  sslrootcert: z.string().min(1).optional(),
   /** The login Rotor uses to create roles and set passwords (needs CREATEROLE). */
   admin: z.strictObject({
     user: z.string().min(1),

