@@ -1,24 +1,17 @@
-# Rotor daemon image. Multi-stage: dependencies are installed in a build stage, the runtime stage
-# carries only production modules and the source, and runs as a non-root user.
-FROM node:20-bookworm-slim AS deps
-WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev
+# Rotor daemon image. What it holds is what the package ships: package.json's `files`, packed by
+# `npm pack` — the one list of Rotor's content (test/production/image-content.test.ts assembles the
+# same content without Docker and runs it). Production dependencies only; runs as a non-root user.
+FROM node:20-bookworm-slim AS pack
+WORKDIR /src
+COPY . .
+RUN mkdir /out && npm pack --ignore-scripts --pack-destination /out && tar -xzf /out/rotor-*.tgz -C /out \
+ && cp package-lock.json /out/package/
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
-COPY --from=deps /app/node_modules ./node_modules
-COPY package.json tsconfig.json ./
-COPY bin ./bin
-COPY cli ./cli
-COPY config ./config
-COPY daemon ./daemon
-COPY lib ./lib
-COPY store ./store
-COPY activities ./activities
-COPY providers ./providers
-COPY workflows ./workflows
+COPY --from=pack /out/package/ ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 USER node
 ENTRYPOINT ["node", "bin/rotor.js"]
-CMD ["worker"]
+CMD ["daemon"]

@@ -5,7 +5,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { Client, Connection, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Command } from 'commander';
 import { loadDiscoveryConfig } from '../config/discovery-load.js';
 import { loadPolicies } from '../config/load.js';
@@ -26,14 +26,15 @@ import { registry } from '../providers/registry.js';
 import { listDiscovered, verifyAuditChain, type ChainAnchor } from '../store/discovery.js';
 import { RotorStore } from '../store/index.js';
 import type { DiscoveryResult } from '../workflows/discovery.js';
-import { UsageError } from './main.js';
+import { withTemporalClient, type TemporalFlags } from '../daemon/temporal-connection.js';
+import { temporalTarget, UsageError } from './main.js';
 import { printJson, printRows } from './output.js';
 
-export interface GlobalOptions {
+/** The global flags; the Temporal ones are TemporalFlags, with `--temporal` for the address. */
+export interface GlobalOptions extends Omit<TemporalFlags, 'address'> {
   policies: string;
   databaseUrl: string;
-  temporal: string;
-  namespace: string;
+  temporal?: string;
   taskQueue: string;
 }
 
@@ -196,18 +197,14 @@ export function registerAuditCommands(program: Command, globalOptions: () => Glo
 
 /** Starts (or joins) the discovery workflow on the workers and waits for it. */
 async function discoverOnTemporal(g: GlobalOptions): Promise<DiscoveryResult> {
-  const connection = await Connection.connect({ address: g.temporal });
-  try {
-    const client = new Client({ connection, namespace: g.namespace });
+  return withTemporalClient(temporalTarget(g), async (client) => {
     try {
       await client.workflow.start('discoverCredentials', { workflowId: DISCOVERY_JOB.workflowId, taskQueue: g.taskQueue, args: [] });
     } catch (error) {
       if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error; // one is running: wait for it
     }
     return (await client.workflow.getHandle(DISCOVERY_JOB.workflowId).result()) as DiscoveryResult;
-  } finally {
-    await connection.close();
-  }
+  });
 }
 
 /** The same steps as the workflow, run in this process (no workers needed). */

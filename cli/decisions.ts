@@ -6,7 +6,7 @@
  */
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { Client, Connection } from '@temporalio/client';
+import type { WithTemporalClient } from './status.js';
 import { DecisionRefused, sendDecision } from '../daemon/decisions.js';
 import type { Decision } from '../workflows/decisions.js';
 import { printJson } from './output.js';
@@ -22,7 +22,7 @@ const COMMANDS: Array<{ name: string; decision: Decision; description: string }>
   { name: 'abort', decision: 'abort', description: 'stop the rotation (before promote it rolls back; after, the old material stays valid)' },
 ];
 
-export function registerDecisionCommands(program: Command, global: () => { temporal: string; namespace: string; databaseUrl: string }): void {
+export function registerDecisionCommands(program: Command, global: () => { databaseUrl: string }, withClient: WithTemporalClient): void {
   for (const c of COMMANDS) {
     program
       .command(c.name)
@@ -33,14 +33,12 @@ export function registerDecisionCommands(program: Command, global: () => { tempo
       .option('--json', 'machine-readable output')
       .action(async (credentialId: string, opts: { reason?: string; by?: string; json?: boolean }) => {
         const g = global();
-        const connection = await Connection.connect({ address: g.temporal });
         // A refused decision is audited too; without the store it is still refused and printed.
         const store = await RotorStore.connect(g.databaseUrl, { migrate: false }).catch(() => undefined);
         try {
-          const client = new Client({ connection, namespace: g.namespace });
           const input = { by: opts.by ?? operator(), ...(opts.reason ? { reason: opts.reason } : {}) };
           const audit = store && { appendAudit: (e: Parameters<RotorStore['appendAudit']>[0]) => store.appendAudit(e).catch(() => undefined) };
-          const outcome = await sendDecision(client, credentialId, c.decision, input, audit);
+          const outcome = await withClient((client) => sendDecision(client, credentialId, c.decision, input, audit));
           if (opts.json) printJson({ credential: credentialId, accepted: true, ...outcome });
           else process.stdout.write(`${credentialId}: ${c.name} accepted at "${outcome.step}": ${outcome.effect}\n`);
         } catch (error) {
@@ -49,7 +47,6 @@ export function registerDecisionCommands(program: Command, global: () => { tempo
           else process.stderr.write(`rotor: ${credentialId}: ${error.message}\n`);
           process.exitCode = 1;
         } finally {
-          await connection.close();
           await store?.close();
         }
       });

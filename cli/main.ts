@@ -2,10 +2,9 @@
  * The `rotor` command. Exit codes: 0 ok, 1 the operation failed, 2 bad input (arguments, policies,
  * unknown credential).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
 import { incidentPolicy, inspectPolicyDirectory, loadPolicies, loadPolicyDirectory, PolicyLoadError, formatProblem, type PolicyInspection } from '../config/load.js';
 import { loadDiscoveryConfig } from '../config/discovery-load.js';
 import { OperatorSettingError, secretRefAllowlist } from '../config/secret-ref.js';
@@ -29,9 +28,10 @@ import { desiredSchedules, listRotorSchedules, planScheduleChanges, type Schedul
 import { refuseRetired, RotationAlreadyRunning, RotationRefused, startRotation } from '../daemon/rotations.js';
 import { printJson, printRows } from './output.js';
 import { fingerprintValue } from '../lib/material.js';
-import { registerAuditCommands } from './audit.js';
+import { registerAuditCommands, type GlobalOptions } from './audit.js';
 import { registerDecisionCommands } from './decisions.js';
 import { registerStatusCommand, waitWithProgress } from './status.js';
+import { connectTemporalWorker, resolveTemporalTarget, TemporalConfigError, withTemporalClient, type TemporalTarget } from '../daemon/temporal-connection.js';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -44,13 +44,23 @@ export function buildProgram(): Command {
     .description('Rotates the secrets of non-human identities on Temporal')
     .option('--policies <dir>', 'policy file or directory', settings.policyDir)
     .option('--database-url <url>', 'Rotor store (PostgreSQL)', settings.databaseUrl)
-    .option('--temporal <address>', 'Temporal frontend host:port', settings.temporalAddress)
-    .option('--namespace <name>', 'Temporal namespace', settings.namespace)
+    // Temporal: as the `temporal` CLI (TEMPORAL_* variables and temporal.toml profiles; these flags win).
+    // No --api-key flag: a key on the command line is visible to every user of the host (ps).
+    .option('--temporal <address>', 'Temporal frontend host:port (TEMPORAL_ADDRESS; default 127.0.0.1:7233)')
+    .option('--namespace <name>', 'Temporal namespace (TEMPORAL_NAMESPACE; default "default")')
+    .option('--profile <name>', 'profile of the Temporal config file (TEMPORAL_PROFILE)')
+    .option('--config-file <path>', 'Temporal config file (TEMPORAL_CONFIG_FILE; default ~/.config/temporalio/temporal.toml)')
+    .option('--tls', 'connect to Temporal over TLS (TEMPORAL_TLS)')
+    .option('--tls-cert-path <path>', 'client certificate for mTLS (TEMPORAL_TLS_CLIENT_CERT_PATH)')
+    .option('--tls-key-path <path>', 'its private key (TEMPORAL_TLS_CLIENT_KEY_PATH)')
+    .option('--tls-ca-path <path>', 'CA that signed the server certificate (TEMPORAL_TLS_SERVER_CA_CERT_PATH)')
+    .option('--tls-server-name <name>', 'server name the certificate must carry (TEMPORAL_TLS_SERVER_NAME)')
     .option('--task-queue <name>', 'Temporal task queue', settings.taskQueue)
+    .version(packageVersion(), '--version', 'print Rotor\'s version')
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
-  const global = () => program.opts<{ policies: string; databaseUrl: string; temporal: string; namespace: string; taskQueue: string }>();
+  const global = () => program.opts<GlobalOptions>();
 
   program
     .command('validate')
@@ -94,9 +104,7 @@ export function buildProgram(): Command {
         : (await loadPolicies(g.policies, registry.catalog)).find((p) => p.id === credentialId);
       if (!policy) throw new UsageError(`no policy for credential ${credentialId} in ${g.policies}`);
       await refuseRetired(g.databaseUrl, credentialId, { actor: 'cli', trigger: opts.emergency ? 'emergency' : 'manual', reason: opts.reason });
-      const connection = await Connection.connect({ address: g.temporal });
-      try {
-        const client = new Client({ connection, namespace: g.namespace });
+      await withTemporalClient(temporalTarget(g), async (client) => {
         const { handle, runId } = await startRotation(client, registry, policy, {
           taskQueue: g.taskQueue,
           trigger: opts.emergency ? 'emergency' : 'manual',
@@ -110,9 +118,7 @@ export function buildProgram(): Command {
         if (opts.json) printJson({ ...started, ...result });
         else process.stdout.write(`${credentialId}: ${result.outcome}${result.error ? ` — ${result.error}` : ''}\n`);
         if (result.outcome !== 'succeeded') process.exitCode = 1;
-      } finally {
-        await connection.close();
-      }
+      });
     });
 
   program
@@ -171,8 +177,8 @@ export function buildProgram(): Command {
       }
     });
 
-  registerStatusCommand(program, global, (message) => new UsageError(message));
-  registerDecisionCommands(program, global);
+  registerStatusCommand(program, global, (run) => withTemporal(global(), run), (message) => new UsageError(message));
+  registerDecisionCommands(program, global, (run) => withTemporal(global(), run));
 
   program
     .command('plan')
@@ -242,8 +248,7 @@ export function buildProgram(): Command {
       const resolvePolicySecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken, allow: secretRefAllowlist() });
       const daemon = await startDaemon({
         databaseUrl: g.databaseUrl,
-        temporalAddress: g.temporal,
-        namespace: g.namespace,
+        temporal: temporalTarget(g),
         taskQueue: g.taskQueue,
         policyDir: g.policies,
         http: { host: settings.httpHost, port: settings.httpPort },
@@ -257,6 +262,15 @@ export function buildProgram(): Command {
       });
       await untilSignalled();
       await daemon.stop();
+    });
+
+  program
+    .command('migrate')
+    .description('bring the store\'s schema up to date (the daemon does it at start; other commands only check it)')
+    .action(async () => {
+      const store = await RotorStore.connect(global().databaseUrl, { migrate: true });
+      await store.close();
+      process.stdout.write('store schema up to date\n');
     });
 
   program
@@ -300,10 +314,11 @@ export function buildProgram(): Command {
       const policies = await PolicySet.load(g.policies, registry.catalog);
       const store = await RotorStore.connect(g.databaseUrl);
       await store.upsertCredentials(policies.all().map((p) => inventoryEntry(p)));
-      const connection = await NativeConnection.connect({ address: g.temporal });
+      const target = temporalTarget(g);
+      const connection = await connectTemporalWorker(target);
       const workers = await createRotorWorkers({
         connection,
-        namespace: g.namespace,
+        namespace: target.namespace,
         taskQueue: g.taskQueue,
         store,
         policies,
@@ -423,13 +438,20 @@ export function untilSignalled(): Promise<void> {
   });
 }
 
-async function withTemporal<T>(g: { temporal: string; namespace: string }, run: (client: Client) => Promise<T>): Promise<T> {
-  const connection = await Connection.connect({ address: g.temporal });
-  try {
-    return await run(new Client({ connection, namespace: g.namespace }));
-  } finally {
-    await connection.close();
-  }
+/** Where and how this invocation connects to Temporal: flags over TEMPORAL_* over the profile. */
+export function temporalTarget(g: GlobalOptions): TemporalTarget {
+  const { temporal, ...flags } = g;
+  return resolveTemporalTarget({ ...flags, address: temporal });
+}
+
+function withTemporal<T>(g: GlobalOptions, run: (client: Client) => Promise<T>): Promise<T> {
+  return withTemporalClient(temporalTarget(g), run);
+}
+
+/** package.json's version: the one `npm pack` and the image carry. */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
 }
 
 async function planFromPolicies(client: Client, dir: string, taskQueue: string) {
@@ -485,7 +507,7 @@ export async function runCli(argv: string[]): Promise<number> {
       process.stderr.write(`policies refused, nothing changed:\n${error.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}\n`);
       return 2;
     }
-    if (error instanceof UsageError || error instanceof OperatorSettingError) {
+    if (error instanceof UsageError || error instanceof OperatorSettingError || error instanceof TemporalConfigError) {
       process.stderr.write(`rotor: ${error.message}\n`);
       return 2;
     }

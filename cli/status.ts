@@ -4,7 +4,7 @@
  * prints. One column vocabulary for list and detail views; durations in words, never milliseconds.
  */
 import type { Command } from 'commander';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
 import { humanDuration } from '../lib/human-duration.js';
 import type { CredentialRow, RotorStore } from '../store/index.js';
 import { RotorStore as Store } from '../store/index.js';
@@ -39,21 +39,21 @@ export function materialStages(credential: CredentialRow, live: RotationStatus |
   return { pending: null, current: credential.currentMaterial, previous: null };
 }
 
-export async function liveStatus(g: { temporal: string; namespace: string }, credentialId: string): Promise<RotationStatus | undefined> {
-  const connection = await Connection.connect({ address: g.temporal });
+/** Runs `run` with a client of Rotor's Temporal (daemon/temporal-connection.ts), closing it after. */
+export type WithTemporalClient = <T>(run: (client: Client) => Promise<T>) => Promise<T>;
+
+export async function liveStatus(withClient: WithTemporalClient, credentialId: string): Promise<RotationStatus | undefined> {
   try {
-    const client = new Client({ connection, namespace: g.namespace });
-    return await client.workflow.getHandle(rotationWorkflowId(credentialId)).query(statusQuery);
+    return await withClient((client) => client.workflow.getHandle(rotationWorkflowId(credentialId)).query(statusQuery));
   } catch {
     return undefined; // Temporal unreachable: the store's view is still worth printing
-  } finally {
-    await connection.close();
   }
 }
 
 export function registerStatusCommand(
   program: Command,
-  global: () => { databaseUrl: string; temporal: string; namespace: string },
+  global: () => { databaseUrl: string },
+  withClient: WithTemporalClient,
   usageError: (message: string) => Error,
 ): void {
   program
@@ -70,16 +70,16 @@ export function registerStatusCommand(
         }
         const credential = await store.getCredential(credentialId);
         if (!credential) throw usageError(`credential ${credentialId} is not in the inventory`);
-        await printDetail(store, global(), credential, opts.json === true);
+        await printDetail(store, withClient, credential, opts.json === true);
       } finally {
         await store.close();
       }
     });
 }
 
-async function printDetail(store: RotorStore, g: { temporal: string; namespace: string }, credential: CredentialRow, json: boolean): Promise<void> {
+async function printDetail(store: RotorStore, withClient: WithTemporalClient, credential: CredentialRow, json: boolean): Promise<void> {
   const runs = await store.listRuns(credential.id, 10);
-  const live = runs[0]?.outcome === 'running' ? await liveStatus(g, credential.id) : undefined;
+  const live = runs[0]?.outcome === 'running' ? await liveStatus(withClient, credential.id) : undefined;
   const upgraded = await upgradedRuns(store, credential.id);
   const runRows = runs.map((r) => ({
     started: r.startedAt,

@@ -4,8 +4,8 @@
  * logged; what is scheduled stays as it was. `stop()` drains: readiness turns false, the workers
  * stop polling, in-flight activities get the shutdown grace to finish, then everything closes.
  */
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { Client } from '@temporalio/client';
+import type { Worker } from '@temporalio/worker';
 import { formatProblem, PolicyLoadError } from '../config/load.js';
 import type { Logger } from '../lib/logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
@@ -18,11 +18,12 @@ import type { ScheduleChange } from './schedules.js';
 import { applyPolicyDirectory } from './apply.js';
 import { createRotorWorkers, DEFAULT_SHUTDOWN_GRACE_MS, type WorkerDeps } from './worker.js';
 import { watchPolicyDirectory } from './policy-watcher.js';
+import { connectTemporalClient, connectTemporalWorker, type TemporalTarget } from './temporal-connection.js';
 
 export interface DaemonOptions {
   databaseUrl: string;
-  temporalAddress: string;
-  namespace: string;
+  /** Where and how to reach Temporal (daemon/temporal-connection.ts). */
+  temporal: TemporalTarget;
   taskQueue: string;
   policyDir: string;
   http: { host: string; port: number };
@@ -49,11 +50,13 @@ export interface RunningDaemon {
 export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const { logger } = o;
   const policies = await PolicySet.load(o.policyDir, o.providers.catalog);
-  const store = await RotorStore.connect(o.databaseUrl);
-  const connection = await Connection.connect({ address: o.temporalAddress });
-  const client = new Client({ connection, namespace: o.namespace });
-  await registerSearchAttributes(connection, o.namespace);
-  const native = await NativeConnection.connect({ address: o.temporalAddress });
+  // The daemon brings the schema up to date (advisory lock: replicas may start together).
+  const store = await RotorStore.connect(o.databaseUrl, { migrate: true });
+  const namespace = o.temporal.namespace;
+  const connection = await connectTemporalClient(o.temporal);
+  const client = new Client({ connection, namespace });
+  await registerSearchAttributes(connection, namespace);
+  const native = await connectTemporalWorker(o.temporal);
   const metrics = new RotorMetrics(store);
 
   const reconcileWith = async (): Promise<ScheduleChange[]> => {
@@ -86,7 +89,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   await reconcileWith();
   const workers: Worker[] = await createRotorWorkers({
     connection: native,
-    namespace: o.namespace,
+    namespace,
     taskQueue: o.taskQueue,
     store,
     policies,

@@ -1,8 +1,9 @@
-/** Runtime settings of the daemon and CLI, from the environment (flags override where given). */
+/**
+ * Runtime settings of the daemon and CLI, from the environment (flags override where given).
+ * Temporal's own settings (TEMPORAL_*) are read by daemon/temporal-connection.ts.
+ */
 export interface Settings {
   databaseUrl: string;
-  temporalAddress: string;
-  namespace: string;
   taskQueue: string;
   policyDir: string;
   /** Vault used to resolve `vault:` secret references (address + token reference). */
@@ -23,8 +24,6 @@ export interface Settings {
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
   return {
     databaseUrl: env.ROTOR_DATABASE_URL ?? 'postgres://rotor@127.0.0.1:5432/rotor',
-    temporalAddress: env.TEMPORAL_ADDRESS ?? '127.0.0.1:7233',
-    namespace: env.TEMPORAL_NAMESPACE ?? 'default',
     taskQueue: env.ROTOR_TASK_QUEUE ?? 'rotor',
     policyDir: env.ROTOR_POLICIES ?? 'config/examples',
     vaultAddress: env.VAULT_ADDR,

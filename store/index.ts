@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { runner } from 'node-pg-migrate';
+import { describePostgresUrl, explainTlsFailure, postgresConfigFromUrl } from '../lib/postgres-tls.js';
 
 export type Trigger = 'scheduled' | 'manual' | 'emergency';
 export type Outcome = 'running' | 'succeeded' | 'rolled_back' | 'failed' | 'aborted';
@@ -65,6 +67,17 @@ const typeParser = ((oid: number, format?: 'text' | 'binary') =>
   oid === DATE_OID ? (value: string) => value : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser;
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations', import.meta.url));
+const MIGRATIONS_TABLE = 'rotor_migrations';
+
+/** The store's schema is older than this Rotor: only `rotor migrate` (or the daemon) changes it. */
+export class StoreSchemaBehind extends Error {
+  override readonly name = 'StoreSchemaBehind';
+}
+
+/** The store could not be reached or refused the connection (TLS, login). */
+export class StoreConnectError extends Error {
+  override readonly name = 'StoreConnectError';
+}
 const GENESIS_HASH = '0'.repeat(64);
 /** Serialises audit appends so the hash chain has one order. */
 const AUDIT_LOCK = 0x0a0d17;
@@ -75,27 +88,55 @@ export const RECONCILE_LOCK = 0x0a0d18;
 export class RotorStore {
   private constructor(private readonly pool: pg.Pool) {}
 
+  /**
+   * Connects and checks the schema. With `migrate` (`rotor migrate`, the daemon at start) pending
+   * migrations are applied first; otherwise a schema behind this Rotor is refused (StoreSchemaBehind),
+   * so read-only commands never change it.
+   */
   static async connect(databaseUrl: string, options: { migrate?: boolean } = {}): Promise<RotorStore> {
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 5, types: { getTypeParser: typeParser } });
+    const config = postgresConfigFromUrl(databaseUrl);
+    const pool = new pg.Pool({ ...config, max: 5, types: { getTypeParser: typeParser } });
     // A dropped idle connection must not crash the daemon; the next query reconnects.
     pool.on('error', () => undefined);
     const store = new RotorStore(pool);
-    if (options.migrate ?? true) await store.migrate(databaseUrl);
+    try {
+      await pool.query('SELECT 1').catch((error: unknown) => {
+        const reason = explainTlsFailure(error) ?? (error instanceof Error ? error.message : String(error));
+        throw new StoreConnectError(`cannot connect to the Rotor store at ${describePostgresUrl(databaseUrl)}: ${reason}`);
+      });
+      if (options.migrate) await store.migrate(config);
+      const pending = await store.pendingMigrations();
+      if (pending.length > 0) {
+        throw new StoreSchemaBehind(`the Rotor store's schema is behind this Rotor (${pending.length} migration${pending.length === 1 ? '' : 's'} pending: ${pending.join(', ')}): run \`rotor migrate\``);
+      }
+    } catch (error) {
+      await pool.end().catch(() => undefined);
+      throw error;
+    }
     return store;
   }
 
   /** Applies pending migrations; safe to run from many processes at once (they wait on an advisory lock). */
-  async migrate(databaseUrl: string): Promise<void> {
+  private async migrate(config: pg.ClientConfig): Promise<void> {
     await runner({
-      databaseUrl,
+      databaseUrl: config,
       dir: MIGRATIONS_DIR,
       direction: 'up',
-      migrationsTable: 'rotor_migrations',
+      migrationsTable: MIGRATIONS_TABLE,
       singleTransaction: true,
       // Replicas start together: wait for another's migration instead of failing on its lock.
       advisoryLockMode: 'wait',
       log: () => undefined,
     });
+  }
+
+  /** Migrations this Rotor ships that the store has not applied, in order. */
+  async pendingMigrations(): Promise<string[]> {
+    const shipped = readdirSync(MIGRATIONS_DIR).filter((f) => f.endsWith('.sql')).map((f) => f.replace(/\.sql$/, '')).sort();
+    const { rows } = await this.pool.query<{ exists: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS exists`, [MIGRATIONS_TABLE]);
+    if (!rows[0]?.exists) return shipped;
+    const applied = new Set((await this.pool.query<{ name: string }>(`SELECT name FROM ${MIGRATIONS_TABLE}`)).rows.map((r) => r.name));
+    return shipped.filter((name) => !applied.has(name));
   }
 
   async close(): Promise<void> {

@@ -11,7 +11,7 @@ import { measure, numberArg, report } from '../lib.js';
 const credentials = numberArg('credentials', 100_000);
 const auditRows = numberArg('audit', 1_000_000);
 const pg = await startPostgres();
-const store = await RotorStore.connect(pg.url);
+const store = await RotorStore.connect(pg.url, { migrate: true });
 try {
   const fill = await measure(async () => {
     await store.query(

@@ -4,6 +4,7 @@
  * call handled scrubbed out, and never carries the SQL text (ALTER ROLE holds the password).
  */
 import pg from 'pg';
+import { explainTlsFailure, pgSsl } from '../../lib/postgres-tls.js';
 import { ProviderRefusal, type ProviderContext } from '../contracts.js';
 import { scramSecret } from './scram.js';
 import type { PostgresPasswordSpec } from './spec.js';
@@ -11,11 +12,6 @@ import type { PostgresPasswordSpec } from './spec.js';
 /** SQLSTATEs a retry cannot fix: refused login, missing privilege, unknown database. */
 const REFUSALS = new Set(['28P01', '28000', '42501', '3D000']);
 const DUPLICATE_OBJECT = '42710';
-
-function sslOption(mode: PostgresPasswordSpec['sslmode']): pg.ClientConfig['ssl'] {
-  if (mode === 'disable') return false;
-  return { rejectUnauthorized: mode === 'verify-full' };
-}
 
 export function where(spec: PostgresPasswordSpec): string {
   return `database "${spec.database}" at ${spec.host}:${spec.port}`;
@@ -54,13 +50,19 @@ export async function withConnection<T>(
 ): Promise<T> {
   ctx.signal?.throwIfAborted();
   const secrets = [login.password];
+  let ssl: pg.ClientConfig['ssl'];
+  try {
+    ssl = pgSsl({ sslmode: spec.sslmode, caFile: spec.sslrootcert });
+  } catch (error) {
+    throw new ProviderRefusal(`${action} (${where(spec)}): ${error instanceof Error ? error.message : String(error)}`);
+  }
   const client = new pg.Client({
     host: spec.host,
     port: spec.port,
     database: spec.database,
     user: login.user,
     password: login.password,
-    ssl: sslOption(spec.sslmode),
+    ssl,
     application_name: 'rotor',
     connectionTimeoutMillis: 10_000,
     statement_timeout: 30_000,
@@ -72,6 +74,9 @@ export async function withConnection<T>(
     return await work({ client, secret: (value) => secrets.push(value) });
   } catch (error) {
     if (error instanceof ProviderRefusal) throw error;
+    // A certificate that does not verify is not fixed by a retry.
+    const tls = explainTlsFailure(error);
+    if (tls) throw new ProviderRefusal(`${action} (${where(spec)}): ${tls}`);
     const message = `${action} (${where(spec)}): ${describeError(error, secrets)}`;
     const code = sqlState(error);
     throw options.refuse && code && REFUSALS.has(code) ? new ProviderRefusal(message) : new Error(message);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { SecretRefSchema } from '../../config/secret-ref.js';
 import { PasswordPolicySchema } from '../../lib/password.js';
+import { isUnverifiedMode, unverifiedModeMessage } from '../../lib/postgres-tls.js';
 
 /**
  * Role names Rotor manages: lowercase like unquoted SQL names (plus `$` and `-`, which need quoting and
@@ -20,8 +21,15 @@ export const PostgresPasswordSpecSchema = z
     host: z.string().min(1),
     port: z.int().min(1).max(65535).default(5432),
     database: z.string().min(1),
-    /** Default: verify-full (encrypted, server certificate and name checked), disable only for a loopback host. */
-    sslmode: z.enum(['disable', 'require', 'verify-full']).optional(),
+    /**
+     * TLS to the database: off, or verified (lib/postgres-tls.ts); encrypting without verifying is
+     * refused. Default: verify-full, or disable for a loopback host.
+     */
+    sslmode: z
+      .enum(['disable', 'verify-full'], { error: (issue) => (isUnverifiedMode(issue.input) ? unverifiedModeMessage(issue.input) : 'must be disable or verify-full') })
+      .optional(),
+    /** With verify-full: the CA file that signed the server's certificate (default: the system's CAs). */
+    sslrootcert: z.string().min(1).optional(),
     /** The login Rotor uses to create roles and set passwords (needs CREATEROLE). */
     admin: z.strictObject({
       user: z.string().min(1),

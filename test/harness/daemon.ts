@@ -3,6 +3,7 @@ import { createLogger } from '../../lib/logger.js';
 import { registry } from '../../providers/registry.js';
 import { createSecretResolver } from '../../daemon/secrets.js';
 import { startDaemon, type DaemonOptions, type RunningDaemon } from '../../daemon/run.js';
+import { resolveTemporalTarget } from '../../daemon/temporal-connection.js';
 import { capturedLogs, workflowBundle, type RotorEnv } from './env.js';
 
 /**
@@ -12,8 +13,8 @@ import { capturedLogs, workflowBundle, type RotorEnv } from './env.js';
 export async function startTestDaemon(env: RotorEnv, policyDir: string, options: Partial<DaemonOptions> & { apiToken: string }): Promise<RunningDaemon> {
   return startDaemon({
     databaseUrl: env.postgres.url,
-    temporalAddress: env.temporal.address,
-    namespace: env.temporal.namespace,
+    // An empty environment: the machine's TEMPORAL_* variables must not reach the tests.
+    temporal: resolveTemporalTarget({ address: env.temporal.address, namespace: env.temporal.namespace }, {}),
     taskQueue: env.taskQueue,
     policyDir,
     http: { host: '127.0.0.1', port: 0 },

@@ -106,7 +106,7 @@ export async function startRotorEnv(options: RotorEnvOptions = {}): Promise<Roto
   const postgres = await watched('starting PostgreSQL', startPostgres());
   const vault = await startVaultEmulator();
   const temporal = await startTemporalServer({ kind: options.temporal ?? 'time-skipping', ui: options.ui });
-  const store = await watched('connecting the store (migrations)', RotorStore.connect(options.storeUrl ?? postgres.url));
+  const store = await watched('connecting the store (migrations)', RotorStore.connect(options.storeUrl ?? postgres.url, { migrate: true }));
   const client = temporal.client;
   // Rotor's own start-up path declares its search attributes (as the daemon does).
   await watched('registering search attributes', registerSearchAttributes(temporal.connection, temporal.namespace));

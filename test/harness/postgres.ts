@@ -10,10 +10,16 @@ export type { PostgresServer };
 
 const DATABASE = 'postgres';
 
-export async function startPostgres(): Promise<PostgresServer> {
+export interface PostgresOptions {
+  /** TLS on, with this server certificate and key (PEM): clients may then connect with verify-full. */
+  ssl?: { cert: string; key: string };
+}
+
+export async function startPostgres(options: PostgresOptions = {}): Promise<PostgresServer> {
   const external = process.env.DATABASE_URL;
+  if (external && options.ssl) throw new Error('a PostgreSQL with TLS is started by the test itself: unset DATABASE_URL');
   if (external) return fromUrl(external);
-  return startEmbeddedPostgres();
+  return startEmbeddedPostgres({ ssl: options.ssl });
 }
 
 function fromUrl(url: string): PostgresServer {

@@ -8,7 +8,7 @@ let store: RotorStore;
 
 beforeAll(async () => {
   postgres = await startPostgres();
-  store = await RotorStore.connect(postgres.url);
+  store = await RotorStore.connect(postgres.url, { migrate: true });
 });
 afterAll(async () => {
   await store?.close();
@@ -19,7 +19,7 @@ const entry = { id: 'orders-db', type: 'postgres-password', owner: 'team-a', pur
 
 describe('RotorStore', () => {
   it('migrates twice without harm (many workers start at once)', async () => {
-    const again = await RotorStore.connect(postgres.url);
+    const again = await RotorStore.connect(postgres.url, { migrate: true });
     await again.close();
     const { rows } = await store.query<{ n: string }>('SELECT count(*) AS n FROM rotor_migrations');
     const files = (await readdir(new URL('../../store/migrations', import.meta.url))).filter((f) => f.endsWith('.sql'));
