@@ -6,6 +6,7 @@
  * primary store: create stages it as pending, later steps read it back from there.
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
+import { heartbeating } from './heartbeat.js';
 import type { Policy } from '../config/policy.js';
 import { durationMs } from '../config/duration.js';
 import { fingerprintValue, type Material } from '../lib/material.js';
@@ -105,7 +106,7 @@ export function createActivities(deps: ActivityDeps) {
     }
   }
 
-  return {
+  return heartbeating({
     /** Opens the run in the store and snapshots what the workflow needs from the policy. */
     async beginRotation(input: RotationInput & { rotationId: string; workflowType: string; workflowId: string }): Promise<RotationPlan> {
       const { policy } = open(input);
@@ -312,7 +313,7 @@ export function createActivities(deps: ActivityDeps) {
         detail: { outcome: ref.outcome, error: ref.error ?? null },
       });
     },
-  };
+  });
 }
 
 async function expectOld(material: Material | null, expectedId: string): Promise<Material> {

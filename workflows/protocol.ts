@@ -25,6 +25,7 @@ import {
 import type { RotationActivities } from '../activities/index.js';
 import { groupLock, releaseSignal } from './group-lock.js';
 import type { CreatedRef, HumanDecision, NotificationEvent, ReceiptRef, RotationInput, RotationPlan, RotationResult, RotationStatus } from './types.js';
+import { ACTIVITY_HEARTBEAT_TIMEOUT } from './timeouts.js';
 
 /** Ends the grace period now: revoke the old material without waiting. */
 export const revokeNowSignal = defineSignal('revokeNow');
@@ -45,18 +46,21 @@ export const statusQuery = defineQuery<RotationStatus>('status');
 
 const steps = proxyActivities<RotationActivities>({
   startToCloseTimeout: '2m',
+  heartbeatTimeout: ACTIVITY_HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 6 },
 });
 
 /** Notifications retry with backoff for a while, then give up: the rotation goes on regardless. */
 const notifications = proxyActivities<RotationActivities>({
   startToCloseTimeout: '15s',
+  heartbeatTimeout: ACTIVITY_HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5 },
 });
 
 /** Bookkeeping must not fail a rotation for long: it retries harder than provider calls. */
 const bookkeeping = proxyActivities<RotationActivities>({
   startToCloseTimeout: '30s',
+  heartbeatTimeout: ACTIVITY_HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
 });
 
@@ -327,6 +331,7 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
   async function verifyWithin(timeoutMs: number, r: typeof ref): Promise<void> {
     const verify = proxyActivities<RotationActivities>({
       startToCloseTimeout: '1m',
+      heartbeatTimeout: ACTIVITY_HEARTBEAT_TIMEOUT,
       scheduleToCloseTimeout: timeoutMs,
       retry: { initialInterval: '2s', backoffCoefficient: 1.5, maximumInterval: '30s' },
     });
