@@ -11,6 +11,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { createLogger } from '../lib/logger.js';
+import { writePrivateFile } from '../lib/private-file.js';
 import { registry } from '../providers/registry.js';
 import { createSecretResolver } from '../daemon/secrets.js';
 import { startDaemon } from '../daemon/run.js';
@@ -37,7 +38,7 @@ export async function runDev(options: DevOptions, untilStopped: Promise<void>): 
   const vault = await startVaultEmulator();
   const temporal = await startTestServer({ port: options.temporalPort });
   const apiToken = randomBytes(24).toString('base64url');
-  await writeFile(join(dir, 'api-token'), `${apiToken}\n`, { mode: 0o600 });
+  await writePrivateFile(join(dir, 'api-token'), `${apiToken}\n`);
   const env = { ...process.env, DEMO_DB_ADMIN_PASSWORD: postgres.adminPassword, VAULT_TOKEN: vault.token };
   await writeFile(join(dir, 'policies', 'demo.yaml'), demoPolicy(postgres, vault.address, options.every));
 
@@ -56,10 +57,9 @@ export async function runDev(options: DevOptions, untilStopped: Promise<void>): 
   });
   // Settings for other `rotor` commands, in a file only the user can read (it holds the DB password).
   const envFile = join(dir, 'env');
-  await writeFile(
+  await writePrivateFile(
     envFile,
     `ROTOR_DATABASE_URL=${postgres.url}\nTEMPORAL_ADDRESS=${temporal.address}\nROTOR_POLICIES=${join(dir, 'policies')}\nROTOR_HTTP_PORT=${options.httpPort}\n`,
-    { mode: 0o600 },
   );
   process.stderr.write(
     [

@@ -15,7 +15,9 @@ import { registry } from '../providers/registry.js';
 import { RotorStore } from '../store/index.js';
 import { PolicySet } from '../daemon/policies.js';
 import { createSecretResolver } from '../daemon/secrets.js';
-import { settingsFromEnv } from '../daemon/settings.js';
+import { SECRET_REF_SETTINGS, settingsFromEnv } from '../daemon/settings.js';
+import { isSecretRef } from '../config/secret-ref.js';
+import { ApiTokenTooShort } from '../daemon/http.js';
 import { createRotorWorkers } from '../daemon/worker.js';
 import { startDaemon } from '../daemon/run.js';
 import { rotationHistory } from '../daemon/history.js';
@@ -23,10 +25,11 @@ import { preflightPolicy } from '../daemon/preflight.js';
 import type { Policy } from '../config/policy.js';
 import { inventoryEntry } from '../daemon/inventory.js';
 import { desiredSchedules, listRotorSchedules, planScheduleChanges, type ScheduleChange } from '../daemon/schedules.js';
-import { RotationAlreadyRunning, rotationResult, rotationWorkflowId, startRotation } from '../daemon/rotations.js';
-import { statusQuery } from '../workflows/protocol.js';
+import { RotationAlreadyRunning, rotationResult, startRotation } from '../daemon/rotations.js';
 import { printJson, printRows } from './output.js';
+import { describePendingStep, liveRotationStatus } from '../daemon/live-status.js';
 import { fingerprintValue } from '../lib/material.js';
+import { revokedMaterial } from '../store/leaks.js';
 import { registerAuditCommands } from './audit.js';
 
 export class UsageError extends Error {
@@ -39,14 +42,18 @@ export function buildProgram(): Command {
   const program = new Command('rotor')
     .description('Rotates the secrets of non-human identities on Temporal')
     .option('--policies <dir>', 'policy file or directory', settings.policyDir)
-    .option('--database-url <url>', 'Rotor store (PostgreSQL)', settings.databaseUrl)
+    // No default shown: the URL may carry a password. Unset: ROTOR_DATABASE_URL, else the local default.
+    .option('--database-url <url>', 'Rotor store (PostgreSQL) (default: $ROTOR_DATABASE_URL, else postgres://rotor@127.0.0.1:5432/rotor)')
     .option('--temporal <address>', 'Temporal frontend host:port', settings.temporalAddress)
     .option('--namespace <name>', 'Temporal namespace', settings.namespace)
     .option('--task-queue <name>', 'Temporal task queue', settings.taskQueue)
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
-  const global = () => program.opts<{ policies: string; databaseUrl: string; temporal: string; namespace: string; taskQueue: string }>();
+  const global = () => {
+    const opts = program.opts<{ policies: string; databaseUrl?: string; temporal: string; namespace: string; taskQueue: string }>();
+    return { ...opts, databaseUrl: opts.databaseUrl ?? settings.databaseUrl };
+  };
 
   program
     .command('validate')
@@ -120,30 +127,50 @@ export function buildProgram(): Command {
       const leaked = value && value !== '-' ? value : (await readStdin()).trim();
       if (!leaked) throw new UsageError('give the leaked value or id, or pipe it on stdin');
       const store = await RotorStore.connect(g.databaseUrl);
-      let matches;
       try {
-        matches = [...(await store.findMaterial(leaked)), ...(await store.findMaterial(fingerprintValue(leaked)))];
+        // The value's fingerprint first: it names the very material (a public id names its newest use).
+        const matches = [...(await store.findMaterial(fingerprintValue(leaked))), ...(await store.findMaterial(leaked))];
+        const credentialIds = [...new Set(matches.map((m) => m.credentialId))];
+        if (credentialIds.length === 0) throw new UsageError('no managed credential has this value or id (nothing started)');
+        const policies = await loadPolicies(g.policies, registry.catalog);
+        const results: Array<{ credential: string; started: boolean; workflowId?: string; runId?: string; alreadyRevoked?: { material: string; how: string; at: Date } }> = [];
+        for (const id of credentialIds) {
+          const policy = policies.find((p) => p.id === id);
+          if (!policy) throw new UsageError(`credential ${id} matches but has no policy any more: decommission it by hand`);
+          // A value that is dead already needs no emergency: say so, start nothing, record it.
+          const dead = await revokedMaterial(store, matches.find((m) => m.credentialId === id)!);
+          if (dead) {
+            results.push({ credential: id, started: false, alreadyRevoked: { material: dead.materialId, how: dead.how, at: dead.at } });
+            if (!opts.dryRun) {
+              await store.appendAudit({
+                credentialId: id,
+                actor: 'operator',
+                event: 'leak.already-revoked',
+                detail: { source: 'rotor leak', reason: opts.reason, material: dead.materialId, how: dead.how, revokedAt: dead.at.toISOString() },
+              });
+            }
+            continue;
+          }
+          if (opts.dryRun) {
+            results.push({ credential: id, started: false });
+            continue;
+          }
+          const run = await withTemporal(g, (client) =>
+            startRotation(client, registry, policy, { taskQueue: g.taskQueue, trigger: 'emergency', reason: opts.reason, revokeFirst: opts.revokeFirst }),
+          );
+          results.push({ credential: id, started: true, workflowId: run.handle.workflowId, runId: run.runId });
+        }
+        if (opts.json) return printJson(results);
+        for (const r of results) {
+          process.stdout.write(
+            r.alreadyRevoked
+              ? `${r.credential}: this value is already dead (material ${r.alreadyRevoked.material} ${r.alreadyRevoked.how} at ${r.alreadyRevoked.at.toISOString()}): nothing started. If it still works somewhere, rotate it: rotor rotate ${r.credential} --emergency\n`
+              : `${r.credential}: ${r.started ? `emergency rotation started (${r.workflowId})` : 'matches (dry run)'}\n`,
+          );
+        }
       } finally {
         await store.close();
       }
-      const credentialIds = [...new Set(matches.map((m) => m.credentialId))];
-      if (credentialIds.length === 0) throw new UsageError('no managed credential has this value or id (nothing started)');
-      const policies = await loadPolicies(g.policies, registry.catalog);
-      const started = [];
-      for (const id of credentialIds) {
-        const policy = policies.find((p) => p.id === id);
-        if (!policy) throw new UsageError(`credential ${id} matches but has no policy any more: decommission it by hand`);
-        if (opts.dryRun) {
-          started.push({ credential: id, started: false });
-          continue;
-        }
-        const run = await withTemporal(g, (client) =>
-          startRotation(client, registry, policy, { taskQueue: g.taskQueue, trigger: 'emergency', reason: opts.reason, revokeFirst: opts.revokeFirst }),
-        );
-        started.push({ credential: id, started: true, workflowId: run.handle.workflowId, runId: run.runId });
-      }
-      if (opts.json) return printJson(started);
-      for (const s of started) process.stdout.write(`${s.credential}: ${s.started ? `emergency rotation started (${s.workflowId})` : 'matches (dry run)'}\n`);
     });
 
   program
@@ -181,10 +208,16 @@ export function buildProgram(): Command {
         const credential = await store.getCredential(credentialId);
         if (!credential) throw new UsageError(`credential ${credentialId} is not in the inventory`);
         const runs = await store.listRuns(credentialId, 10);
-        const live = runs[0]?.outcome === 'running' ? await liveStatus(global(), credentialId) : undefined;
-        if (opts.json) return printJson({ credential, live, runs });
+        const current = runs[0]?.outcome === 'running' ? await liveStatus(global(), credentialId) : undefined;
+        const live = current?.status;
+        if (opts.json) return printJson({ credential, live, steps: current?.steps, runs });
         printRows([{ ...credential }], { columns: ['id', 'type', 'status', 'owner', 'lastRotatedAt', 'nextDueAt', 'currentMaterial'] });
         if (live) process.stdout.write(`\nnow: ${live.step} since ${live.since}${live.waitingFor ? `, waiting for ${live.waitingFor}` : ''}${live.lastError ? `\nlast error: ${live.lastError}` : ''}\n`);
+        else if (current) process.stdout.write('\nnow: no worker answers (the step below waits for one)\n');
+        // Steps Temporal is running or retrying: a retried one shows its attempt and why the last failed.
+        for (const step of current?.steps ?? []) {
+          process.stdout.write(`${step.attempt > 1 ? 'retrying' : 'running'}: ${describePendingStep(step)}\n`);
+        }
         process.stdout.write('\n');
         printRows(
           runs.map((r) => ({ started: r.startedAt, trigger: r.trigger, outcome: r.outcome, step: r.step, error: r.error, run: r.rotationId })),
@@ -257,6 +290,10 @@ export function buildProgram(): Command {
     .action(async () => {
       const g = global();
       if (!settings.apiTokenRef) throw new UsageError('ROTOR_API_TOKEN_REF must name the HTTP API token (env:NAME or file:/path)');
+      for (const name of SECRET_REF_SETTINGS) {
+        const value = process.env[name];
+        if (value && !isSecretRef(value)) throw new UsageError(`${name} is not a secret reference (env:NAME, file:/path or vault:mount/path#key); its value is not shown`);
+      }
       const resolveSecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken });
       const daemon = await startDaemon({
         databaseUrl: g.databaseUrl,
@@ -267,6 +304,10 @@ export function buildProgram(): Command {
         http: { host: settings.httpHost, port: settings.httpPort },
         apiToken: await resolveSecret(settings.apiTokenRef),
         githubWebhookSecret: settings.githubWebhookSecretRef ? await resolveSecret(settings.githubWebhookSecretRef) : undefined,
+        httpLimits: {
+          ...(settings.httpMaxConnections ? { maxConnections: settings.httpMaxConnections } : {}),
+          ...(settings.httpRequestsPerMinute ? { requestsPerMinute: settings.httpRequestsPerMinute } : {}),
+        },
         providers: registry,
         logger: createLogger(),
         resolveSecret,
@@ -387,10 +428,10 @@ async function dueDates(databaseUrl: string, ids: string[]) {
 }
 
 async function liveStatus(g: { temporal: string; namespace: string }, credentialId: string) {
-  const connection = await Connection.connect({ address: g.temporal });
+  const connection = await Connection.connect({ address: g.temporal }).catch(() => undefined);
+  if (!connection) return undefined; // Temporal unreachable: the store's view is still worth printing
   try {
-    const client = new Client({ connection, namespace: g.namespace });
-    return await client.workflow.getHandle(rotationWorkflowId(credentialId)).query(statusQuery);
+    return await liveRotationStatus(new Client({ connection, namespace: g.namespace }), credentialId);
   } catch {
     return undefined; // Temporal unreachable: the store's view is still worth printing
   } finally {
@@ -411,7 +452,7 @@ export async function runCli(argv: string[]): Promise<number> {
       process.stderr.write(`policies refused, nothing changed:\n${error.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}\n`);
       return 2;
     }
-    if (error instanceof UsageError) {
+    if (error instanceof UsageError || error instanceof ApiTokenTooShort) {
       process.stderr.write(`rotor: ${error.message}\n`);
       return 2;
     }

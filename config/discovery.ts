@@ -71,7 +71,7 @@ export function parseDiscoveryDocument(
     const provider = catalog.credential(t.type);
     if (!provider) {
       ok = false;
-      report(['targets', i, 'type'], `unknown credential type "${t.type}"; known: ${catalog.credentialTypes().join(', ')}`);
+      report(['targets', i, 'type'], `unknown credential type (the value is not shown: it could be a pasted secret); known: ${catalog.credentialTypes().join(', ')}`);
       return;
     }
     t.principals.forEach((p, j) => {

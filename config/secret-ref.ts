@@ -13,6 +13,11 @@ export const SecretRefSchema = z.string().regex(SECRET_REF, {
 
 export type SecretRef = z.infer<typeof SecretRefSchema>;
 
+/** True when the text is a secret reference (and so safe to print). */
+export function isSecretRef(text: string): boolean {
+  return SECRET_REF.test(text);
+}
+
 /** Reads a `vault:` reference; the daemon wires it to its Vault client. */
 export type VaultReader = (mount: string, path: string, key: string) => Promise<string>;
 
@@ -22,7 +27,8 @@ export class SecretRefError extends Error {
 
 /** Resolves a secret reference to its value. The value is returned, never logged or put in an error. */
 export async function resolveSecretRef(ref: string, options: { env?: NodeJS.ProcessEnv; vault?: VaultReader } = {}): Promise<string> {
-  if (!SECRET_REF.test(ref)) throw new SecretRefError(`not a secret reference: ${ref.slice(0, 6)}…`);
+  // Not even a prefix of it is shown: what was given where a reference belongs may be the secret itself.
+  if (!SECRET_REF.test(ref)) throw new SecretRefError('not a secret reference (expected env:NAME, file:/path or vault:mount/path#key; the value given is not shown)');
   const env = options.env ?? process.env;
   if (ref.startsWith('env:')) {
     const name = ref.slice(4);

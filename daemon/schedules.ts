@@ -7,7 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import { ScheduleNotFoundError, type Client, type ScheduleOptions } from '@temporalio/client';
-import type { Duration } from '@temporalio/common';
+import { defaultPayloadConverter, type Duration } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
 import type { Policy } from '../config/policy.js';
 import { durationMs } from '../config/duration.js';
 import type { ProviderRegistry } from '../providers/registry.js';
@@ -112,43 +113,89 @@ export function planScheduleChanges(desired: DesiredSchedule[], existing: Existi
   return changes.sort((a, b) => a.scheduleId.localeCompare(b.scheduleId));
 }
 
-/** Rotor's schedules as Temporal holds them now. */
+/**
+ * Rotor's schedules as Temporal holds them now. Read with the raw list call, decoding only the
+ * memo field Rotor wrote: the SDK's list decodes every spec and memo, and one it cannot decode (a
+ * spec Temporal stored but the SDK refuses, a foreign memo encoding) would hide all the others, so
+ * `plan`/`apply` could not even remove the bad one.
+ */
 export async function listRotorSchedules(client: Client): Promise<ExistingSchedule[]> {
   const out: ExistingSchedule[] = [];
-  for await (const s of client.schedule.list()) {
-    if (!s.scheduleId.startsWith(SCHEDULE_PREFIX) || JOB_SCHEDULE_IDS.includes(s.scheduleId)) continue;
-    out.push({ scheduleId: s.scheduleId, hash: s.memo?.rotorPolicyHash as string | undefined, paused: s.state.paused });
-  }
+  let nextPageToken: Uint8Array | undefined;
+  do {
+    const page = await client.workflowService.listSchedules({ namespace: client.options.namespace, maximumPageSize: 1000, nextPageToken });
+    for (const s of page.schedules ?? []) {
+      const id = s.scheduleId ?? '';
+      if (!id.startsWith(SCHEDULE_PREFIX) || JOB_SCHEDULE_IDS.includes(id)) continue;
+      out.push({ scheduleId: id, hash: memoString(s.memo?.fields?.rotorPolicyHash), paused: s.info?.paused === true });
+    }
+    nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+  } while (nextPageToken);
   return out;
 }
 
-/** Applies a plan. Each change is one Temporal call; `unchanged` makes none. */
-export async function applyScheduleChanges(client: Client, changes: ScheduleChange[], desired: DesiredSchedule[]): Promise<void> {
+/** A memo value Rotor wrote (a string), or undefined when it is absent or cannot be decoded. */
+export function memoString(payload: temporal.api.common.v1.IPayload | null | undefined): string | undefined {
+  if (!payload) return undefined;
+  try {
+    const value: unknown = defaultPayloadConverter.fromPayload(payload);
+    return typeof value === 'string' ? value : undefined;
+  } catch {
+    return undefined; // unknown encoding: treated as a schedule of unknown shape (replaced)
+  }
+}
+
+/** One schedule change Temporal refused; the others were still applied. */
+export interface ScheduleChangeFailure {
+  scheduleId: string;
+  kind: ScheduleChangeKind;
+  error: string;
+}
+
+/** Some schedule changes were refused; `failures` names each with Temporal's reason. */
+export class ScheduleApplyError extends Error {
+  override readonly name = 'ScheduleApplyError';
+  constructor(readonly failures: ScheduleChangeFailure[]) {
+    super(`${failures.length} schedule change${failures.length === 1 ? '' : 's'} failed: ${failures.map((f) => `${f.kind} ${f.scheduleId}: ${f.error}`).join('; ')}`);
+  }
+}
+
+/**
+ * Applies a plan. Each change is one Temporal call; `unchanged` makes none. A change Temporal
+ * refuses does not stop the others: the refused ones are returned.
+ */
+export async function applyScheduleChanges(client: Client, changes: ScheduleChange[], desired: DesiredSchedule[]): Promise<ScheduleChangeFailure[]> {
   const byId = new Map(desired.map((d) => [d.scheduleId, d]));
+  const failures: ScheduleChangeFailure[] = [];
   for (const change of changes) {
     const handle = client.schedule.getHandle(change.scheduleId);
     const d = byId.get(change.scheduleId);
-    switch (change.kind) {
-      case 'create':
-        await client.schedule.create(d!.options);
-        break;
-      case 'update':
-        await handle.delete().catch(ignoreNotFound);
-        await client.schedule.create(d!.options);
-        break;
-      case 'pause':
-        await handle.pause('enabled: false in policy');
-        break;
-      case 'unpause':
-        await handle.unpause('enabled again in policy');
-        break;
-      case 'delete':
-        await handle.delete().catch(ignoreNotFound);
-        break;
-      case 'unchanged':
-        break;
+    try {
+      switch (change.kind) {
+        case 'create':
+          await client.schedule.create(d!.options);
+          break;
+        case 'update':
+          await handle.delete().catch(ignoreNotFound);
+          await client.schedule.create(d!.options);
+          break;
+        case 'pause':
+          await handle.pause('enabled: false in policy');
+          break;
+        case 'unpause':
+          await handle.unpause('enabled again in policy');
+          break;
+        case 'delete':
+          await handle.delete().catch(ignoreNotFound);
+          break;
+        case 'unchanged':
+          break;
+      }
+    } catch (error) {
+      failures.push({ scheduleId: change.scheduleId, kind: change.kind, error: error instanceof Error ? error.message : String(error) });
     }
   }
+  return failures;
 }
 
 function ignoreNotFound(error: unknown): void {

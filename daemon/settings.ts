@@ -14,7 +14,13 @@ export interface Settings {
   apiTokenRef?: string;
   /** Secret reference of the GitHub webhook secret; enables /v1/hooks/github/secret-scanning. */
   githubWebhookSecretRef?: string;
+  /** HTTP limits (daemon/http.ts HttpLimits); unset: the defaults there. */
+  httpMaxConnections?: number;
+  httpRequestsPerMinute?: number;
 }
+
+/** The settings whose values are secret references: a value that is not one is refused by name, unprinted. */
+export const SECRET_REF_SETTINGS = ['ROTOR_API_TOKEN_REF', 'ROTOR_GITHUB_WEBHOOK_SECRET_REF', 'VAULT_TOKEN_REF'] as const;
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
   return {
@@ -29,5 +35,13 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     httpPort: Number(env.ROTOR_HTTP_PORT ?? 8088),
     apiTokenRef: env.ROTOR_API_TOKEN_REF,
     githubWebhookSecretRef: env.ROTOR_GITHUB_WEBHOOK_SECRET_REF,
+    httpMaxConnections: positiveInteger(env.ROTOR_HTTP_MAX_CONNECTIONS),
+    httpRequestsPerMinute: positiveInteger(env.ROTOR_HTTP_REQUESTS_PER_MINUTE),
   };
+}
+
+function positiveInteger(text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const n = Number(text);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
 }
