@@ -3,6 +3,7 @@ import { join, extname } from 'node:path';
 import { LineCounter, parseAllDocuments, isMap, isSeq, type Document } from 'yaml';
 import type { z } from 'zod';
 import { PolicySchema, type Policy } from './policy.js';
+import { quotedTypeName } from './secret-ref.js';
 import { isDiscoveryDocument, parseDiscoveryDocument } from './discovery.js';
 import { isManualCredentialDocument, parseManualCredentialDocument, type ManualCredential } from './manual-credential.js';
 
@@ -190,7 +191,7 @@ function validatePolicy(item: unknown, catalog: ProviderCatalog, report: Report)
   const { type: credentialType, ...credentialFields } = p.credential;
   const credential = catalog.credential(credentialType);
   if (!credential) {
-    counting(['credential', 'type'], `unknown credential type (the value is not shown: it could be a pasted secret); known: ${catalog.credentialTypes().join(', ')}`);
+    counting(['credential', 'type'], `unknown credential type ${quotedTypeName(credentialType)}; known: ${catalog.credentialTypes().join(', ')}`);
     return undefined;
   }
   const credentialSpec = parseSpec(credential.spec, credentialFields, ['credential'], counting);
@@ -231,7 +232,7 @@ function parseStore(
   const { type, ...fields } = block;
   const store = catalog.store(type);
   if (!store) {
-    report([...path, 'type'], `unknown store type (the value is not shown: it could be a pasted secret); known: ${catalog.storeTypes().join(', ')}`);
+    report([...path, 'type'], `unknown store type ${quotedTypeName(type)}; known: ${catalog.storeTypes().join(', ')}`);
     return undefined;
   }
   if (asPrimary && !store.primary) {

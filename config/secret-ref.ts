@@ -18,6 +18,14 @@ export function isSecretRef(text: string): boolean {
   return SECRET_REF.test(text);
 }
 
+/**
+ * A type name as an error may quote it: only when it looks like one (short lowercase words, each
+ * starting with a letter, joined by hyphens, like every provider type), since a value in its place may be a pasted secret.
+ */
+export function quotedTypeName(value: string): string {
+  return value.length <= 40 && /^[a-z][a-z0-9]{0,15}(-[a-z][a-z0-9]{0,15})+$/.test(value) ? `"${value}"` : '(not shown: it does not look like a type name)';
+}
+
 /** Reads a `vault:` reference; the daemon wires it to its Vault client. */
 export type VaultReader = (mount: string, path: string, key: string) => Promise<string>;
 

@@ -90,6 +90,12 @@ store:
     expect(text).toContain('unknown credential type');
     expect(text).toContain('unknown store type');
     expectNoneOf(pasted, text);
+    // A plain typo of a type name is still quoted, so the author sees what to fix.
+    await writeFile(join(dir, 'a.yaml'), policy('postgres-pasword', 'vault-kv'));
+    const typo = captureOutput();
+    expect(await runCli(['validate', dir])).toBe(2);
+    expect(typo.text()).toContain('unknown credential type "postgres-pasword"');
+    vi.restoreAllMocks();
     await rm(join(dir, 'a.yaml'));
     await rm(join(dir, 'b.yaml'));
   });
