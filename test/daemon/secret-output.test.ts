@@ -52,18 +52,18 @@ describe('no secret in output', () => {
   it('rotor --help does not print the password of ROTOR_DATABASE_URL as a default', async () => {
     const password = randomBytes(12).toString('hex');
     const { code, output } = await rotor(['--help'], { ROTOR_DATABASE_URL: `postgres://rotor:${password}@127.0.0.1:5432/rotor` });
+    expectNoneOf(password, output);
     expect(code).toBe(0);
     expect(output).toContain('--database-url');
     expect(output).toContain('$ROTOR_DATABASE_URL');
-    expectNoneOf(password, output);
   });
 
   it('a value where ROTOR_API_TOKEN_REF wants a reference is refused by name, without any of it', async () => {
     const value = `tok${randomBytes(16).toString('hex')}`;
     const { code, output } = await rotor(['daemon'], { ROTOR_API_TOKEN_REF: value, ROTOR_POLICIES: dir });
+    expectNoneOf(value, output);
     expect(code).toBe(2);
     expect(output).toContain('ROTOR_API_TOKEN_REF is not a secret reference');
-    expectNoneOf(value, output);
     // The resolver itself never quotes what it was given either.
     const error = (await resolveSecretRef(value).then(() => new Error('resolved'), (e: unknown) => e)) as Error;
     expect(error.message).toContain('not a secret reference');
