@@ -4,6 +4,7 @@
  * siblings too, e.g. the other key of the IAM user) plus the `kind: discovery` documents.
  * Built by a factory like createActivities, so tests hand in local clients.
  */
+import { heartbeating } from './heartbeat.js';
 import { createHash } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import { ApplicationFailureCategory } from '@temporalio/common';
@@ -75,7 +76,7 @@ export function createDiscoveryActivities(deps: DiscoveryDeps) {
     return [...byKey.values()];
   }
 
-  return {
+  return heartbeating({
     async listScanTargets(): Promise<ScanTargetRef[]> {
       return (await targets()).map(({ key, type, from }) => ({ key, type, from }));
     },
@@ -136,5 +137,5 @@ export function createDiscoveryActivities(deps: DiscoveryDeps) {
       });
       return outcome;
     },
-  };
+  });
 }

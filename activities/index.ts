@@ -7,6 +7,7 @@
  */
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { ApplicationFailureCategory } from '@temporalio/common';
+import { heartbeating } from './heartbeat.js';
 import type { Policy } from '../config/policy.js';
 import { durationMs } from '../config/duration.js';
 import { fingerprintValue, type Material } from '../lib/material.js';
@@ -109,7 +110,7 @@ export function createActivities(deps: ActivityDeps) {
     }
   }
 
-  return {
+  return heartbeating({
     /** Opens the run in the store and snapshots what the workflow needs from the policy. */
     async beginRotation(input: RotationInput & { rotationId: string; workflowType: string; workflowId: string }): Promise<RotationPlan | { refused: string }> {
       const { policy } = open(input);
@@ -346,7 +347,7 @@ export function createActivities(deps: ActivityDeps) {
         detail: { outcome: ref.outcome, error: ref.error ?? null },
       });
     },
-  };
+  });
 }
 
 async function expectOld(material: Material | null, expectedId: string): Promise<Material> {

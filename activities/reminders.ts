@@ -5,6 +5,7 @@
  * sent, so a job that ran late does not send three reminders at once, and a retried run sends none
  * twice.
  */
+import { heartbeating } from './heartbeat.js';
 import { ApplicationFailure } from '@temporalio/activity';
 import { durationMs } from '../config/duration.js';
 import type { ManualCredential } from '../config/manual-credential.js';
@@ -58,7 +59,7 @@ export function reminderText(credential: ManualCredential, now: number): string 
 }
 
 export function createReminderActivities(deps: ReminderDeps): ReminderActivities {
-  return {
+  return heartbeating({
     async sendDueReminders({ now }) {
       const sent = await sentReminders(deps.store);
       const outcome: ReminderOutcome = { sent: [] };
@@ -91,5 +92,5 @@ export function createReminderActivities(deps: ReminderDeps): ReminderActivities
       if (failed.length > 0) throw ApplicationFailure.retryable(`reminders not sent: ${failed.join('; ')}`, 'ReminderNotSent');
       return outcome;
     },
-  };
+  });
 }

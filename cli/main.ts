@@ -16,8 +16,10 @@ import { registry } from '../providers/registry.js';
 import { RotorStore } from '../store/index.js';
 import { PolicySet } from '../daemon/policies.js';
 import { createSecretResolver } from '../daemon/secrets.js';
-import { settingsFromEnv } from '../daemon/settings.js';
+import { SECRET_REF_SETTINGS, settingsFromEnv } from '../daemon/settings.js';
 import { parseDuration } from '../config/duration.js';
+import { isSecretRef } from '../config/secret-ref.js';
+import { ApiTokenTooShort } from '../daemon/http.js';
 import { createRotorWorkers, DEFAULT_SHUTDOWN_GRACE_MS, writeWorkflowBundle } from '../daemon/worker.js';
 import { startDaemon } from '../daemon/run.js';
 import { rotationHistory } from '../daemon/history.js';
@@ -28,6 +30,7 @@ import { desiredSchedules, listRotorSchedules, planScheduleChanges, type Schedul
 import { refuseRetired, RotationAlreadyRunning, RotationRefused, startRotation } from '../daemon/rotations.js';
 import { printJson, printRows } from './output.js';
 import { fingerprintValue } from '../lib/material.js';
+import { revokedMaterial } from '../store/leaks.js';
 import { registerAuditCommands, type GlobalOptions } from './audit.js';
 import { registerDecisionCommands } from './decisions.js';
 import { registerStatusCommand, waitWithProgress } from './status.js';
@@ -43,7 +46,8 @@ export function buildProgram(): Command {
   const program = new Command('rotor')
     .description('Rotates the secrets of non-human identities on Temporal')
     .option('--policies <dir>', 'policy file or directory', settings.policyDir)
-    .option('--database-url <url>', 'Rotor store (PostgreSQL)', settings.databaseUrl)
+    // No default shown: the URL may carry a password. Unset: ROTOR_DATABASE_URL, else the local default.
+    .option('--database-url <url>', 'Rotor store (PostgreSQL) (default: $ROTOR_DATABASE_URL, else postgres://rotor@127.0.0.1:5432/rotor)')
     // Temporal: as the `temporal` CLI (TEMPORAL_* variables and temporal.toml profiles; these flags win).
     // No --api-key flag: a key on the command line is visible to every user of the host (ps).
     .option('--temporal <address>', 'Temporal frontend host:port (TEMPORAL_ADDRESS; default 127.0.0.1:7233)')
@@ -60,7 +64,10 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
 
-  const global = () => program.opts<GlobalOptions>();
+  const global = (): GlobalOptions => {
+    const opts = program.opts<Omit<GlobalOptions, 'databaseUrl'> & { databaseUrl?: string }>();
+    return { ...opts, databaseUrl: opts.databaseUrl ?? settings.databaseUrl };
+  };
 
   program
     .command('validate')
@@ -134,30 +141,51 @@ export function buildProgram(): Command {
       const leaked = value && value !== '-' ? value : (await readStdin()).trim();
       if (!leaked) throw new UsageError('give the leaked value or id, or pipe it on stdin');
       const store = await RotorStore.connect(g.databaseUrl);
-      let matches;
       try {
-        matches = [...(await store.findMaterial(leaked)), ...(await store.findMaterial(fingerprintValue(leaked)))];
+        // The value's fingerprint first: it names the very material (a public id names its newest use).
+        const matches = [...(await store.findMaterial(fingerprintValue(leaked))), ...(await store.findMaterial(leaked))];
+        const credentialIds = [...new Set(matches.map((m) => m.credentialId))];
+        if (credentialIds.length === 0) throw new UsageError('no managed credential has this value or id (nothing started)');
+        // An emergency needs only its own credential's document to be valid.
+        const inspection = await inspectPolicyDirectory(g.policies, registry.catalog);
+        const results: Array<{ credential: string; started: boolean; workflowId?: string; runId?: string; alreadyRevoked?: { material: string; how: string; at: Date } }> = [];
+        for (const id of credentialIds) {
+          const policy = incidentPolicyOrWarn(inspection, id, id !== credentialIds[0]);
+          if (!policy) throw new UsageError(`credential ${id} matches but has no policy any more: decommission it by hand`);
+          // A value that is dead already needs no emergency: say so, start nothing, record it.
+          const dead = await revokedMaterial(store, matches.find((m) => m.credentialId === id)!);
+          if (dead) {
+            results.push({ credential: id, started: false, alreadyRevoked: { material: dead.materialId, how: dead.how, at: dead.at } });
+            if (!opts.dryRun) {
+              await store.appendAudit({
+                credentialId: id,
+                actor: 'operator',
+                event: 'leak.already-revoked',
+                detail: { source: 'rotor leak', reason: opts.reason, material: dead.materialId, how: dead.how, revokedAt: dead.at.toISOString() },
+              });
+            }
+            continue;
+          }
+          if (opts.dryRun) {
+            results.push({ credential: id, started: false });
+            continue;
+          }
+          const run = await withTemporal(g, (client) =>
+            startRotation(client, registry, policy, { taskQueue: g.taskQueue, trigger: 'emergency', reason: opts.reason, revokeFirst: opts.revokeFirst }),
+          );
+          results.push({ credential: id, started: true, workflowId: run.handle.workflowId, runId: run.runId });
+        }
+        if (opts.json) return printJson(results);
+        for (const r of results) {
+          process.stdout.write(
+            r.alreadyRevoked
+              ? `${r.credential}: this value is already dead (material ${r.alreadyRevoked.material} ${r.alreadyRevoked.how} at ${r.alreadyRevoked.at.toISOString()}): nothing started. If it still works somewhere, rotate it: rotor rotate ${r.credential} --emergency\n`
+              : `${r.credential}: ${r.started ? `emergency rotation started (${r.workflowId})` : 'matches (dry run)'}\n`,
+          );
+        }
       } finally {
         await store.close();
       }
-      const credentialIds = [...new Set(matches.map((m) => m.credentialId))];
-      if (credentialIds.length === 0) throw new UsageError('no managed credential has this value or id (nothing started)');
-      const inspection = await inspectPolicyDirectory(g.policies, registry.catalog);
-      const started = [];
-      for (const id of credentialIds) {
-        const policy = incidentPolicyOrWarn(inspection, id, id !== credentialIds[0]);
-        if (!policy) throw new UsageError(`credential ${id} matches but has no policy any more: decommission it by hand`);
-        if (opts.dryRun) {
-          started.push({ credential: id, started: false });
-          continue;
-        }
-        const run = await withTemporal(g, (client) =>
-          startRotation(client, registry, policy, { taskQueue: g.taskQueue, trigger: 'emergency', reason: opts.reason, revokeFirst: opts.revokeFirst }),
-        );
-        started.push({ credential: id, started: true, workflowId: run.handle.workflowId, runId: run.runId });
-      }
-      if (opts.json) return printJson(started);
-      for (const s of started) process.stdout.write(`${s.credential}: ${s.started ? `emergency rotation started (${s.workflowId})` : 'matches (dry run)'}\n`);
     });
 
   program
@@ -243,6 +271,10 @@ export function buildProgram(): Command {
       const g = global();
       if (!settings.apiTokenRef) throw new UsageError('ROTOR_API_TOKEN_REF must name the HTTP API token (env:NAME or file:/path)');
       const shutdownGraceMs = shutdownGrace();
+      for (const name of SECRET_REF_SETTINGS) {
+        const value = process.env[name];
+        if (value && !isSecretRef(value)) throw new UsageError(`${name} is not a secret reference (env:NAME, file:/path or vault:mount/path#key); its value is not shown`);
+      }
       const resolveSecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken });
       // Policies' references are resolved only where the operator's allowlist allows (Rotor's own above are not policies').
       const resolvePolicySecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken, allow: secretRefAllowlist() });
@@ -254,6 +286,10 @@ export function buildProgram(): Command {
         http: { host: settings.httpHost, port: settings.httpPort },
         apiToken: await resolveSecret(settings.apiTokenRef),
         githubWebhookSecret: settings.githubWebhookSecretRef ? await resolveSecret(settings.githubWebhookSecretRef) : undefined,
+        httpLimits: {
+          ...(settings.httpMaxConnections ? { maxConnections: settings.httpMaxConnections } : {}),
+          ...(settings.httpRequestsPerMinute ? { requestsPerMinute: settings.httpRequestsPerMinute } : {}),
+        },
         providers: registry,
         logger: createLogger(),
         resolveSecret: resolvePolicySecret,
@@ -507,7 +543,7 @@ export async function runCli(argv: string[]): Promise<number> {
       process.stderr.write(`policies refused, nothing changed:\n${error.problems.map((p) => `  ${formatProblem(p)}`).join('\n')}\n`);
       return 2;
     }
-    if (error instanceof UsageError || error instanceof OperatorSettingError || error instanceof TemporalConfigError) {
+    if (error instanceof UsageError || error instanceof OperatorSettingError || error instanceof TemporalConfigError || error instanceof ApiTokenTooShort) {
       process.stderr.write(`rotor: ${error.message}\n`);
       return 2;
     }

@@ -5,10 +5,10 @@
  */
 import type { Command } from 'commander';
 import type { Client, WorkflowHandle } from '@temporalio/client';
+import { describePendingStep, liveRotationStatus, type LiveStatus } from '../daemon/live-status.js';
 import { humanDuration } from '../lib/human-duration.js';
 import type { CredentialRow, RotorStore } from '../store/index.js';
 import { RotorStore as Store } from '../store/index.js';
-import { rotationWorkflowId } from '../daemon/rotations.js';
 import { triggerText, upgradedRuns } from '../daemon/history.js';
 import { statusQuery } from '../workflows/protocol.js';
 import type { MaterialStages, RotationResult, RotationStatus } from '../workflows/types.js';
@@ -42,9 +42,10 @@ export function materialStages(credential: CredentialRow, live: RotationStatus |
 /** Runs `run` with a client of Rotor's Temporal (daemon/temporal-connection.ts), closing it after. */
 export type WithTemporalClient = <T>(run: (client: Client) => Promise<T>) => Promise<T>;
 
-export async function liveStatus(withClient: WithTemporalClient, credentialId: string): Promise<RotationStatus | undefined> {
+/** The status query's answer and the steps Temporal is running or retrying; undefined when Temporal is unreachable. */
+export async function liveStatus(withClient: WithTemporalClient, credentialId: string): Promise<LiveStatus | undefined> {
   try {
-    return await withClient((client) => client.workflow.getHandle(rotationWorkflowId(credentialId)).query(statusQuery));
+    return await withClient((client) => liveRotationStatus(client, credentialId));
   } catch {
     return undefined; // Temporal unreachable: the store's view is still worth printing
   }
@@ -79,7 +80,8 @@ export function registerStatusCommand(
 
 async function printDetail(store: RotorStore, withClient: WithTemporalClient, credential: CredentialRow, json: boolean): Promise<void> {
   const runs = await store.listRuns(credential.id, 10);
-  const live = runs[0]?.outcome === 'running' ? await liveStatus(withClient, credential.id) : undefined;
+  const current = runs[0]?.outcome === 'running' ? await liveStatus(withClient, credential.id) : undefined;
+  const live = current?.status;
   const upgraded = await upgradedRuns(store, credential.id);
   const runRows = runs.map((r) => ({
     started: r.startedAt,
@@ -95,6 +97,7 @@ async function printDetail(store: RotorStore, withClient: WithTemporalClient, cr
       credential: { ...credentialRow(credential), purpose: credential.purpose, environment: credential.environment, expires: credential.expires },
       materials,
       live: live ? { ...live, text: describeLive(live, new Date()) } : undefined,
+      steps: current?.steps,
       runs: runRows,
     });
     return;
@@ -109,7 +112,11 @@ async function printDetail(store: RotorStore, withClient: WithTemporalClient, cr
     process.stdout.write(`\nnow: ${describeLive(live, new Date())}\n`);
     if (live.upgradedFrom) process.stdout.write(`trigger: ${live.upgradedFrom} → emergency (upgraded while running)\n`);
     if (live.lastError) process.stdout.write(`last error: ${live.lastError}\n`);
+  } else if (current) {
+    process.stdout.write('\nnow: no worker answers (the step below waits for one)\n');
   }
+  // Steps Temporal is running or retrying: a retried one shows its attempt and why the last failed.
+  for (const step of current?.steps ?? []) process.stdout.write(`${step.attempt > 1 ? 'retrying' : 'running'}: ${describePendingStep(step)}\n`);
   process.stdout.write('\n');
   printRows(runRows, { columns: ['started', 'trigger', 'outcome', 'step', 'error', 'runId'] });
 }

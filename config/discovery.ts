@@ -20,6 +20,7 @@
  * policies (all or nothing) and otherwise skips them.
  */
 import { z } from 'zod';
+import { quotedTypeName } from './secret-ref.js';
 import { PositiveDurationSchema } from './duration.js';
 import type { ProviderCatalog } from './load.js';
 
@@ -71,7 +72,7 @@ export function parseDiscoveryDocument(
     const provider = catalog.credential(t.type);
     if (!provider) {
       ok = false;
-      report(['targets', i, 'type'], `unknown credential type "${t.type}"; known: ${catalog.credentialTypes().join(', ')}`);
+      report(['targets', i, 'type'], `unknown credential type ${quotedTypeName(t.type)}; known: ${catalog.credentialTypes().join(', ')}`);
       return;
     }
     t.principals.forEach((p, j) => {

@@ -1,6 +1,7 @@
 import { LineCounter, parseAllDocuments, isMap, isScalar, isSeq, type Document } from 'yaml';
 import type { z } from 'zod';
 import { PolicySchema, type Policy } from './policy.js';
+import { quotedTypeName } from './secret-ref.js';
 import { isDiscoveryDocument, parseDiscoveryDocument, type DiscoveryConfig } from './discovery.js';
 import { isManualCredentialDocument, parseManualCredentialDocument, type ManualCredential } from './manual-credential.js';
 import { listPolicyFiles, readPolicyFile } from './policy-files.js';
@@ -357,7 +358,7 @@ function parseStore(
   const { type, ...fields } = block;
   const store = catalog.store(type);
   if (!store) {
-    report([...path, 'type'], `unknown store type "${type}"; known: ${catalog.storeTypes().join(', ')}`);
+    report([...path, 'type'], `unknown store type ${quotedTypeName(type)}; known: ${catalog.storeTypes().join(', ')}`);
     return undefined;
   }
   if (asPrimary && !store.primary) {

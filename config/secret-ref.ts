@@ -14,6 +14,7 @@ export const SecretRefSchema = z.string().regex(SECRET_REF, {
 
 export type SecretRef = z.infer<typeof SecretRefSchema>;
 
+/** True when the text is a secret reference (and so safe to print). */
 export function isSecretRef(text: string): boolean {
   return SECRET_REF.test(text);
 }
@@ -126,7 +127,15 @@ export function secretRefRefusal(ref: string, allow: SecretRefAllowlist): string
     if (location.split('/').some((s) => s === '..' || s === '.' || s === '')) return `${ref} must not contain empty, . or .. segments`;
     return allow.vault.some((v) => (v.prefix ? location.startsWith(v.location) : location === v.location)) ? undefined : `${ref} ${notListed}`;
   }
-  return `${ref.slice(0, 6)}… is not a secret reference`;
+  return 'not a secret reference (the value given is not shown)';
+}
+
+/**
+ * A type name as an error may quote it: only when it looks like one (short lowercase words, each
+ * starting with a letter, joined by hyphens, like every provider type), since a value in its place may be a pasted secret.
+ */
+export function quotedTypeName(value: string): string {
+  return value.length <= 40 && /^[a-z][a-z0-9]{0,15}(-[a-z][a-z0-9]{0,15})+$/.test(value) ? `"${value}"` : '(not shown: it does not look like a type name)';
 }
 
 /** Reads a `vault:` reference; the daemon wires it to its Vault client. */
@@ -142,7 +151,8 @@ export class SecretRefError extends Error {
  * checked at validation already; this holds at run time too).
  */
 export async function resolveSecretRef(ref: string, options: { env?: NodeJS.ProcessEnv; vault?: VaultReader; allow?: SecretRefAllowlist } = {}): Promise<string> {
-  if (!SECRET_REF.test(ref)) throw new SecretRefError(`not a secret reference: ${ref.slice(0, 6)}…`);
+  // Not even a prefix of it is shown: what was given where a reference belongs may be the secret itself.
+  if (!SECRET_REF.test(ref)) throw new SecretRefError('not a secret reference (expected env:NAME, file:/path or vault:mount/path#key; the value given is not shown)');
   const refused = options.allow && secretRefRefusal(ref, options.allow);
   if (refused) throw new SecretRefError(refused);
   const env = options.env ?? process.env;

@@ -16,7 +16,7 @@ import { RECONCILE_LOCK, type RotorStore } from '../store/index.js';
 import { syncManualCredentials } from '../store/manual.js';
 import { inventoryEntry } from './inventory.js';
 import { reconcileDiscoverySchedule, reconcileReminderSchedule } from './job-schedules.js';
-import { applyScheduleChanges, desiredSchedules, listRotorSchedules, planScheduleChanges, type ScheduleChange } from './schedules.js';
+import { applyScheduleChanges, desiredSchedules, listRotorSchedules, planScheduleChanges, ScheduleApplyError, type ScheduleChange } from './schedules.js';
 
 export interface ApplyTarget {
   client: Client;
@@ -25,16 +25,23 @@ export interface ApplyTarget {
   taskQueue: string;
 }
 
+/**
+ * A schedule change Temporal refuses does not hold up the others (nor the jobs and the inventory):
+ * everything else is applied, then a ScheduleApplyError names each refused change. Replicas take
+ * turns (advisory lock), and each write re-checks the schedule's own state first.
+ */
 export function applyPolicyDirectory(t: ApplyTarget, directory: PolicyDirectory, discovery: DiscoveryConfig | null): Promise<ScheduleChange[]> {
   return t.store.withAdvisoryLock(RECONCILE_LOCK, async () => {
     const desired = desiredSchedules(directory.policies, t.providers, t.taskQueue);
     const planned = planScheduleChanges(desired, await listRotorSchedules(t.client));
-    const changes = await applyScheduleChanges(t.client, planned, desired);
+    const { applied: changes, failures } = await applyScheduleChanges(t.client, planned, desired);
     await reconcileDiscoverySchedule(t.client, discovery, t.taskQueue);
     await reconcileReminderSchedule(t.client, directory.manual.length, t.taskQueue);
     await t.store.upsertCredentials(directory.policies.map(inventoryEntry));
-    await t.store.retireCredentials(changes.filter((c) => c.kind === 'delete').map((c) => c.credentialId));
+    const failed = new Set(failures.map((f) => f.scheduleId));
+    await t.store.retireCredentials(changes.filter((c) => c.kind === 'delete' && !failed.has(c.scheduleId)).map((c) => c.credentialId));
     await syncManualCredentials(t.store, directory.manual);
+    if (failures.length > 0) throw new ScheduleApplyError(failures);
     return changes;
   });
 }

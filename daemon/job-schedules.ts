@@ -7,9 +7,11 @@
  * shape in its memo means an unchanged directory causes no write.
  */
 import { createHash } from 'node:crypto';
-import { ScheduleNotFoundError, type Client } from '@temporalio/client';
+import { isGrpcServiceError, type Client } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
+import { status as grpcStatus } from '@grpc/grpc-js';
 import type { DiscoveryConfig } from '../config/discovery.js';
+import { memoString } from './schedules.js';
 
 interface Job {
   scheduleId: string;
@@ -32,17 +34,21 @@ export type JobScheduleChange = 'create' | 'update' | 'delete' | 'unchanged' | '
 /** Makes a job's schedule run every `every`, or removes it when `every` is null. */
 export async function reconcileJobSchedule(client: Client, job: Job, every: string | null, taskQueue: string): Promise<JobScheduleChange> {
   const handle = client.schedule.getHandle(job.scheduleId);
-  const existing = await handle.describe().catch((error: unknown) => {
-    if (error instanceof ScheduleNotFoundError) return undefined;
-    throw error;
-  });
+  // The raw call: only the memo is read, so a schedule the SDK could not decode is still replaced.
+  const existing = await client.workflowService.describeSchedule({ namespace: client.options.namespace, scheduleId: job.scheduleId }).then(
+    (d) => ({ hash: memoString(d.memo?.fields?.rotorJobHash) }),
+    (error: unknown) => {
+      if (isGrpcServiceError(error) && error.code === grpcStatus.NOT_FOUND) return undefined;
+      throw error;
+    },
+  );
   if (every === null) {
     if (!existing) return 'absent';
     await handle.delete();
     return 'delete';
   }
   const hash = createHash('sha256').update(JSON.stringify({ every, taskQueue, workflowType: job.workflowType })).digest('hex').slice(0, 16);
-  if (existing?.memo?.rotorJobHash === hash) return 'unchanged';
+  if (existing?.hash === hash) return 'unchanged';
   if (existing) await handle.delete();
   await client.schedule.create({
     scheduleId: job.scheduleId,

@@ -10,11 +10,12 @@ import { formatProblem, PolicyLoadError } from '../config/load.js';
 import type { Logger } from '../lib/logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import { RotorStore } from '../store/index.js';
-import { buildHttpServer } from './http.js';
+import { ApiTokenTooShort, buildHttpServer, MIN_API_TOKEN_LENGTH, type HttpLimits } from './http.js';
+import { retryPendingLeaks, type WebhookDeps } from './github-webhook.js';
 import { registerSearchAttributes } from './history.js';
 import { RotorMetrics } from './metrics.js';
 import { PolicySet } from './policies.js';
-import type { ScheduleChange } from './schedules.js';
+import { ScheduleApplyError, type ScheduleChange } from './schedules.js';
 import { applyPolicyDirectory } from './apply.js';
 import { createRotorWorkers, DEFAULT_SHUTDOWN_GRACE_MS, type WorkerDeps } from './worker.js';
 import { watchPolicyDirectory } from './policy-watcher.js';
@@ -33,22 +34,40 @@ export interface DaemonOptions {
   resolveSecret(ref: string): Promise<string>;
   /** GitHub secret scanning webhook secret (resolved); the endpoint is off without it. */
   githubWebhookSecret?: string;
+  /** How often leaks whose emergency could not be started yet are tried again (default 10 s). */
+  leakRetryEveryMs?: number;
+  httpLimits?: Partial<HttpLimits>;
+  /** Backoff of a failed reconcile's retries (default 1 s doubling to 5 min). */
+  reconcileRetry?: { initialMs: number; maxMs: number };
+  /** How long one reconcile may wait on Temporal (default 2 min). */
+  reconcileTimeoutMs?: number;
   /** A pre-built workflow bundle (tests); otherwise bundled from source at start. */
   workflowBundle?: WorkerDeps['workflowBundle'];
   /** How long in-flight activities may finish after stop() is called (default 30 s). */
   shutdownGraceMs?: number;
 }
 
+export interface ReconcileOutcome {
+  ok: boolean;
+  changes: ScheduleChange[];
+  error?: string;
+}
+
 export interface RunningDaemon {
   httpAddress: string;
-  /** Re-reads the policies and reconciles schedules; `ok: false` when the files were refused (nothing changed). */
-  reconcile(): Promise<{ ok: boolean; changes: ScheduleChange[] }>;
-  /** Drains (see above) and closes; rejects when an activity outlived the grace and was abandoned. */
+  /**
+   * Re-reads the policies and reconciles schedules; `ok: false` when the files were refused
+   * (nothing changed) or the run failed (`error` says why; it is retried with backoff). Never throws.
+   */
+  reconcile(): Promise<ReconcileOutcome>;
+  /** Drains (stops polling, lets in-flight activities finish within the grace) and closes; rejects when an activity outlived the grace. */
   stop(): Promise<void>;
 }
 
 export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const { logger } = o;
+  // Refused before anything starts; the message names the setting and the length, never the token.
+  if (o.apiToken.length < MIN_API_TOKEN_LENGTH) throw new ApiTokenTooShort(o.apiToken.length);
   const policies = await PolicySet.load(o.policyDir, o.providers.catalog);
   // The daemon brings the schema up to date (advisory lock: replicas may start together).
   const store = await RotorStore.connect(o.databaseUrl, { migrate: true });
@@ -70,23 +89,49 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     );
     return changes;
   };
-  let reconciling: Promise<{ ok: boolean; changes: ScheduleChange[] }> = Promise.resolve({ ok: true, changes: [] });
-  const reconcile = () => {
-    // One reconcile at a time; a request during one runs after it.
-    reconciling = reconciling.then(async () => {
-      try {
-        await policies.reload();
-      } catch (error) {
-        if (!(error instanceof PolicyLoadError)) throw error;
-        logger.error({ problems: error.problems.map(formatProblem) }, 'policies refused; nothing changed');
-        return { ok: false, changes: [] };
-      }
-      return { ok: true, changes: await reconcileWith() };
-    });
-    return reconciling;
+  // One reconcile at a time, each independent of the last: a run that fails is logged with what
+  // failed and tried again with backoff, and never decides the outcome of a later run.
+  let queue: Promise<unknown> = Promise.resolve();
+  let failedRuns = 0;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const retry = o.reconcileRetry ?? { initialMs: 1000, maxMs: 5 * 60_000 };
+  const reconcileTimeoutMs = o.reconcileTimeoutMs ?? 2 * 60_000;
+  const reconcileOnce = async (): Promise<ReconcileOutcome> => {
+    clearTimeout(retryTimer);
+    try {
+      await policies.reload();
+    } catch (error) {
+      if (!(error instanceof PolicyLoadError)) return failed(error);
+      logger.error({ problems: error.problems.map(formatProblem) }, 'policies refused; nothing changed');
+      return { ok: false, changes: [] };
+    }
+    try {
+      // A Temporal that hangs must not hold every later reconcile behind this one.
+      const changes = await connection.withDeadline(Date.now() + reconcileTimeoutMs, () => reconcileWith());
+      failedRuns = 0;
+      return { ok: true, changes };
+    } catch (error) {
+      return failed(error);
+    }
+  };
+  const failed = (error: unknown): ReconcileOutcome => {
+    const message = error instanceof Error ? error.message : String(error);
+    const delayMs = Math.min(retry.maxMs, retry.initialMs * 2 ** failedRuns++);
+    logger.error(
+      { error: message, failed: error instanceof ScheduleApplyError ? error.failures.map((f) => `${f.kind} ${f.scheduleId}: ${f.error}`) : undefined, retryInMs: delayMs },
+      'reconcile failed; retrying',
+    );
+    if (!stopped) retryTimer = setTimeout(() => void reconcile(), delayMs);
+    return { ok: false, changes: [], error: message };
+  };
+  const reconcile = (): Promise<ReconcileOutcome> => {
+    const run = queue.then(reconcileOnce);
+    queue = run.catch(() => undefined);
+    return run;
   };
 
-  await reconcileWith();
+  await reconcile();
   const workers: Worker[] = await createRotorWorkers({
     connection: native,
     namespace,
@@ -104,6 +149,9 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const running = workers.map((w) => w.run());
   let draining = false;
 
+  const webhook: WebhookDeps | undefined = o.githubWebhookSecret
+    ? { client, providers: o.providers, policies, taskQueue: o.taskQueue, store, logger, secret: o.githubWebhookSecret }
+    : undefined;
   const http = buildHttpServer({
     client,
     providers: o.providers,
@@ -112,9 +160,10 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     metrics,
     store,
     apiToken: o.apiToken,
-    ...(o.githubWebhookSecret ? { githubWebhook: { store, logger, secret: o.githubWebhookSecret } } : {}),
-    // Policies are loaded before the server listens (start fails otherwise); the workers must be
-    // polling, the store and Temporal answering. Draining turns it false at once.
+    limits: o.httpLimits,
+    ...(webhook ? { githubWebhook: webhook } : {}),
+    // Policies are loaded before the server listens; the workers must be polling, the store and
+    // Temporal answering. Draining turns it false at once.
     ready: async () => {
       if (draining || workers.some((w) => w.getState() !== 'RUNNING')) return false;
       await store.query('SELECT 1');
@@ -124,9 +173,18 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   });
   const httpAddress = await http.listen({ host: o.http.host, port: o.http.port });
 
-  const watcher = watchPolicyDirectory(o.policyDir, () => void reconcile().catch((e: unknown) => logger.error({ error: String(e) }, 'reconcile failed')));
+  const watcher = watchPolicyDirectory(o.policyDir, () => void reconcile());
   await watcher.ready;
-  const onHup = () => void reconcile().catch((e: unknown) => logger.error({ error: String(e) }, 'reconcile failed'));
+  const onHup = () => void reconcile();
+  // A leak whose emergency Temporal could not take (it was down) is tried again until it starts.
+  let leakRetry: Promise<unknown> | undefined;
+  const leakTimer = webhook
+    ? setInterval(() => {
+        leakRetry ??= retryPendingLeaks(webhook)
+          .catch((error: unknown) => logger.error({ error: error instanceof Error ? error.message : String(error) }, 'retrying pending leaks failed'))
+          .finally(() => (leakRetry = undefined));
+      }, o.leakRetryEveryMs ?? 10_000)
+    : undefined;
   process.on('SIGHUP', onHup);
   logger.info({ http: httpAddress, taskQueue: o.taskQueue, policies: policies.all().length }, 'rotor daemon started');
 
@@ -135,13 +193,17 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     reconcile,
     async stop() {
       draining = true;
+      stopped = true;
       process.off('SIGHUP', onHup);
       watcher.close();
+      clearTimeout(retryTimer);
+      clearInterval(leakTimer);
+      await leakRetry;
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       logger.info({ graceMs: o.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS }, 'draining: polling stopped, waiting for in-flight activities');
       // The HTTP API (metrics, /readyz answering 503) stays up while the workers drain; a reconcile
       // under way finishes before the client closes.
-      const [drained] = await Promise.all([Promise.allSettled(running), reconciling.catch(() => undefined)]);
+      const [drained] = await Promise.all([Promise.allSettled(running), queue]);
       await http.close();
       await native.close();
       await connection.close();

@@ -7,7 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import { ScheduleNotFoundError, type Client, type ScheduleOptions } from '@temporalio/client';
-import type { Duration } from '@temporalio/common';
+import { defaultPayloadConverter, type Duration } from '@temporalio/common';
+import type { temporal } from '@temporalio/proto';
 import type { Policy } from '../config/policy.js';
 import { durationMs } from '../config/duration.js';
 import type { ProviderRegistry } from '../providers/registry.js';
@@ -114,26 +115,69 @@ function changeKind(desired: DesiredSchedule | undefined, existing: ExistingSche
   return 'unchanged';
 }
 
-/** Rotor's schedules as Temporal holds them now. */
+/**
+ * Rotor's schedules as Temporal holds them now. Read with the raw list call, decoding only the
+ * memo field Rotor wrote: the SDK's list decodes every spec and memo, and one it cannot decode (a
+ * spec Temporal stored but the SDK refuses, a foreign memo encoding) would hide all the others, so
+ * `plan`/`apply` could not even remove the bad one.
+ */
 export async function listRotorSchedules(client: Client): Promise<ExistingSchedule[]> {
   const out: ExistingSchedule[] = [];
-  for await (const s of client.schedule.list()) {
-    if (!s.scheduleId.startsWith(SCHEDULE_PREFIX) || JOB_SCHEDULE_IDS.includes(s.scheduleId)) continue;
-    out.push({ scheduleId: s.scheduleId, hash: s.memo?.rotorPolicyHash as string | undefined, paused: s.state.paused });
-  }
+  let nextPageToken: Uint8Array | undefined;
+  do {
+    const page = await client.workflowService.listSchedules({ namespace: client.options.namespace, maximumPageSize: 1000, nextPageToken });
+    for (const s of page.schedules ?? []) {
+      const id = s.scheduleId ?? '';
+      if (!id.startsWith(SCHEDULE_PREFIX) || JOB_SCHEDULE_IDS.includes(id)) continue;
+      out.push({ scheduleId: id, hash: memoString(s.memo?.fields?.rotorPolicyHash), paused: s.info?.paused === true });
+    }
+    nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+  } while (nextPageToken);
   return out;
 }
 
+/** A memo value Rotor wrote (a string), or undefined when it is absent or cannot be decoded. */
+export function memoString(payload: temporal.api.common.v1.IPayload | null | undefined): string | undefined {
+  if (!payload) return undefined;
+  try {
+    const value: unknown = defaultPayloadConverter.fromPayload(payload);
+    return typeof value === 'string' ? value : undefined;
+  } catch {
+    return undefined; // unknown encoding: treated as a schedule of unknown shape (replaced)
+  }
+}
+
+/** One schedule change Temporal refused; the others were still applied. */
+export interface ScheduleChangeFailure {
+  scheduleId: string;
+  kind: ScheduleChangeKind;
+  error: string;
+}
+
+/** Some schedule changes were refused; `failures` names each with Temporal's reason. */
+export class ScheduleApplyError extends Error {
+  override readonly name = 'ScheduleApplyError';
+  constructor(readonly failures: ScheduleChangeFailure[]) {
+    super(`${failures.length} schedule change${failures.length === 1 ? '' : 's'} failed: ${failures.map((f) => `${f.kind} ${f.scheduleId}: ${f.error}`).join('; ')}`);
+  }
+}
+
 /**
- * Applies a plan and returns what it really changed. The plan comes from the schedule list, which a
- * Temporal server serves from its visibility store and which can lag behind recent writes; so before
- * each write the schedule's own state is read (describe, always current) and the change is
- * recomputed from it. A change another reconciler (another replica, `rotor apply`) already made is
- * therefore not made again: it comes back as `unchanged`. `unchanged` makes no call at all.
+ * Applies a plan and returns what it really changed, and what Temporal refused. The plan comes from
+ * the schedule list, which a Temporal server serves from its visibility store and which can lag
+ * behind recent writes; so before each write the schedule's own state is read (describe, always
+ * current) and the change is recomputed from it: a change another reconciler (another replica,
+ * `rotor apply`) already made comes back as `unchanged`. `unchanged` makes no call at all. A change
+ * Temporal refuses does not stop the others.
  */
-export async function applyScheduleChanges(client: Client, changes: ScheduleChange[], desired: DesiredSchedule[]): Promise<ScheduleChange[]> {
+export async function applyScheduleChanges(
+  client: Client,
+  changes: ScheduleChange[],
+  desired: DesiredSchedule[],
+): Promise<{ applied: ScheduleChange[]; failures: ScheduleChangeFailure[] }> {
   const byId = new Map(desired.map((d) => [d.scheduleId, d]));
   const applied: ScheduleChange[] = [];
+  const failures: ScheduleChangeFailure[] = [];
   for (const planned of changes) {
     if (planned.kind === 'unchanged') {
       applied.push(planned);
@@ -141,40 +185,48 @@ export async function applyScheduleChanges(client: Client, changes: ScheduleChan
     }
     const handle = client.schedule.getHandle(planned.scheduleId);
     const d = byId.get(planned.scheduleId);
-    const kind = changeKind(d, await describeSchedule(handle));
-    switch (kind) {
-      case 'create':
-        await client.schedule.create(d!.options);
-        break;
-      case 'update':
-        await handle.delete().catch(ignoreNotFound);
-        await client.schedule.create(d!.options);
-        break;
-      case 'pause':
-        await handle.pause('enabled: false in policy');
-        break;
-      case 'unpause':
-        await handle.unpause('enabled again in policy');
-        break;
-      case 'delete':
-        await handle.delete().catch(ignoreNotFound);
-        break;
-      case 'unchanged':
-        break;
+    let kind: ScheduleChangeKind = planned.kind;
+    try {
+      kind = changeKind(d, await describeSchedule(client, planned.scheduleId));
+      switch (kind) {
+        case 'create':
+          await client.schedule.create(d!.options);
+          break;
+        case 'update':
+          await handle.delete().catch(ignoreNotFound);
+          await client.schedule.create(d!.options);
+          break;
+        case 'pause':
+          await handle.pause('enabled: false in policy');
+          break;
+        case 'unpause':
+          await handle.unpause('enabled again in policy');
+          break;
+        case 'delete':
+          await handle.delete().catch(ignoreNotFound);
+          break;
+        case 'unchanged':
+          break;
+      }
+      applied.push({ ...planned, kind });
+    } catch (error) {
+      failures.push({ scheduleId: planned.scheduleId, kind, error: error instanceof Error ? error.message : String(error) });
     }
-    applied.push({ ...planned, kind });
   }
-  return applied;
+  return { applied, failures };
 }
 
-/** A schedule as it is now (not as the list last saw it); undefined when it does not exist. */
-async function describeSchedule(handle: ReturnType<Client['schedule']['getHandle']>): Promise<ExistingSchedule | undefined> {
+/**
+ * A schedule as it is now (not as the list last saw it); undefined when it does not exist. Raw
+ * describe, decoding only Rotor's memo field (a spec the SDK cannot decode must not hide it).
+ */
+async function describeSchedule(client: Client, scheduleId: string): Promise<ExistingSchedule | undefined> {
   try {
-    const s = await handle.describe();
-    return { scheduleId: s.scheduleId, hash: s.memo?.rotorPolicyHash as string | undefined, paused: s.state.paused };
+    const s = await client.workflowService.describeSchedule({ namespace: client.options.namespace, scheduleId });
+    return { scheduleId, hash: memoString(s.memo?.fields?.rotorPolicyHash), paused: s.schedule?.state?.paused === true };
   } catch (error) {
-    ignoreNotFound(error);
-    return undefined;
+    if ((error as { code?: number }).code === 5) return undefined; // NOT_FOUND
+    throw error;
   }
 }
 

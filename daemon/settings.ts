@@ -19,7 +19,13 @@ export interface Settings {
   shutdownGrace?: string;
   /** A workflow bundle written by `rotor bundle-workflows`; without it the workflows are bundled at start. */
   workflowBundle?: string;
+  /** HTTP limits (daemon/http.ts HttpLimits); unset: the defaults there. */
+  httpMaxConnections?: number;
+  httpRequestsPerMinute?: number;
 }
+
+/** The settings whose values are secret references: a value that is not one is refused by name, unprinted. */
+export const SECRET_REF_SETTINGS = ['ROTOR_API_TOKEN_REF', 'ROTOR_GITHUB_WEBHOOK_SECRET_REF', 'VAULT_TOKEN_REF'] as const;
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
   return {
@@ -34,5 +40,13 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     githubWebhookSecretRef: env.ROTOR_GITHUB_WEBHOOK_SECRET_REF,
     shutdownGrace: env.ROTOR_SHUTDOWN_GRACE,
     workflowBundle: env.ROTOR_WORKFLOW_BUNDLE,
+    httpMaxConnections: positiveInteger(env.ROTOR_HTTP_MAX_CONNECTIONS),
+    httpRequestsPerMinute: positiveInteger(env.ROTOR_HTTP_REQUESTS_PER_MINUTE),
   };
+}
+
+function positiveInteger(text: string | undefined): number | undefined {
+  if (text === undefined || text === '') return undefined;
+  const n = Number(text);
+  return Number.isInteger(n) && n > 0 ? n : undefined;
 }

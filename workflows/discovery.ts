@@ -5,9 +5,11 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { DiscoveryActivities, MatchOutcome } from '../activities/discovery.js';
+import { ACTIVITY_HEARTBEAT_TIMEOUT } from './timeouts.js';
 
 const activities = proxyActivities<DiscoveryActivities>({
   startToCloseTimeout: '5m',
+  heartbeatTimeout: ACTIVITY_HEARTBEAT_TIMEOUT,
   retry: { maximumAttempts: 3, initialInterval: '10s' },
 });
 

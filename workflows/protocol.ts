@@ -40,6 +40,7 @@ import type {
   RotationStatus,
   RotationStep,
 } from './types.js';
+import { ACTIVITY_HEARTBEAT_TIMEOUT } from './timeouts.js';
 
 export { abortSignal, approveSignal, continueSignal, rejectSignal, retrySignal, revokeNowSignal, rollbackSignal } from './decisions.js';
 /** A leak was reported while this rotation runs: finish it as an emergency (emergency grace). */
@@ -48,18 +49,21 @@ export const statusQuery = defineQuery<RotationStatus>('status');
 
 const steps = proxyActivities<RotationActivities>({
   startToCloseTimeout: '2m',
+  heartbeatTimeout: ACTIVITY_HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 6 },
 });
 
 /** Notifications retry with backoff for a while, then give up: the rotation goes on regardless. */
 const notifications = proxyActivities<RotationActivities>({
   startToCloseTimeout: '15s',
+  heartbeatTimeout: ACTIVITY_HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: 5 },
 });
 
 /** Bookkeeping must not fail a rotation for long: it retries harder than provider calls. */
 const bookkeeping = proxyActivities<RotationActivities>({
   startToCloseTimeout: '30s',
+  heartbeatTimeout: ACTIVITY_HEARTBEAT_TIMEOUT,
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
 });
 
@@ -410,6 +414,7 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
   async function verifyWithin(timeoutMs: number, r: NonNullable<typeof ref>): Promise<void> {
     const verify = proxyActivities<RotationActivities>({
       startToCloseTimeout: '1m',
+      heartbeatTimeout: ACTIVITY_HEARTBEAT_TIMEOUT,
       scheduleToCloseTimeout: timeoutMs,
       retry: { initialInterval: '2s', backoffCoefficient: 1.5, maximumInterval: '30s' },
     });

@@ -4,9 +4,11 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type { ReminderActivities, ReminderOutcome } from '../activities/reminders.js';
+import { ACTIVITY_HEARTBEAT_TIMEOUT } from './timeouts.js';
 
 const activities = proxyActivities<ReminderActivities>({
   startToCloseTimeout: '5m',
+  heartbeatTimeout: ACTIVITY_HEARTBEAT_TIMEOUT,
   retry: { maximumAttempts: 5, initialInterval: '1m', backoffCoefficient: 2 },
 });
 

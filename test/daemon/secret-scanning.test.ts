@@ -82,7 +82,7 @@ describe('GitHub secret scanning webhook', () => {
     const before = await rotationsOf('ci-db');
     const replay = await deliver(alert(leaked.password), { delivery });
     expect(replay.status).toBe(200);
-    expect(await replay.json()).toEqual({ result: 'replay' });
+    expect(await replay.json()).toEqual({ result: 'replay', action: 'started' });
     expect(await rotationsOf('ci-db')).toBe(before);
     const reports = await listLeakReports(env.store);
     expect(reports.find((r) => r.deliveryId === delivery)).toMatchObject({ status: 'managed', credentialId: 'ci-db' });
