@@ -104,3 +104,12 @@ export async function untilStep(env: RotorEnv, id: string, step: string | RegExp
     if (options.skipTime) await env.temporal.lockTimeSkipping();
   }
 }
+
+/**
+ * How many times the rotation of `id` scheduled activity `type` (from its history): what a test
+ * that moves virtual time asserts, so it proves the iterations production would run.
+ */
+export async function activityRuns(env: RotorEnv, id: string, type: string): Promise<number> {
+  const history = await env.client.workflow.getHandle(rotationWorkflowId(id)).fetchHistory();
+  return (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type).length;
+}

@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
-import { dbPolicyYaml, login, rotateDb, servedLogin, startDbRotation, untilStep } from '../harness/db-rotation.js';
+import { activityRuns, dbPolicyYaml, login, rotateDb, servedLogin, startDbRotation, untilStep } from '../harness/db-rotation.js';
 import type { RotationResult } from '../../workflows/types.js';
 
 let env: RotorEnv;
@@ -41,12 +41,18 @@ describe('drain detection', () => {
       await env.temporal.advance('24h');
       const waiting = await untilStep(env, id, 'waiting for old material to drain');
       expect(waiting.waitingFor).toMatch(/1 open session of role "safe_\d+_a"/);
+      // The grace ended: exactly one drain check so far, as production would run.
+      expect(await activityRuns(env, id, 'checkDrained')).toBe(1);
       await env.temporal.advance('5m');
       await untilStep(env, id, 'waiting for old material to drain');
+      // drainCheckEvery (5m) later: exactly one more, and the old login still works.
+      expect(await activityRuns(env, id, 'checkDrained')).toBe(2);
       expect(await login(env, old)).toBe(true); // still not revoked
       await session.end();
       const result = (await handle.result()) as RotationResult;
       expect(result.outcome).toBe('succeeded');
+      // The next check found it drained; then revoke.
+      expect(await activityRuns(env, id, 'checkDrained')).toBe(3);
       expect(await login(env, old)).toBe(false);
     } finally {
       await session.end().catch(() => undefined);
