@@ -113,3 +113,15 @@ export async function activityRuns(env: RotorEnv, id: string, type: string): Pro
   const history = await env.client.workflow.getHandle(rotationWorkflowId(id)).fetchHistory();
   return (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type).length;
 }
+
+/**
+ * When the latest run of the rotation of `id` closed, in server time (ms). Upper bounds on how long
+ * a run took are measured to here, not to `env.temporal.now()`: once nothing is left to run, the
+ * time-skipping server may jump to the next timer (another run's 10-year run timeout) before a
+ * result reaches the test.
+ */
+export async function closedAt(env: RotorEnv, id: string): Promise<number> {
+  const described = await env.client.workflow.getHandle(rotationWorkflowId(id)).describe();
+  if (!described.closeTime) throw new Error(`the rotation of ${id} has not closed`);
+  return described.closeTime.getTime();
+}

@@ -8,7 +8,7 @@ import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
-import { dbPolicyYaml, login, rotateDb, servedLogin, startDbRotation, untilStep, type DbLogin } from '../harness/db-rotation.js';
+import { closedAt, dbPolicyYaml, login, rotateDb, servedLogin, startDbRotation, untilStep, type DbLogin } from '../harness/db-rotation.js';
 import { servedFields, type Fields } from '../harness/credential-fixtures.js';
 import { startAwsEmulator, type AwsEmulator } from '../harness/aws/index.js';
 import type { RotationResult } from '../../workflows/types.js';
@@ -85,7 +85,7 @@ describe('Vault faults', () => {
     expect(result.error).toMatch(/propagating to dependents: .*Vault answered HTTP 503/);
     // The activity retry policy allows six attempts with backoff (1s doubling): well under an hour.
     expect(await stepAttempts(result.rotationId, 'dependent.written')).toEqual({ started: 6, failed: 6, succeeded: 0 });
-    expect((await env.temporal.now()) - startedAt).toBeLessThan(3_600_000);
+    expect((await closedAt(env, id)) - startedAt).toBeLessThan(3_600_000);
     const events = (await env.store.listAudit({ rotationId: result.rotationId })).map((e) => e.event);
     expect(events).toContain('material.discarded');
     expect(events).not.toContain('material.promoted');
@@ -93,32 +93,6 @@ describe('Vault faults', () => {
     expect(await servedLogin(env, id)).toEqual(before);
     expect(await login(env, before)).toBe(true);
     expect(await env.store.getCredential(id)).toMatchObject({ currentMaterial: before.username });
-  });
-
-  it('latency past the start-to-close timeout: the stuck attempt is abandoned and a retry completes', async () => {
-    const before = await rotatedDbLogin();
-    const writesBefore = writesTo(dependentPath());
-    // The first read-back of the dependent after this rotation's write hangs for 3 s of wall time.
-    env.vault.faults.add({ match: (r) => r.method === 'GET' && r.path === dependentPath() && writesTo(dependentPath()) > writesBefore, delayMs: 3000 });
-    const handle = await startDbRotation(env, id);
-    const reads = () => env.vault.requests.filter((r) => r.method === 'GET' && r.path === dependentPath()).length;
-    const readsBefore = reads();
-    await untilStep(env, id, 'checking dependents');
-    while (env.vault.faults.pending > 0) await new Promise((resolve) => setTimeout(resolve, 10));
-    const startedAt = await env.temporal.now();
-    // The activity is stuck in Vault: two minutes later (virtual) its start-to-close timeout fires.
-    await env.temporal.advance('2m');
-    const result = (await handle.result()) as RotationResult;
-    expect(result.outcome).toBe('succeeded');
-    expect((await env.temporal.now()) - startedAt).toBeGreaterThanOrEqual(120_000);
-    expect(reads() - readsBefore).toBeGreaterThanOrEqual(2);
-    const checks = await stepAttempts(result.rotationId, 'dependent.checked');
-    expect(checks.started).toBe(2);
-    expect(checks.succeeded).toBeGreaterThanOrEqual(1);
-    const after = await servedLogin(env, id);
-    seenLogins.push(after);
-    expect(await login(env, after)).toBe(true);
-    expect(await login(env, before)).toBe(false);
   });
 });
 
@@ -198,7 +172,7 @@ revoke:
       const result = (await (await startDbRotation(env, id)).result()) as RotationResult;
       expect(result.outcome).toBe('rolled_back');
       expect(result.error).toMatch(/^verifying new material: /);
-      expect((await env.temporal.now()) - startedAt).toBeLessThan(10 * 60_000);
+      expect((await closedAt(env, id)) - startedAt).toBeLessThan(10 * 60_000);
       expect(aws.iam.accessKeys(userName).map((k) => k.accessKeyId)).toEqual([initial.accessKeyId]);
       expect(await works(initial)).toBe(true);
       const events = (await env.store.listAudit({ rotationId: result.rotationId })).map((e) => e.event);
