@@ -31,6 +31,10 @@ describe('PostgreSQL TLS by default', () => {
   it('keeps plain connections only for loopback, and what the policy says', async () => {
     expect(await sslmodeFor('127.0.0.1')).toBe('disable');
     expect(await sslmodeFor('localhost')).toBe('disable');
-    expect(await sslmodeFor('db.internal', 'require')).toBe('require');
+    expect(await sslmodeFor('db.internal', 'disable')).toBe('disable');
+  });
+
+  it('refuses sslmode require: it encrypts without verifying the server', async () => {
+    await expect(sslmodeFor('db.internal', 'require')).rejects.toThrow(/sslmode require does not verify the server's certificate/);
   });
 });

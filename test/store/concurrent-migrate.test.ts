@@ -15,7 +15,7 @@ afterAll(async () => {
 });
 
 it('four stores (as four replicas) migrating one fresh database at once all succeed, and the schema is there once', async () => {
-  const connecting = await Promise.allSettled(Array.from({ length: 4 }, () => RotorStore.connect(postgres.url)));
+  const connecting = await Promise.allSettled(Array.from({ length: 4 }, () => RotorStore.connect(postgres.url, { migrate: true })));
   const stores = connecting.flatMap((c) => (c.status === 'fulfilled' ? [c.value] : []));
   try {
     expect(connecting.filter((c) => c.status === 'rejected').map((c) => String((c as PromiseRejectedResult).reason))).toEqual([]);
