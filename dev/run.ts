@@ -111,11 +111,12 @@ export async function runDev(options: DevOptions, untilStopped: Promise<void>): 
     ROTOR_HTTP_PORT: String(options.httpPort),
     ROTOR_MIN_INTERVAL: process.env.ROTOR_MIN_INTERVAL ?? '1m',
     ROTOR_API_TOKEN_REF: `file:${join(dir, 'api-token')}`,
-    // The demo policy's secret references (env:DEMO_DB_ADMIN_PASSWORD, env:VAULT_TOKEN).
+    // The demo policy's secret references (env:DEMO_DB_ADMIN_PASSWORD, env:VAULT_TOKEN). No
+    // VAULT_TOKEN_REF: the demo has no vault: references, and what it names is Rotor's own token,
+    // which policies may never reference (config/secret-ref.ts), so the demo policy would be refused.
     DEMO_DB_ADMIN_PASSWORD: postgres.adminPassword,
     VAULT_ADDR: vault.address,
     VAULT_TOKEN: vault.token,
-    VAULT_TOKEN_REF: 'env:VAULT_TOKEN',
     TEMPORAL_UI_URL: temporal.uiUrl,
   };
   await writePrivateFile(envFile, Object.entries(settings).map(([k, v]) => `${k}='${v}'\n`).join(''));
