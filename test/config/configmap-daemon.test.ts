@@ -38,7 +38,7 @@ async function untilSchedules(expected: string[]): Promise<void> {
 }
 
 beforeAll(async () => {
-  env = await startRotorEnv();
+  env = await startRotorEnv({ temporal: 'dev' });
   ({ dir, remove } = await tempDir('rotor-configmap-daemon-'));
   await writeConfigMap(dir, '2026_01_01_00_00_00.000000001', { 'billing.yaml': dbPolicyYaml(env, 'billing-db', { role: 'billing_app' }) });
   daemon = await startTestDaemon(env, dir, { apiToken: randomBytes(24).toString('base64url') });

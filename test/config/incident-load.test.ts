@@ -28,6 +28,8 @@ let postgres: PostgresServer;
 beforeAll(async () => {
   ({ dir, remove } = await tempDir('rotor-incident-'));
   [temporal, postgres] = await Promise.all([startTemporalServer({ kind: 'dev' }), startPostgres()]);
+  // As `rotor migrate` would: only it and the daemon change the store's schema.
+  await (await RotorStore.connect(postgres.url, { migrate: true })).close();
   await writeFile(join(dir, 'demo.yaml'), validPolicy('demo-db-app'));
   await writeFile(join(dir, 'legacy.yaml'), validPolicy('legacy-db').replace('owner: team-payments', 'ownr: team-payments')); // the unrelated typo
 }, 120_000);

@@ -98,7 +98,7 @@ describe('kubernetes-secret through the rotation protocol', () => {
   it('no password appears in histories or logs', async () => {
     expect(passwords.size).toBe(2);
     const histories: string[] = [];
-    for await (const w of env.client.workflow.list()) histories.push(historyText(await env.client.workflow.getHandle(w.workflowId, w.runId).fetchHistory()));
+    for (const w of await env.executions()) histories.push(historyText(await env.client.workflow.getHandle(w.workflowId, w.runId).fetchHistory()));
     const haystack = [...histories, ...capturedLogs].join('\n');
     expect(haystack).toContain('kubernetes secret key written'); // the scan reads real content
     for (const password of passwords) expect(haystack.includes(password)).toBe(false);
