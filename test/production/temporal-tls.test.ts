@@ -90,7 +90,9 @@ async function startWorkerWith(vars: Record<string, string>): Promise<{ workers:
   };
 }
 
-const cli = (...args: string[]) => runCli([...args, '--policies', dir, '--task-queue', env.taskQueue, '--namespace', env.temporal.namespace]);
+// The store is named too: rotate reads it (a retired credential is refused) before it reaches Temporal.
+const cli = (...args: string[]) =>
+  runCli([...args, '--policies', dir, '--database-url', env.postgres.url, '--task-queue', env.taskQueue, '--namespace', env.temporal.namespace]);
 
 describe('Temporal with mutual TLS', () => {
   it('the worker (TEMPORAL_TLS_* variables) and the CLI (--tls-* flags) connect with their certificates and a rotation runs through the front', async () => {
