@@ -16,6 +16,7 @@ import { inventoryEntry } from '../../daemon/inventory.js';
 import { fingerprintValue } from '../../lib/material.js';
 import { runCli } from '../../cli/main.js';
 import { captureOutput } from '../harness/cli.js';
+import { registerSearchAttributes } from '../../daemon/history.js';
 import { startTemporalServer, type TestServer } from '../harness/temporal-server.js';
 import { startPostgres, type PostgresServer } from '../harness/postgres.js';
 import { tempDir, validPolicy } from './fixtures.js';
@@ -30,6 +31,9 @@ beforeAll(async () => {
   [temporal, postgres] = await Promise.all([startTemporalServer({ kind: 'dev' }), startPostgres()]);
   // As `rotor migrate` would: only it and the daemon change the store's schema.
   await (await RotorStore.connect(postgres.url, { migrate: true })).close();
+  // As the daemon does at start: declare Rotor's search attributes on the real server.
+  const connection = await Connection.connect({ address: temporal.address });
+  await registerSearchAttributes(connection, temporal.namespace).finally(() => connection.close());
   await writeFile(join(dir, 'demo.yaml'), validPolicy('demo-db-app'));
   await writeFile(join(dir, 'legacy.yaml'), validPolicy('legacy-db').replace('owner: team-payments', 'ownr: team-payments')); // the unrelated typo
 }, 120_000);
