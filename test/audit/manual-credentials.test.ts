@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '@temporalio/client';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../harness/webhook.js';
 import { historyText } from '../harness/leaks.js';
@@ -38,8 +39,13 @@ notify:
 ${extra}`;
 }
 
+/**
+ * One run of the reminders job, with virtual time held still: the test moves time itself
+ * (advance), and a run has no timer of its own, so nothing may skip while it runs.
+ */
 async function remind(): Promise<string[]> {
-  const outcome = (await env.client.workflow.execute('remindManualCredentials', { taskQueue: env.taskQueue, workflowId: `reminders-${++runs}` })) as ReminderOutcome;
+  const client = new Client({ connection: env.temporal.connection, namespace: env.temporal.namespace });
+  const outcome = (await client.workflow.execute('remindManualCredentials', { taskQueue: env.taskQueue, workflowId: `reminders-${++runs}` })) as ReminderOutcome;
   return outcome.sent.sort();
 }
 

@@ -98,10 +98,12 @@ describe('staggering', () => {
     await untilStep(env, a, 'grace period');
     const second = await startDbRotation(env, b);
     await untilStep(env, b, 'waiting for group lock');
-    const [ra, rb] = (await Promise.all([first.result(), second.result()])) as RotationResult[];
-    expect([ra!.outcome, rb!.outcome]).toEqual(['succeeded', 'succeeded']);
-    const finishedA = (await env.store.listAudit({ rotationId: ra!.rotationId })).find((e) => e.event === 'rotation.finished')!;
-    const createdB = (await env.store.listAudit({ rotationId: rb!.rotationId })).find((e) => e.event === 'material.created')!;
+    // One result awaited at a time: each await lets virtual time skip (a's grace, b's lock backoff).
+    const ra = (await first.result()) as RotationResult;
+    const rb = (await second.result()) as RotationResult;
+    expect([ra.outcome, rb.outcome]).toEqual(['succeeded', 'succeeded']);
+    const finishedA = (await env.store.listAudit({ rotationId: ra.rotationId })).find((e) => e.event === 'rotation.finished')!;
+    const createdB = (await env.store.listAudit({ rotationId: rb.rotationId })).find((e) => e.event === 'material.created')!;
     expect(createdB.seq).toBeGreaterThan(finishedA.seq);
   });
 });
