@@ -84,24 +84,23 @@ export async function rotateDb(env: RotorEnv, id: string, options: Partial<Pick<
 
 /**
  * Waits until the rotation of `id` reports a step matching `step` (queried, no fixed sleeps).
- * Virtual time stands still meanwhile, unless `skipTime` lets it jump (e.g. through retry backoffs
- * on the way to the step; never use it to reach a step that sits on a timer, like the grace).
+ * Virtual time stands still meanwhile, unless `skipTime` moves it on, one second at a time, while
+ * the step is not reached (e.g. through retry backoffs on the way to it). One second at a time,
+ * never by unlocking: a step that waits without a timer of its own (a human decision) would let the
+ * time-skipping server jump straight to the run's 10-year timeout before the test can act on it.
+ * Never use it to reach a step that sits on a timer, like the grace.
  */
 export async function untilStep(env: RotorEnv, id: string, step: string | RegExp, options: { skipTime?: boolean } = {}): Promise<RotationStatus> {
   const handle = env.client.workflow.getHandle(rotationWorkflowId(id));
   const matches = (s: string) => (typeof step === 'string' ? s === step : step.test(s));
-  if (options.skipTime) await env.temporal.unlockTimeSkipping();
-  try {
-    for (;;) {
-      const status = await handle.query(statusQuery).catch(() => undefined);
-      if (status && matches(status.step)) return status;
-      if (status && ['succeeded', 'rolled_back', 'failed', 'aborted'].includes(status.step)) {
-        throw new Error(`rotation ended in ${status.step} before reaching ${String(step)}`);
-      }
-      await new Promise((resolve) => setImmediate(resolve));
+  for (;;) {
+    const status = await handle.query(statusQuery).catch(() => undefined);
+    if (status && matches(status.step)) return status;
+    if (status && ['succeeded', 'rolled_back', 'failed', 'aborted'].includes(status.step)) {
+      throw new Error(`rotation ended in ${status.step} before reaching ${String(step)}`);
     }
-  } finally {
-    if (options.skipTime) await env.temporal.lockTimeSkipping();
+    if (options.skipTime) await env.temporal.advance(1000);
+    else await new Promise((resolve) => setImmediate(resolve));
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * The rotation protocol's branches, end to end on real parts (PostgreSQL, Vault emulator, the real
- * Temporal worker on the in-memory server): manual rollback decisions, the approval gate,
+ * Temporal worker on the time-skipping test server): manual rollback decisions, the approval gate,
  * emergencies (no grace, upgrade of a running rotation, revoke-first), abort, and a transient
  * store fault that a retry survives without doing its work twice.
  */
