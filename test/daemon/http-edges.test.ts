@@ -27,7 +27,7 @@ const webhookSecret = randomBytes(20).toString('hex');
 const MAX_CONNECTIONS = 8;
 
 beforeAll(async () => {
-  env = await startRotorEnv();
+  env = await startRotorEnv({ temporal: 'dev' });
   dir = await mkdtemp(join(tmpdir(), 'rotor-http-'));
   await writeFile(join(dir, 'p.yaml'), dbPolicyYaml(env, 'http-db', { role: 'http_app' }));
   daemon = await startTestDaemon(env, dir, { apiToken, githubWebhookSecret: webhookSecret, httpLimits: { maxConnections: MAX_CONNECTIONS } });

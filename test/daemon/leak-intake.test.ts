@@ -33,7 +33,7 @@ const apiToken = randomBytes(24).toString('base64url');
 const seen: DbLogin[] = [];
 
 beforeAll(async () => {
-  env = await startRotorEnv();
+  env = await startRotorEnv({ temporal: 'dev' });
   proxy = await startTcpProxy(env.temporal.address);
   dir = await mkdtemp(join(tmpdir(), 'rotor-leak-'));
   const yaml = dbPolicyYaml(env, 'leak-db', { role: 'leak_app' });

@@ -71,7 +71,7 @@ async function createUndecodableSchedule(id: string, options: { monthOutOfRange?
 }
 
 beforeAll(async () => {
-  env = await startRotorEnv();
+  env = await startRotorEnv({ temporal: 'dev' });
   proxy = await startTcpProxy(env.temporal.address);
   dir = await mkdtemp(join(tmpdir(), 'rotor-reconcile-'));
   await writeFile(join(dir, 'first.yaml'), policy('first-db'));
