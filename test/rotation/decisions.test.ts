@@ -7,6 +7,7 @@
  * approval proceeds and is audited, history shows `scheduled → emergency`, a retired credential is
  * refused with nothing started, and `rotor status` / `rotor rotate --wait` tell where a rotation stands.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -347,7 +348,7 @@ describe('where a rotation stands', () => {
 });
 
 describe('the HTTP API', () => {
-  const token = 'test-api-token-not-a-secret';
+  const token = randomBytes(24).toString('base64url'); // 32 characters, the daemon's minimum
   const http = () =>
     buildHttpServer({
       client: env.client,
