@@ -298,7 +298,7 @@ function validatePolicy(item: unknown, catalog: ProviderCatalog, settings: Opera
   const credential = credentialBlock && catalog.credential(credentialBlock.type);
   let credentialSpec: Record<string, unknown> | undefined;
   if (credentialBlock && !credential) {
-    counting(['credential', 'type'], `unknown credential type "${credentialBlock.type}"; known: ${catalog.credentialTypes().join(', ')}`);
+    counting(['credential', 'type'], `unknown credential type ${quotedTypeName(String(credentialBlock.type))}; known: ${catalog.credentialTypes().join(', ')}`);
   } else if (credentialBlock && credential) {
     const { type: _type, ...fields } = credentialBlock as Record<string, unknown>;
     credentialSpec = parseSpec(credential.spec, fields, ['credential'], bySchema);

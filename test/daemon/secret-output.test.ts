@@ -112,10 +112,6 @@ describe('files that hold secrets', () => {
     expect(await readFile(file, 'utf8')).toBe('second\n');
   });
 
-  it('rotor dev writes .rotor-dev/env and api-token through it', async () => {
-    const source = await readFile(fileURLToPath(new URL('../../cli/dev.ts', import.meta.url)), 'utf8');
-    expect(source).toMatch(/writePrivateFile\(join\(dir, 'api-token'\)/);
-    expect(source).toMatch(/writePrivateFile\(\s*envFile/);
-    expect(source).not.toMatch(/writeFile\([^)]*(api-token|envFile)/);
-  });
+  // rotor dev's own files (env, api-token, state, vault.json) are checked at 0600 after a stale
+  // 0644 copy by the real process in test/dev/rotor-dev.test.ts.
 });
