@@ -27,7 +27,7 @@ let bundlePath: string;
 const children = new Set<ChildProcess>();
 
 beforeAll(async () => {
-  env = await startRotorEnv();
+  env = await startRotorEnv({ temporal: 'dev' }); // real time: the worker it kills runs in another process, which cannot hold virtual time
   dir = await mkdtemp(join(tmpdir(), 'rotor-heartbeat-'));
   bundlePath = join(dir, 'workflows.js');
   await writeFile(bundlePath, (await workflowBundle()).code);
