@@ -118,16 +118,25 @@ export class RotorStore {
 
   /** Applies pending migrations; safe to run from many processes at once (they wait on an advisory lock). */
   private async migrate(config: pg.ClientConfig): Promise<void> {
-    await runner({
-      databaseUrl: config,
-      dir: MIGRATIONS_DIR,
-      direction: 'up',
-      migrationsTable: MIGRATIONS_TABLE,
-      singleTransaction: true,
-      // Replicas start together: wait for another's migration instead of failing on its lock.
-      advisoryLockMode: 'wait',
-      log: () => undefined,
-    });
+    // Our own client, so a connection the server ends (a restart, a shutdown) is an error we
+    // handle, not an uncaught one from inside the migration runner.
+    const client = new pg.Client(config);
+    client.on('error', () => undefined);
+    await client.connect();
+    try {
+      await runner({
+        dbClient: client,
+        dir: MIGRATIONS_DIR,
+        direction: 'up',
+        migrationsTable: MIGRATIONS_TABLE,
+        singleTransaction: true,
+        // Replicas start together: wait for another's migration instead of failing on its lock.
+        advisoryLockMode: 'wait',
+        log: () => undefined,
+      });
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
 
   /** Migrations this Rotor ships that the store has not applied, in order. */
