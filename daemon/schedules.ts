@@ -6,7 +6,7 @@
  * created again); workflows it already started are not touched.
  */
 import { createHash } from 'node:crypto';
-import { ScheduleNotFoundError, type Client, type ScheduleOptions } from '@temporalio/client';
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client, type ScheduleOptions } from '@temporalio/client';
 import { defaultPayloadConverter, type Duration } from '@temporalio/common';
 import type { temporal } from '@temporalio/proto';
 import type { Policy } from '../config/policy.js';
@@ -194,7 +194,7 @@ export async function applyScheduleChanges(
           break;
         case 'update':
           await handle.delete().catch(ignoreNotFound);
-          await client.schedule.create(d!.options);
+          await createAfterDelete(client, d!.options);
           break;
         case 'pause':
           await handle.pause('enabled: false in policy');
@@ -227,6 +227,22 @@ async function describeSchedule(client: Client, scheduleId: string): Promise<Exi
   } catch (error) {
     if ((error as { code?: number }).code === 5) return undefined; // NOT_FOUND
     throw error;
+  }
+}
+
+/**
+ * A real Temporal server finishes deleting a schedule asynchronously: a create of the same id right
+ * after the delete can be refused as still running. Tried again briefly (bounded) until it is gone.
+ */
+async function createAfterDelete(client: Client, options: ScheduleOptions): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.schedule.create(options);
+      return;
+    } catch (error) {
+      if (!(error instanceof ScheduleAlreadyRunning) || attempt >= 25) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
   }
 }
 
