@@ -91,6 +91,10 @@ describe.each(fixtures.map((f) => ({ ...f, name: f.against ? `${f.type} against 
 
   it('revoke waits while the old material keeps being used, and proceeds once it stops', async (context) => {
     if (!registry.credential(fixture.type)?.source.inUse) return context.skip();
+    // Redis tells a connection's age by its own wall clock, which virtual time cannot move: after the
+    // 24h grace skipped in seconds the session looked newer than the promotion (1 run in 3 of the
+    // full suite). Its drain is proven in real time in test/providers/redis-acl-password.test.ts.
+    if (fixture.type === 'redis-acl-password') return context.skip();
     const id = nextId();
     const credential = await fixture.prepare(env, id);
     await env.usePolicies(credential.yaml);
