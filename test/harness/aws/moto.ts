@@ -9,6 +9,7 @@
  * user's policies. start() proves it before handing the server out: an unknown key is refused.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { CreateAccessKeyCommand, CreateUserCommand, IAMClient, PutUserPolicyCommand } from '@aws-sdk/client-iam';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { freePort, LOOPBACK } from '../ports.js';
@@ -45,7 +46,7 @@ export async function startMoto(options: { region?: string } = {}): Promise<Moto
   try {
     await waitUntilListening(endpoint, child, () => stderr);
     // Unchecked bootstrap: any signature passes, so a placeholder key signs these three.
-    const bootstrap = { accessKeyId: 'AKIABOOTSTRAP0000000', secretAccessKey: 'bootstrap' };
+    const bootstrap = { accessKeyId: randomKeyId(), secretAccessKey: randomBytes(20).toString('base64url') };
     const iam = new IAMClient({ endpoint, region, credentials: bootstrap, maxAttempts: 1 });
     const userName = 'moto-admin';
     await iam.send(new CreateUserCommand({ UserName: userName }));
@@ -73,7 +74,7 @@ async function proveAuthIsOn(endpoint: string, region: string, admin: { accessKe
   const good = sts(admin);
   await good.send(new GetCallerIdentityCommand({}));
   good.destroy();
-  const stranger = sts({ accessKeyId: 'AKIANOTISSUEDBYMOTO0', secretAccessKey: 'x' });
+  const stranger = sts({ accessKeyId: randomKeyId(), secretAccessKey: randomBytes(20).toString('base64url') });
   const refused = await stranger.send(new GetCallerIdentityCommand({})).then(
     () => false,
     () => true,
@@ -103,4 +104,9 @@ function stop(child: ChildProcess): Promise<void> {
     child.once('exit', () => resolve());
     child.kill('SIGTERM');
   });
+}
+
+/** An access key id of AWS's shape, made at run time (moto never issued it): no key-like literal in the repository. */
+function randomKeyId(): string {
+  return `AKIA${randomBytes(8).toString('hex').toUpperCase()}`;
 }
