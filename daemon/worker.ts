@@ -1,4 +1,5 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
@@ -22,6 +23,7 @@ export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', impo
  */
 export async function writeWorkflowBundle(path: string): Promise<number> {
   const { code } = await bundleWorkflowCode({ workflowsPath });
+  await mkdir(dirname(path), { recursive: true });
   await writeFile(path, code);
   return code.length;
 }
