@@ -12,21 +12,11 @@
 import { ActivityFailure, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { DecommissionActivities } from '../activities/decommission.js';
 import type { DecommissionInput, DecommissionRef, DecommissionReport } from './decommission-types.js';
-import { ACTIVITY_HEARTBEAT_TIMEOUT } from './timeouts.js';
+import { BOOKKEEPING_ACTIVITY_OPTIONS, STEP_ACTIVITY_OPTIONS } from './timeouts.js';
 
-/** Provider calls: a few retries for what may pass (a timeout, a dead worker); refusals are not retried. */
-const steps = proxyActivities<DecommissionActivities>({
-  startToCloseTimeout: '2m',
-  heartbeatTimeout: ACTIVITY_HEARTBEAT_TIMEOUT,
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 4 },
-});
-
-/** Bookkeeping must not be lost: it retries harder. */
-const bookkeeping = proxyActivities<DecommissionActivities>({
-  startToCloseTimeout: '30s',
-  heartbeatTimeout: ACTIVITY_HEARTBEAT_TIMEOUT,
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
-});
+/** Provider calls retry a few times (a timeout, a dead worker); bookkeeping harder, as in rotation. */
+const steps = proxyActivities<DecommissionActivities>(STEP_ACTIVITY_OPTIONS);
+const bookkeeping = proxyActivities<DecommissionActivities>(BOOKKEEPING_ACTIVITY_OPTIONS);
 
 /** The failed activity's own message (already redacted by the activity). */
 function failureMessage(error: unknown): string {
