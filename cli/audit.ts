@@ -17,7 +17,7 @@ import { renderHtmlReport } from '../audit/report-html.js';
 import { renderTable } from '../audit/report-table.js';
 import { DEFAULT_THRESHOLDS, SEVERITIES, type Severity, type Thresholds } from '../audit/types.js';
 import type { Policy } from '../config/policy.js';
-import { decommissionCredential, isExpired, type DecommissionReport } from '../daemon/decommission.js';
+import { isExpired, runDecommission, type DecommissionReport } from '../daemon/decommission.js';
 import { DISCOVERY_JOB } from '../daemon/job-schedules.js';
 import { createSecretResolver } from '../daemon/secrets.js';
 import { settingsFromEnv } from '../daemon/settings.js';
@@ -173,7 +173,7 @@ export function registerAuditCommands(program: Command, globalOptions: () => Glo
         const out: DecommissionReport[] = [];
         for (const policy of chosen) {
           const reason = opts.reason ?? (opts.expired ? `expired ${policy.expires}` : undefined);
-          out.push(await decommissionCredential(client, policy, { taskQueue: g.taskQueue, actor: `cli:${userInfo().username}`, reason }));
+          out.push(await runDecommission(client, policy, { taskQueue: g.taskQueue, actor: `cli:${userInfo().username}`, reason }));
         }
         return out;
       });

@@ -16,7 +16,7 @@ export function isExpired(policy: Policy, now: Date): boolean {
 }
 
 /** Runs the decommission of `policy`'s credential on the workers of `taskQueue`; resolves with its report. */
-export async function decommissionCredential(
+export async function runDecommission(
   client: Client,
   policy: Pick<Policy, 'id' | 'credential'>,
   options: { taskQueue: string; actor: string; reason?: string },
