@@ -30,7 +30,7 @@ export function createDecommissionActivities(deps: Omit<ActivityDeps, 'metrics'>
     return deps.policy(credentialId) ?? ((await store.policySnapshot(credentialId)) as Policy | undefined);
   }
 
-  /** Everything a step needs: the policy, its providers, a provider context and the materials' secrets for redaction. */
+  /** Everything a step needs: the policy, its credential source, a provider context and a reader of the primary store. */
   async function open(ref: DecommissionRef) {
     const policy = await policyOf(ref.credentialId);
     if (!policy) throw ApplicationFailure.nonRetryable(`no policy for credential ${ref.credentialId}`, 'UnknownCredential');

@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { workflowBundle, type RotorEnv } from '../harness/env.js';
+import { rotorProcessEnv } from '../harness/daemon-process.js';
 
 const WORKER_SCRIPT = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
 
@@ -36,11 +37,7 @@ export async function workerProcesses(env: RotorEnv, dir: string): Promise<Worke
       const child = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT], {
         stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
         env: {
-          PATH: process.env.PATH,
-          TEMPORAL_ADDRESS: env.temporal.address,
-          TEMPORAL_NAMESPACE: env.temporal.namespace,
-          ROTOR_TASK_QUEUE: env.taskQueue,
-          ROTOR_DATABASE_URL: env.postgres.url,
+          ...rotorProcessEnv(env),
           ROTOR_POLICY_FILE: policyFile,
           ROTOR_WORKFLOW_BUNDLE: bundlePath,
           VAULT_TOKEN: env.env.VAULT_TOKEN,
