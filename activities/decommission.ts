@@ -16,7 +16,7 @@ import type { Material } from '../lib/material.js';
 import { materialSecrets, redactedMessage } from '../lib/redact.js';
 import { ProviderRefusal, type CredentialSource, type Dependent, type PrimaryStore, type ProviderContext } from '../providers/contracts.js';
 import { markDecommissioned } from '../store/discovery.js';
-import { heartbeating } from './heartbeat.js';
+import { activityCancellation, heartbeating } from './heartbeat.js';
 import type { ActivityDeps } from './index.js';
 import type { DecommissionPlan, DecommissionRef, MaterialWhich } from '../workflows/decommission-types.js';
 
@@ -42,6 +42,7 @@ export function createDecommissionActivities(deps: Omit<ActivityDeps, 'metrics'>
       credentialId: ref.credentialId,
       logger: deps.logger.child({ credentialId: ref.credentialId, decommission: true }),
       resolveSecret: deps.resolveSecret,
+      signal: activityCancellation(),
     };
     const primary = primaryStore.primary as PrimaryStore<unknown>;
     const read = (which: MaterialWhich) => primary.read(ctx, policy.store.spec, which);
