@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
+import { createDecommissionActivities } from '../activities/decommission.js';
 import { createDiscoveryActivities } from '../activities/discovery.js';
 import { createReminderActivities } from '../activities/reminders.js';
 import { loadDiscoveryConfig } from '../config/discovery-load.js';
@@ -80,6 +81,7 @@ export async function createRotorWorkers(deps: WorkerDeps): Promise<Worker[]> {
       resolveSecret: deps.resolveSecret,
     }),
     ...createReminderActivities({ store: deps.store, logger: deps.logger, resolveSecret: deps.resolveSecret }),
+    ...createDecommissionActivities({ store: deps.store, policy: (id) => deps.policies.get(id), providers: deps.providers, logger: deps.logger, resolveSecret: deps.resolveSecret }),
   };
   const workflows = deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath };
   // On shutdown a worker stops polling at once; running activities may finish within the grace.
