@@ -19,7 +19,8 @@ import type { RotorStore } from '../store/index.js';
 import { rotationRefusal } from '../daemon/rotations.js';
 import type { RotorMetrics } from '../daemon/metrics.js';
 import { preflightPolicy } from '../daemon/preflight.js';
-import type { CreatedRef, NotificationEvent, Outcome, ReceiptRef, RotationInput, RotationPlan } from '../workflows/types.js';
+import type { CreatedRef, NotificationEvent, Outcome, ReceiptRef, RotationInput } from '../workflows/types.js';
+import { rotationPlan, type RotationPlan } from './plan.js';
 
 export interface ActivityDeps {
   store: RotorStore;
@@ -147,31 +148,7 @@ export function createActivities(deps: ActivityDeps) {
         event: 'rotation.started',
         detail: { trigger: input.trigger, reason: input.reason ?? null, type: policy.credential.type, strategy: policy.strategy },
       });
-      const emergency = input.trigger === 'emergency';
-      return {
-        rotationId: input.rotationId,
-        credentialType: policy.credential.type,
-        strategy: policy.strategy,
-        dependents: policy.dependents.map((d) => d.name),
-        healthChecks: policy.healthChecks.map((c) => c.name),
-        graceMs: durationMs(emergency ? policy.emergency.grace : policy.revoke.after),
-        emergencyGraceMs: durationMs(policy.emergency.grace),
-        deleteAfterMs: emergency ? 0 : durationMs(policy.revoke.deleteAfter),
-        verifyTimeoutMs: durationMs(policy.verify.timeout),
-        rollback: policy.rollback,
-        revokeFirst: emergency && (input.revokeFirst ?? policy.emergency.revokeFirst),
-        canDisable: provider.source.disable !== undefined,
-        createRevokesOld: provider.source.createRevokesOld === true,
-        approvalTimeoutMs: policy.approval.required && !emergency ? durationMs(policy.approval.timeout) : 0,
-        notifies: policy.notify !== undefined,
-        drain:
-          provider.source.inUse && (emergency ? policy.emergency.requireDrained : policy.revoke.requireDrained)
-            ? { checkEveryMs: durationMs(policy.revoke.drainCheckEvery), maxWaitMs: durationMs(policy.revoke.maxWait) }
-            : null,
-        group: policy.group ?? null,
-        currentMaterialId: inventory?.currentMaterial ?? null,
-        emergencyRequiresDrain: provider.source.inUse !== undefined && policy.emergency.requireDrained,
-      };
+      return rotationPlan(input, policy, provider, inventory?.currentMaterial ?? null);
     },
 
     /** Creates new material (or finds the material an earlier attempt staged) and stages it as pending. */
