@@ -7,6 +7,7 @@
 import type { Policy } from '../config/policy.js';
 import { durationMs } from '../config/duration.js';
 import type { CredentialProvider } from '../providers/contracts.js';
+import type { CredentialRow } from '../store/index.js';
 import type { RotationInput } from '../workflows/types.js';
 
 /** Drain detection before revoke: how often to ask, and how long before a human is asked. */
@@ -78,4 +79,13 @@ export function rotationPlan(
     group: policy.group ?? null,
     currentMaterialId,
   };
+}
+
+/** Why a credential must not be rotated at all, or undefined. Checked by every caller and again by the workflow. */
+export function rotationRefusal(credentialId: string, inventory: Pick<CredentialRow, 'status'> | undefined): string | undefined {
+  if (inventory?.status !== 'retired') return undefined;
+  return (
+    `${credentialId} is retired (decommissioned, or its policy was removed): it is not rotated any more, nothing was started. ` +
+    `Remove its policy file; to manage the identity again, give it a policy with a new id`
+  );
 }

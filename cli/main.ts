@@ -23,7 +23,7 @@ import { ApiTokenTooShort } from '../daemon/http.js';
 import { createRotorWorkers, DEFAULT_SHUTDOWN_GRACE_MS, writeWorkflowBundle } from '../daemon/worker.js';
 import { startDaemon } from '../daemon/run.js';
 import { rotationHistory } from '../daemon/history.js';
-import { preflightPolicy } from '../daemon/preflight.js';
+import { preflightPolicy } from '../activities/preflight.js';
 import type { Policy } from '../config/policy.js';
 import { inventoryEntry } from '../daemon/inventory.js';
 import { desiredSchedules, listRotorSchedules, planScheduleChanges, type ScheduleChange } from '../daemon/schedules.js';
