@@ -18,6 +18,7 @@ import {
   type ChildWorkflowHandle,
   condition,
   isCancellation,
+  patched,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -59,11 +60,16 @@ function describe(step: string, error: unknown): string {
   return `${step}: ${cause?.message ?? String(error)}`;
 }
 
-/** Waits for `done` until workflow time `deadline`; starts no timer when the deadline has passed (a 0 s grace). */
+/**
+ * Waits for `done` until workflow time `deadline`; starts no timer when the deadline has passed (a
+ * 0 s grace). Runs that started a 0 s timer before this change replay as they ran (the patch).
+ */
 async function waitUntil(deadline: number, done: () => boolean): Promise<boolean> {
   const left = deadline - Date.now();
-  return left > 0 ? condition(done, left) : done();
+  if (left > 0 || !patched(NO_ZERO_TIMER)) return condition(done, Math.max(0, left));
+  return done();
 }
+const NO_ZERO_TIMER = 'no-zero-grace-timer';
 
 /** The rotation ends here, with this result (thrown by a step, caught by runRotationProtocol). */
 class RotationEnds extends Error {
