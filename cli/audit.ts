@@ -26,17 +26,10 @@ import { registry } from '../providers/registry.js';
 import { listDiscovered, verifyAuditChain, type ChainAnchor } from '../store/discovery.js';
 import { RotorStore } from '../store/index.js';
 import type { DiscoveryResult } from '../workflows/discovery.js';
-import { withTemporalClient, type TemporalFlags } from '../daemon/temporal-connection.js';
-import { temporalTarget, UsageError } from './main.js';
+import { withTemporalClient } from '../daemon/temporal-connection.js';
+import { temporalTarget, UsageError, type GlobalOptions } from './context.js';
 import { printJson, printRows } from './output.js';
 
-/** The global flags; the Temporal ones are TemporalFlags, with `--temporal` for the address. */
-export interface GlobalOptions extends Omit<TemporalFlags, 'address'> {
-  policies: string;
-  databaseUrl: string;
-  temporal?: string;
-  taskQueue: string;
-}
 
 /** CLI diagnostics go to stderr: stdout carries the report. */
 const cliLogger = () => createLogger({ level: process.env.ROTOR_LOG_LEVEL ?? 'warn', destination: process.stderr });

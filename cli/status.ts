@@ -10,8 +10,8 @@ import { humanDuration } from '../lib/human-duration.js';
 import type { CredentialRow, RotorStore } from '../store/index.js';
 import { RotorStore as Store } from '../store/index.js';
 import { triggerText, upgradedRuns } from '../daemon/history.js';
-import { statusQuery } from '../workflows/protocol.js';
-import type { MaterialStages, RotationResult, RotationStatus } from '../workflows/types.js';
+import { statusQuery } from '../workflows/messages.js';
+import { isOutcome, type MaterialStages, type RotationResult, type RotationStatus } from '../workflows/types.js';
 import { printJson, printRows } from './output.js';
 
 /** The credential columns, the same in the list and the detail view. */
@@ -137,7 +137,7 @@ export async function waitWithProgress(
   while (!done) {
     const live = await handle.query(statusQuery).catch(() => undefined);
     // The outcome itself is printed by the caller, with its error.
-    if (live && !done && !OUTCOMES.has(live.step)) {
+    if (live && !done && !isOutcome(live.step)) {
       // A line per step and wait: the countdown moves only on a TTY.
       const key = `${live.step}|${live.waitingFor ?? ''}`;
       const text = describeProgress(live, new Date());
@@ -154,8 +154,6 @@ export async function waitWithProgress(
   if (drawn) out.write('\r\x1b[2K');
   return result;
 }
-
-const OUTCOMES = new Set<string>(['succeeded', 'rolled_back', 'failed', 'aborted']);
 
 function describeProgress(live: RotationStatus, now: Date): string {
   if (!live.waitingFor) return `… ${live.step}`;

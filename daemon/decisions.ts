@@ -4,7 +4,8 @@
  */
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { RotorStore } from '../store/index.js';
-import { decisionInputProblem, decisionUpdates, MAX_DECISION_TEXT, type Decision, type DecisionInput, type DecisionOutcome } from '../workflows/decisions.js';
+import { decisionInputProblem, MAX_DECISION_TEXT, type Decision, type DecisionInput, type DecisionOutcome } from '../workflows/decisions.js';
+import { decisionUpdates } from '../workflows/messages.js';
 import { rotationWorkflowId } from './rotations.js';
 
 /** The decision did not apply (wrong step, nothing running); nothing changed. */

@@ -11,7 +11,7 @@ import { isGrpcServiceError, type Client } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import type { DiscoveryConfig } from '../config/discovery.js';
-import { memoString } from './schedules.js';
+import { memoString } from './memo.js';
 
 interface Job {
   scheduleId: string;

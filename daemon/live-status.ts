@@ -5,7 +5,7 @@
  */
 import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import { statusQuery } from '../workflows/protocol.js';
+import { statusQuery } from '../workflows/messages.js';
 import type { RotationStatus } from '../workflows/types.js';
 import { rotationWorkflowId } from './rotations.js';
 

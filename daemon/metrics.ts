@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { RotationMetrics } from '../activities/index.js';
 import type { RotorStore } from '../store/index.js';
 
 /**
@@ -6,7 +7,7 @@ import type { RotorStore } from '../store/index.js';
  * Rotation counters are updated by the activities of this process; inventory gauges are read from
  * the store at scrape time, so every daemon reports the same numbers.
  */
-export class RotorMetrics {
+export class RotorMetrics implements RotationMetrics {
   readonly registry = new Registry();
   readonly rotations = new Counter({
     name: 'rotor_rotations_total',

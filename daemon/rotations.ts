@@ -1,10 +1,11 @@
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Policy } from '../config/policy.js';
-import { RotorStore, type CredentialRow } from '../store/index.js';
+import { RotorStore } from '../store/index.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotationInput, RotationResult } from '../workflows/types.js';
 import { emergencySignal } from '../workflows/protocol.js';
 import { rotationSearchAttributes } from '../workflows/search-attributes.js';
+import { rotationRefusal } from '../activities/plan.js';
 
 /** Emergencies run on their own task queue, so a backlog of scheduled rotations never delays them. */
 export function emergencyTaskQueue(taskQueue: string): string {
@@ -23,15 +24,6 @@ export class RotationAlreadyRunning extends Error {
 /** A rotation that must not run at all (a retired credential); nothing was started. */
 export class RotationRefused extends Error {
   override readonly name = 'RotationRefused';
-}
-
-/** Why a credential must not be rotated at all, or undefined. Checked by every caller and again by the workflow. */
-export function rotationRefusal(credentialId: string, inventory: Pick<CredentialRow, 'status'> | undefined): string | undefined {
-  if (inventory?.status !== 'retired') return undefined;
-  return (
-    `${credentialId} is retired (decommissioned, or its policy was removed): it is not rotated any more, nothing was started. ` +
-    `Remove its policy file; to manage the identity again, give it a policy with a new id`
-  );
 }
 
 /** Throws RotationRefused (and records the refusal in the audit log) when the credential is retired. */

@@ -7,13 +7,13 @@
  */
 import { createHash } from 'node:crypto';
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client, type ScheduleOptions } from '@temporalio/client';
-import { defaultPayloadConverter, type Duration } from '@temporalio/common';
-import type { temporal } from '@temporalio/proto';
+import type { Duration } from '@temporalio/common';
 import type { Policy } from '../config/policy.js';
 import { durationMs } from '../config/duration.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { ScheduledRotationInput } from '../workflows/scheduled.js';
 import { JOB_SCHEDULE_IDS } from './job-schedules.js';
+import { memoString } from './memo.js';
 
 export const SCHEDULE_PREFIX = 'rotor/';
 
@@ -134,17 +134,6 @@ export async function listRotorSchedules(client: Client): Promise<ExistingSchedu
     nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
   } while (nextPageToken);
   return out;
-}
-
-/** A memo value Rotor wrote (a string), or undefined when it is absent or cannot be decoded. */
-export function memoString(payload: temporal.api.common.v1.IPayload | null | undefined): string | undefined {
-  if (!payload) return undefined;
-  try {
-    const value: unknown = defaultPayloadConverter.fromPayload(payload);
-    return typeof value === 'string' ? value : undefined;
-  } catch {
-    return undefined; // unknown encoding: treated as a schedule of unknown shape (replaced)
-  }
 }
 
 /** One schedule change Temporal refused; the others were still applied. */

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import type { DevOptions } from '../cli/main.js';
+import type { DevOptions } from '../cli/commands/dev.js';
 import { createLogger } from '../lib/logger.js';
 import { registry } from '../providers/registry.js';
 import { createSecretResolver } from '../daemon/secrets.js';

@@ -3,11 +3,10 @@
  * learns at once whether it applies to the current step (`rotor approve …` prints the outcome); a
  * refused decision changes nothing and is not recorded in history. The same names also exist as
  * signals, kept only for compatibility with scripts that used `temporal workflow signal`: a signal
- * that does not apply is dropped (it cannot answer).
+ * that does not apply is dropped (it cannot answer). The Updates and signals themselves are defined
+ * in messages.ts; this file holds the rules.
  */
-import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
-import { defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { RotationStep } from './types.js';
+import { STEP, isOutcome, type RotationStep } from './types.js';
 
 export const DECISIONS = ['approve', 'reject', 'retry', 'rollback', 'continue', 'revokeNow', 'abort'] as const;
 export type Decision = (typeof DECISIONS)[number];
@@ -26,42 +25,10 @@ export interface DecisionOutcome {
   effect: string;
 }
 
-export const decisionUpdates = Object.fromEntries(DECISIONS.map((d) => [d, defineUpdate<DecisionOutcome, [DecisionInput]>(d)])) as Record<
-  Decision,
-  UpdateDefinition<DecisionOutcome, [DecisionInput]>
->;
-
-/** Compatibility signals (`abort` took the reason as a bare string, `approve`/`reject` an object). */
-export const revokeNowSignal = defineSignal('revokeNow');
-export const retrySignal = defineSignal('retry');
-export const rollbackSignal = defineSignal('rollback');
-export const continueSignal = defineSignal('continue');
-export const abortSignal = defineSignal<[reason?: string]>('abort');
-export const approveSignal = defineSignal<[DecisionInput?]>('approve');
-export const rejectSignal = defineSignal<[DecisionInput?]>('reject');
-export const decisionSignals: Record<Decision, SignalDefinition<[DecisionInput?]> | SignalDefinition<[string?]> | SignalDefinition<[]>> = {
-  approve: approveSignal,
-  reject: rejectSignal,
-  retry: retrySignal,
-  rollback: rollbackSignal,
-  continue: continueSignal,
-  revokeNow: revokeNowSignal,
-  abort: abortSignal,
-};
-
 /** Steps where the old material waits to be revoked: revokeNow ends the wait. */
-const REVOCABLE: readonly RotationStep[] = ['grace period', 'waiting before delete', 'waiting for old material to drain', 'old material still in use'];
+const REVOCABLE: readonly RotationStep[] = [STEP.grace, STEP.waitingBeforeDelete, STEP.draining, STEP.stillInUse];
 /** Steps an abort cannot stop half-way (an irreversible call in flight, or already over). */
-const UNABORTABLE: readonly RotationStep[] = [
-  'rolling back',
-  'disabling old material',
-  'revoking old material',
-  'revoking compromised material',
-  'succeeded',
-  'rolled_back',
-  'failed',
-  'aborted',
-];
+const UNABORTABLE: readonly RotationStep[] = [STEP.rollingBack, STEP.disabling, STEP.revoking, STEP.revokingCompromised];
 
 /** What the protocol tells the validator beyond its step. */
 export interface DecisionContext {
@@ -92,7 +59,7 @@ export function decisionRefusal(decision: Decision, c: DecisionContext): string 
   switch (decision) {
     case 'approve':
     case 'reject':
-      if (c.step !== 'waiting for approval') return `${decision} applies only while a rotation waits for approval; ${now}`;
+      if (c.step !== STEP.waitingForApproval) return `${decision} applies only while a rotation waits for approval; ${now}`;
       return c.pending ? 'a decision on the approval was already accepted' : undefined;
     case 'retry':
     case 'rollback':
@@ -106,15 +73,15 @@ export function decisionRefusal(decision: Decision, c: DecisionContext): string 
       return c.pending ? 'revoke-now was already accepted' : undefined;
     case 'abort':
       if (c.aborting) return 'the rotation is already aborting';
-      if (UNABORTABLE.includes(c.step)) return `abort cannot stop the rotation now: ${now}`;
+      if (UNABORTABLE.includes(c.step) || isOutcome(c.step)) return `abort cannot stop the rotation now: ${now}`;
       return undefined;
   }
 }
 
 /** What an accepted decision will do, said back to the operator. */
 export function decisionEffect(decision: Decision, step: RotationStep): string {
-  const promoted = ['grace period', 'waiting before delete', 'waiting for old material to drain', 'old material still in use', 'promoting new material'].includes(step);
-  const untouched = ['planning', 'waiting for approval', 'waiting for group lock', 'pre-flight'].includes(step);
+  const promoted = [...REVOCABLE, STEP.promoting].includes(step);
+  const untouched = ([STEP.planning, STEP.waitingForApproval, STEP.waitingForGroupLock, STEP.preflight] as RotationStep[]).includes(step);
   switch (decision) {
     case 'approve':
       return 'approved: the rotation goes ahead';

@@ -3,9 +3,8 @@
  * Temporal's own id uniqueness decides who holds it. The holder ends when the rotation signals
  * `release`, or when the rotation ends in any other way (parent close policy TERMINATE).
  */
-import { condition, defineSignal, setHandler } from '@temporalio/workflow';
-
-export const releaseSignal = defineSignal('release');
+import { condition, setHandler } from '@temporalio/workflow';
+import { releaseSignal } from './messages.js';
 
 export async function groupLock(): Promise<void> {
   let released = false;

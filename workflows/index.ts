@@ -24,7 +24,7 @@ export async function rotateCiToken(input: RotationInput): Promise<RotationResul
   return runRotationProtocol(input);
 }
 
-export { abortSignal, approveSignal, continueSignal, emergencySignal, rejectSignal, retrySignal, revokeNowSignal, rollbackSignal, statusQuery } from './protocol.js';
+export { abortSignal, approveSignal, continueSignal, emergencySignal, rejectSignal, retrySignal, revokeNowSignal, rollbackSignal, statusQuery } from './messages.js';
 export { scheduledRotation } from './scheduled.js';
 export { groupLock } from './group-lock.js';
 export { discoverCredentials } from './discovery.js';

@@ -15,38 +15,6 @@ export interface RotationInput {
   revokeFirst?: boolean;
 }
 
-/** What the workflow needs from the policy, snapshotted at the start of the run. */
-export interface RotationPlan {
-  rotationId: string;
-  credentialType: string;
-  strategy: 'dual' | 'single';
-  dependents: string[];
-  healthChecks: string[];
-  graceMs: number;
-  /** Grace when an emergency is signalled during a rotation already running. */
-  emergencyGraceMs: number;
-  deleteAfterMs: number;
-  verifyTimeoutMs: number;
-  rollback: 'auto' | 'manual';
-  revokeFirst: boolean;
-  /** The source has a reversible disable step before revoke. */
-  canDisable: boolean;
-  /** Creating kills the old material (GitLab rotate): after create there is nothing to roll back to. */
-  createRevokesOld: boolean;
-  /** Wait for an approve/reject signal this long before changing anything; 0 when not required. */
-  approvalTimeoutMs: number;
-  /** The policy names a notification webhook. */
-  notifies: boolean;
-  /** Drain detection before revoke: 0 interval means off. */
-  drain: { checkEveryMs: number; maxWaitMs: number } | null;
-  /** Rotations of this group hold a lock so they never overlap. */
-  group: string | null;
-  /** The material the inventory holds as current when the run starts. */
-  currentMaterialId: string | null;
-  /** `emergency.requireDrained`: an emergency sent into this run still waits for drain. */
-  emergencyRequiresDrain: boolean;
-}
-
 /** Events worth a message to the owner (never with secret values). */
 export type NotificationEvent =
   | 'failed'
@@ -79,33 +47,45 @@ export interface RotationResult {
   error?: string;
 }
 
+/**
+ * Every step a rotation reports, by name: the one vocabulary of the status query (`status.step`),
+ * the step recorded with each decision in the audit log, `rotor status` and the tests. Code names a
+ * step through this table, never by its text.
+ */
+export const STEP = {
+  planning: 'planning',
+  waitingForApproval: 'waiting for approval',
+  waitingForGroupLock: 'waiting for group lock',
+  preflight: 'pre-flight',
+  creating: 'creating new material',
+  verifying: 'verifying new material',
+  revokingCompromised: 'revoking compromised material',
+  propagating: 'propagating to dependents',
+  checkingDependents: 'checking dependents',
+  rollingBack: 'rolling back',
+  promoting: 'promoting new material',
+  grace: 'grace period',
+  draining: 'waiting for old material to drain',
+  stillInUse: 'old material still in use',
+  disabling: 'disabling old material',
+  waitingBeforeDelete: 'waiting before delete',
+  revoking: 'revoking old material',
+} as const;
+
 /** The protocol's steps before promote: any of them may fail and be rolled back. */
-export const PRE_PROMOTE_STEPS = [
-  'creating new material',
-  'verifying new material',
-  'revoking compromised material',
-  'propagating to dependents',
-  'checking dependents',
-] as const;
+export const PRE_PROMOTE_STEPS = [STEP.creating, STEP.verifying, STEP.revokingCompromised, STEP.propagating, STEP.checkingDependents] as const;
 export type PrePromoteStep = (typeof PRE_PROMOTE_STEPS)[number];
 
-/** Every step a rotation reports (status query, `rotor status`, tests): one vocabulary. */
-export type RotationStep =
-  | 'planning'
-  | 'waiting for approval'
-  | 'waiting for group lock'
-  | 'pre-flight'
-  | PrePromoteStep
-  | `failed: ${PrePromoteStep}`
-  | 'rolling back'
-  | 'promoting new material'
-  | 'grace period'
-  | 'waiting for old material to drain'
-  | 'old material still in use'
-  | 'disabling old material'
-  | 'waiting before delete'
-  | 'revoking old material'
-  | Outcome;
+/** A pre-promote step that failed under `rollback: manual`: the rotation waits for a human. */
+export type FailedStep = `failed: ${PrePromoteStep}`;
+export const failedStep = (step: PrePromoteStep): FailedStep => `failed: ${step}`;
+
+export const OUTCOMES: readonly Outcome[] = ['succeeded', 'rolled_back', 'failed', 'aborted'];
+/** A rotation's last step is its outcome. */
+export const isOutcome = (step: string): step is Outcome => (OUTCOMES as readonly string[]).includes(step);
+
+/** Every step a rotation reports (status query, `rotor status`, audit, tests): one typed vocabulary. */
+export type RotationStep = (typeof STEP)[keyof typeof STEP] | FailedStep | Outcome;
 
 /** Which material id is in which stage of the primary store, as this rotation knows it. */
 export interface MaterialStages {

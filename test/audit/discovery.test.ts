@@ -8,18 +8,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { type NativeConnection, Worker } from '@temporalio/worker';
-import { connectTemporalWorker, loopbackTemporalTarget } from '../../daemon/temporal-connection.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { startRotorEnv, workflowBundle, type RotorEnv } from '../harness/env.js';
+import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { startAwsEmulator, type AwsEmulator } from '../harness/aws/index.js';
 import { dbPolicyYaml, rotateDb, servedLogin } from '../harness/db-rotation.js';
-import { createDiscoveryActivities } from '../../activities/discovery.js';
 import { loadDiscoveryConfig } from '../../config/discovery-load.js';
 import { loadPolicies } from '../../config/load.js';
-import { createLogger } from '../../lib/logger.js';
 import { registry } from '../../providers/registry.js';
-import { createSecretResolver } from '../../daemon/secrets.js';
 import { DISCOVERY_JOB, reconcileDiscoverySchedule } from '../../daemon/job-schedules.js';
 import { listRotorSchedules } from '../../daemon/schedules.js';
 import { listDiscovered } from '../../store/discovery.js';
@@ -32,9 +27,6 @@ import type { DiscoveryResult } from '../../workflows/discovery.js';
 let env: RotorEnv;
 let aws: AwsEmulator;
 let dir: string;
-let native: NativeConnection;
-let worker: Worker;
-let running: Promise<void>;
 const discoveryQueue = `discovery-${Date.now()}`;
 const DAY = 86_400_000;
 let extraKey: string;
@@ -118,29 +110,11 @@ beforeAll(async () => {
   await env.usePolicies(policiesYaml);
   await env.startWorker();
 
-  const logger = createLogger({ level: 'silent' });
-  native = await connectTemporalWorker(loopbackTemporalTarget(env.temporal.address, env.temporal.namespace));
-  worker = await Worker.create({
-    connection: native,
-    namespace: env.temporal.namespace,
-    taskQueue: discoveryQueue,
-    workflowBundle: await workflowBundle(),
-    activities: createDiscoveryActivities({
-      store: env.store,
-      policies: () => env.policies.all(),
-      discoveryTargets: async () => (await loadDiscoveryConfig(dir, registry.catalog))?.targets ?? [],
-      providers: registry,
-      logger,
-      resolveSecret: createSecretResolver({ env: env.env }),
-    }),
-  });
-  running = worker.run();
+  // The product's workers on a queue of their own, reading the kind: discovery document of `dir`.
+  await env.startWorker({ taskQueue: discoveryQueue, policyDir: dir });
 });
 
 afterAll(async () => {
-  if (worker?.getState() === 'RUNNING') worker.shutdown();
-  await running;
-  await native?.close();
   await env?.close();
   await aws?.close();
   if (dir) await rm(dir, { recursive: true, force: true });

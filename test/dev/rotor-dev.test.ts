@@ -15,8 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
 import { resolveTemporalTarget, withTemporalClient } from '../../daemon/temporal-connection.js';
 import { READY_LINE } from '../../dev/run.js';
-import { statusQuery } from '../../workflows/protocol.js';
-import type { RotationResult } from '../../workflows/types.js';
+import { statusQuery } from '../../workflows/messages.js';
+import { STEP, type RotationResult } from '../../workflows/types.js';
 import { freePort } from '../harness/ports.js';
 import { canLogin } from '../harness/postgres.js';
 
@@ -248,7 +248,7 @@ describe('rotor dev', () => {
     expect(runId, startedRotation).toBeDefined();
     await withClient(env, async (client) => {
       const handle = client.workflow.getHandle('rotate/demo-db-app', runId);
-      await until(dev, 'the grace period', async () => (await handle.query(statusQuery).catch(() => undefined))?.step === 'grace period', 120_000);
+      await until(dev, 'the grace period', async () => (await handle.query(statusQuery).catch(() => undefined))?.step === STEP.grace, 120_000);
     });
     interrupted = { runId: runId!, secret: await readVaultSecret(env, 'apps/demo/database') };
     expect(interrupted.secret.username).not.toBe(firstRun.secret.username);

@@ -8,8 +8,8 @@ import { canLogin } from './postgres.js';
 import type { RotorEnv } from './env.js';
 import { rotationWorkflowId, startRotation } from '../../daemon/rotations.js';
 import { registry } from '../../providers/registry.js';
-import { statusQuery } from '../../workflows/protocol.js';
-import type { RotationInput, RotationResult, RotationStatus } from '../../workflows/types.js';
+import { statusQuery } from '../../workflows/messages.js';
+import { isOutcome, type RotationInput, type RotationResult, type RotationStatus, type RotationStep } from '../../workflows/types.js';
 
 export interface DbPolicyOptions {
   strategy?: 'dual' | 'single';
@@ -90,13 +90,13 @@ export async function rotateDb(env: RotorEnv, id: string, options: Partial<Pick<
  * time-skipping server jump straight to the run's 10-year timeout before the test can act on it.
  * Never use it to reach a step that sits on a timer, like the grace.
  */
-export async function untilStep(env: RotorEnv, id: string, step: string | RegExp, options: { skipTime?: boolean } = {}): Promise<RotationStatus> {
+export async function untilStep(env: RotorEnv, id: string, step: RotationStep | RegExp, options: { skipTime?: boolean } = {}): Promise<RotationStatus> {
   const handle = env.client.workflow.getHandle(rotationWorkflowId(id));
   const matches = (s: string) => (typeof step === 'string' ? s === step : step.test(s));
   for (;;) {
     const status = await handle.query(statusQuery).catch(() => undefined);
     if (status && matches(status.step)) return status;
-    if (status && ['succeeded', 'rolled_back', 'failed', 'aborted'].includes(status.step)) {
+    if (status && isOutcome(status.step)) {
       throw new Error(`rotation ended in ${status.step} before reaching ${String(step)}`);
     }
     if (options.skipTime) await env.temporal.advance(1000);
@@ -111,6 +111,12 @@ export async function untilStep(env: RotorEnv, id: string, step: string | RegExp
 export async function activityRuns(env: RotorEnv, id: string, type: string): Promise<number> {
   const history = await env.client.workflow.getHandle(rotationWorkflowId(id)).fetchHistory();
   return (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === type).length;
+}
+
+/** How many durable timers the latest rotation of `id` started (from its history). */
+export async function timersStarted(env: RotorEnv, id: string): Promise<number> {
+  const history = await env.client.workflow.getHandle(rotationWorkflowId(id)).fetchHistory();
+  return (history.events ?? []).filter((e) => e.timerStartedEventAttributes).length;
 }
 
 /**

@@ -15,7 +15,7 @@ import { registry } from '../../providers/registry.js';
 import { RotorStore } from '../../store/index.js';
 import { PolicySet } from '../../daemon/policies.js';
 import { createSecretResolver } from '../../daemon/secrets.js';
-import { createRotorWorkers, workflowsPath } from '../../daemon/worker.js';
+import { createRotorWorkers, workflowsPath, type WorkerDeps } from '../../daemon/worker.js';
 import { connectTemporalWorker, loopbackTemporalTarget } from '../../daemon/temporal-connection.js';
 import { inventoryEntry } from '../../daemon/inventory.js';
 import { startPostgres, type PostgresServer } from './postgres.js';
@@ -85,8 +85,11 @@ export interface RotorEnv {
    * (no visibility API), those started through `client` and every rotation the store recorded.
    */
   executions(): Promise<Execution[]>;
-  /** Starts a worker running in the background; close() stops any still running. */
-  startWorker(): Promise<RunningWorker>;
+  /**
+   * Starts the product's workers (createRotorWorkers) running in the background, on this env's
+   * task queue unless told another; close() stops any still running.
+   */
+  startWorker(options?: Partial<Pick<WorkerDeps, 'taskQueue' | 'policyDir'>>): Promise<RunningWorker>;
   close(): Promise<void>;
 }
 
@@ -155,14 +158,13 @@ export async function startRotorEnv(options: RotorEnvOptions = {}): Promise<Roto
       const seen = new Set<string>();
       return [...temporal.started, ...rows].filter((e) => !seen.has(`${e.workflowId}/${e.runId}`) && seen.add(`${e.workflowId}/${e.runId}`));
     },
-    async startWorker() {
+    async startWorker(options: Partial<Pick<WorkerDeps, 'taskQueue' | 'policyDir'>> = {}) {
       const native = await watched('connecting the worker', connectTemporalWorker(loopbackTemporalTarget(temporal.address, temporal.namespace)));
       nativeConnections.push(native);
       const workflowBundleBuilt = await workflowBundle();
       const created = await watched('creating the workers', createRotorWorkers({
         connection: native,
         namespace: temporal.namespace,
-        taskQueue,
         store,
         policies,
         providers: registry,
@@ -170,6 +172,8 @@ export async function startRotorEnv(options: RotorEnvOptions = {}): Promise<Roto
         resolveSecret,
         workflowBundle: workflowBundleBuilt,
         interceptors: temporal.kind === 'time-skipping' ? { activity: [() => ({ inbound: holdTimeWhileRunning(temporal) })] } : undefined,
+        ...options,
+        taskQueue: options.taskQueue ?? taskQueue,
       }));
       const running = created.map((w) => w.run());
       const handle: RunningWorker = {

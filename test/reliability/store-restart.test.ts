@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { startPostgres, type PostgresServer } from '../harness/postgres.js';
 import { dbPolicyYaml, login, rotateDb, servedLogin, startDbRotation, untilStep } from '../harness/db-rotation.js';
-import type { RotationResult } from '../../workflows/types.js';
+import { STEP, type RotationResult } from '../../workflows/types.js';
 import { findLeaks, rotorOutputs, vaultSecretValues } from './leaks.js';
 
 let env: RotorEnv;
@@ -40,7 +40,7 @@ describe("Rotor's store restarted mid-run", () => {
     expect((await rotateDb(env, id)).outcome).toBe('succeeded');
     const before = await servedLogin(env, id);
     const handle = await startDbRotation(env, id);
-    await untilStep(env, id, 'grace period');
+    await untilStep(env, id, STEP.grace);
 
     await storeDb.halt();
     await expect(env.store.query('SELECT 1')).rejects.toThrow();

@@ -20,7 +20,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { dbPolicyYaml, login, rotateDb, servedLogin, startDbRotation, untilStep, type DbLogin } from '../harness/db-rotation.js';
-import type { RotationResult } from '../../workflows/types.js';
+import { STEP, type RotationResult } from '../../workflows/types.js';
 import { findLeaks, rotorOutputs, vaultSecretValues } from './leaks.js';
 import { workerProcesses, type WorkerProcesses } from './worker-processes.js';
 
@@ -89,7 +89,7 @@ describe('worker killed mid-rotation', () => {
     const dependentVersions = await vaultVersions(`apps/${id}/db`);
 
     const handle = await startDbRotation(env, id);
-    await untilStep(env, id, 'grace period');
+    await untilStep(env, id, STEP.grace);
     const { rows } = await env.store.query<{ step: string }>(
       `SELECT s.step FROM rotation_steps s JOIN rotation_runs r USING (rotation_id) WHERE r.credential_id = $1 AND r.outcome = 'running' AND s.status = 'succeeded'`,
       [id],
@@ -142,7 +142,7 @@ describe('worker killed mid-rotation', () => {
     while (env.vault.requests.filter((r) => r.method === 'POST' && r.path === dependentPath).length === writesBefore) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    expect((await handle.query<{ step: string }>('status')).step).toBe('propagating to dependents');
+    expect((await handle.query<{ step: string }>('status')).step).toBe(STEP.propagating);
     await kill(doomed);
 
     const replacement = await env.startWorker();

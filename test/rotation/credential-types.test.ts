@@ -17,7 +17,7 @@ import { ldapFixture, mysqlFixture, redisFixture } from '../harness/servers/fixt
 import { closedAt, untilStep } from '../harness/db-rotation.js';
 import { startRotation } from '../../daemon/rotations.js';
 import { registry } from '../../providers/registry.js';
-import type { RotationResult } from '../../workflows/types.js';
+import { STEP, type RotationResult } from '../../workflows/types.js';
 
 const fixtures: CredentialFixture[] = [awsFixture(), awsFixture(moto), azureFixture(), gcpFixture(), mysqlFixture(), redisFixture(), ldapFixture()];
 
@@ -66,7 +66,7 @@ describe.each(fixtures.map((f) => ({ ...f, name: f.against ? `${f.type} against 
       expect(await credential.works(credential.initial)).toBe(false);
       return;
     }
-    await untilStep(env, id, 'grace period');
+    await untilStep(env, id, STEP.grace);
     const served = await servedFields(env, id);
     expect(served).not.toEqual(credential.initial);
     expect(await credential.works(served)).toBe(true);
@@ -101,10 +101,10 @@ describe.each(fixtures.map((f) => ({ ...f, name: f.against ? `${f.type} against 
     // Where use is an open session, an application connected on the old material since before the rotation.
     const disconnect = await credential.keepUsing?.(credential.initial);
     const handle = await start(id);
-    await untilStep(env, id, 'grace period');
+    await untilStep(env, id, STEP.grace);
     expect(await credential.works(credential.initial)).toBe(true); // an application still on the old material
     await env.temporal.advance('24h');
-    const waiting = await untilStep(env, id, 'waiting for old material to drain');
+    const waiting = await untilStep(env, id, STEP.draining);
     expect(waiting.waitingFor).toMatch(/still in use|last used|signed in|authenticated|open session|connection/);
     expect(await credential.works(credential.initial)).toBe(true); // still used during the next interval
     await env.temporal.advance('5m');

@@ -20,12 +20,12 @@ import { startHealthEndpoint, type HealthEndpoint } from '../harness/health.js';
 import { dbPolicyYaml, login, servedLogin, startDbRotation } from '../harness/db-rotation.js';
 import { rotationWorkflowId } from '../../daemon/rotations.js';
 import { markDecommissioned } from '../../store/discovery.js';
-import { statusQuery } from '../../workflows/protocol.js';
+import { statusQuery } from '../../workflows/messages.js';
 import { waitWithProgress } from '../../cli/status.js';
 import { buildHttpServer } from '../../daemon/http.js';
 import { RotorMetrics } from '../../daemon/metrics.js';
 import { registry } from '../../providers/registry.js';
-import type { RotationResult, RotationStatus, RotationStep } from '../../workflows/types.js';
+import { STEP, failedStep, isOutcome, type RotationResult, type RotationStatus, type RotationStep } from '../../workflows/types.js';
 
 let env: RotorEnv;
 let health: HealthEndpoint;
@@ -81,7 +81,7 @@ async function untilAt(step: RotationStep | RegExp, timeoutMs = 60_000): Promise
   while (Date.now() < deadline) {
     last = await handle.query(statusQuery).catch(() => undefined);
     if (last && (typeof step === 'string' ? last.step === step : step.test(last.step))) return last;
-    if (last && ['succeeded', 'rolled_back', 'failed', 'aborted'].includes(last.step)) break;
+    if (last && isOutcome(last.step)) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`rotation ${id} never reached ${String(step)} (last: ${JSON.stringify(last)})`);
@@ -99,7 +99,7 @@ describe('decisions are Updates: accepted or refused at once', () => {
   it('approve is refused before and after the approval wait, accepted during it, and recorded with who and why', async () => {
     await policy({ extra: 'approval:\n  required: true', grace: '0s' });
     await startDbRotation(env, id);
-    const waiting = await untilAt('waiting for approval');
+    const waiting = await untilAt(STEP.waitingForApproval);
     expect(waiting.waitingFor).toMatch(/approve or reject/);
     expect(waiting.waitingFor).not.toMatch(/\d{4,} ms/);
 
@@ -121,7 +121,7 @@ describe('decisions are Updates: accepted or refused at once', () => {
     expect(done.outcome).toBe('succeeded');
     const decisions = (await audit(done.rotationId)).filter((e) => e.event === 'rotation.decision');
     expect(decisions).toEqual([
-      expect.objectContaining({ actor: 'operator:alice', detail: { step: 'waiting for approval', decision: 'approve', reason: 'change 4711', via: 'update' } }),
+      expect.objectContaining({ actor: 'operator:alice', detail: { step: STEP.waitingForApproval, decision: 'approve', reason: 'change 4711', via: 'update' } }),
     ]);
 
     output.clear();
@@ -132,7 +132,7 @@ describe('decisions are Updates: accepted or refused at once', () => {
   it('reject ends the rotation with its reason; nothing was changed', async () => {
     await policy({ extra: 'approval:\n  required: true' });
     await startDbRotation(env, id);
-    await untilAt('waiting for approval');
+    await untilAt(STEP.waitingForApproval);
     expect(await rotor('reject', id, '--reason', 'freeze week', '--by', 'bob')).toBe(0);
     const done = await result();
     expect(done).toMatchObject({ outcome: 'aborted', error: 'rejected by bob: freeze week; nothing was changed' });
@@ -142,7 +142,7 @@ describe('decisions are Updates: accepted or refused at once', () => {
   it('revoke-now ends the grace: accepted during the grace, refused decisions meanwhile, old login refused after', async () => {
     await rotatedOnce();
     await startDbRotation(env, id);
-    await untilAt('grace period');
+    await untilAt(STEP.grace);
     expect(await rotor('revoke-now', id, '--reason', 'consumers all moved')).toBe(0);
     expect(output.text()).toContain('revoke-now accepted at "grace period": the old material is revoked now');
     expect((await result()).outcome).toBe('succeeded');
@@ -150,7 +150,7 @@ describe('decisions are Updates: accepted or refused at once', () => {
     // Second rotation: during the grace, approve does not apply; revoke-now does.
     const before = await servedLogin(env, id);
     await startDbRotation(env, id);
-    await untilAt('grace period');
+    await untilAt(STEP.grace);
     output.clear();
     expect(await rotor('approve', id)).toBe(1);
     expect(output.text()).toMatch(/approve applies only while a rotation waits for approval; the rotation is at "grace period"/);
@@ -159,7 +159,7 @@ describe('decisions are Updates: accepted or refused at once', () => {
     expect(done.outcome).toBe('succeeded');
     expect(await login(env, before)).toBe(false);
     const decision = (await audit(done.rotationId)).find((e) => e.event === 'rotation.decision');
-    expect(decision?.detail).toMatchObject({ step: 'grace period', decision: 'revokeNow', via: 'update' });
+    expect(decision?.detail).toMatchObject({ step: STEP.grace, decision: 'revokeNow', via: 'update' });
   });
 
   it('rollback: manual — retry and rollback are accepted only on the failed step, and the rollback restores the dependent', async () => {
@@ -170,7 +170,7 @@ describe('decisions are Updates: accepted or refused at once', () => {
     health.status = 503;
     await startDbRotation(env, id);
     // The health check's retries take a while in real time.
-    const failed = await untilAt('failed: checking dependents', 120_000);
+    const failed = await untilAt(failedStep(STEP.checkingDependents), 120_000);
     expect(failed.waitingFor).toMatch(/retry, rollback or continue/);
     // Before promote the new material is only pending; the old one is still current.
     expect(failed.materials).toEqual({ pending: expect.stringMatching(new RegExp(`^${role}_[ab]$`)), current: before.username, previous: null });
@@ -184,18 +184,18 @@ describe('decisions are Updates: accepted or refused at once', () => {
     expect(await servedLogin(env, id)).toEqual(before);
     expect(await login(env, before)).toBe(true);
     const decision = (await audit(done.rotationId)).find((e) => e.event === 'rotation.decision');
-    expect(decision?.detail).toMatchObject({ step: 'failed: checking dependents', decision: 'rollback', reason: 'app not ready' });
+    expect(decision?.detail).toMatchObject({ step: failedStep(STEP.checkingDependents), decision: 'rollback', reason: 'app not ready' });
   }, 180_000);
 
   it('abort during the grace is accepted once, keeps the old login valid, and carries its reason', async () => {
     await rotatedOnce();
     await startDbRotation(env, id);
-    await untilAt('grace period');
+    await untilAt(STEP.grace);
     expect(await rotor('revoke-now', id)).toBe(0);
     await result();
     const before = await servedLogin(env, id);
     await startDbRotation(env, id);
-    await untilAt('grace period');
+    await untilAt(STEP.grace);
     expect(await rotor('abort', id, '--reason', 'owner asked to stop')).toBe(0);
     expect(output.text()).toContain('aborting: the rotation ends and leaves the old material valid');
     const done = await result();
@@ -208,14 +208,14 @@ describe('decisions are Updates: accepted or refused at once', () => {
   it('a decision with a hostile input is refused by the validator (bounded text)', async () => {
     await policy({ extra: 'approval:\n  required: true' });
     await startDbRotation(env, id);
-    await untilAt('waiting for approval');
+    await untilAt(STEP.waitingForApproval);
     expect(await rotor('approve', id, '--reason', 'x'.repeat(501))).toBe(1);
     expect(output.text()).toMatch(/reason is longer than 500 characters/);
     // Straight to the server, past the CLI's own check: the workflow's validator refuses it too.
     const handle = env.client.workflow.getHandle(rotationWorkflowId(id));
     await expect(handle.executeUpdate('approve', { args: [{ reason: 'x'.repeat(501) }] })).rejects.toThrow();
     await expect(handle.executeUpdate('approve', { args: [{ reason: 'ok', admin: true }] })).rejects.toThrow();
-    expect((await handle.query(statusQuery)).step).toBe('waiting for approval');
+    expect((await handle.query(statusQuery)).step).toBe(STEP.waitingForApproval);
     expect(await rotor('abort', id, '--reason', 'test over')).toBe(0);
     expect((await result()).outcome).toBe('aborted');
   });
@@ -225,14 +225,14 @@ describe('emergencies never wait, and the trail shows it', () => {
   it('an emergency sent into a rotation waiting for approval proceeds without approval, and the upgrade is audited with its reason', async () => {
     await policy({ extra: 'approval:\n  required: true' });
     const first = await startDbRotation(env, id, { trigger: 'scheduled' });
-    await untilAt('waiting for approval');
+    await untilAt(STEP.waitingForApproval);
     const upgraded = await startDbRotation(env, id, { trigger: 'emergency', reason: 'key in a public gist' });
     expect(upgraded.workflowId).toBe(first.workflowId);
     const done = await result();
     expect(done.outcome).toBe('succeeded');
     const events = await audit(done.rotationId);
     expect(events.find((e) => e.event === 'rotation.upgraded')).toMatchObject({
-      detail: { from: 'scheduled', to: 'emergency', reason: 'key in a public gist', step: 'waiting for approval' },
+      detail: { from: 'scheduled', to: 'emergency', reason: 'key in a public gist', step: STEP.waitingForApproval },
     });
     // No approval was given: the emergency did not wait for one.
     expect(events.some((e) => e.event === 'rotation.decision')).toBe(false);
@@ -246,11 +246,11 @@ describe('emergencies never wait, and the trail shows it', () => {
   it('an emergency sent into a grace period is audited and shows as scheduled → emergency in history and status', async () => {
     await rotatedOnce();
     await startDbRotation(env, id, { trigger: 'scheduled' });
-    await untilAt('grace period');
+    await untilAt(STEP.grace);
     await startDbRotation(env, id, { trigger: 'emergency', reason: 'leak reported by GitHub' });
     const done = await result();
     expect(done.outcome).toBe('succeeded');
-    expect((await audit(done.rotationId)).find((e) => e.event === 'rotation.upgraded')?.detail).toMatchObject({ from: 'scheduled', reason: 'leak reported by GitHub', step: 'grace period' });
+    expect((await audit(done.rotationId)).find((e) => e.event === 'rotation.upgraded')?.detail).toMatchObject({ from: 'scheduled', reason: 'leak reported by GitHub', step: STEP.grace });
     output.clear();
     expect(await rotor('status', id)).toBe(0);
     expect(output.text()).toMatch(/scheduled → emergency\s+succeeded/);
@@ -296,7 +296,7 @@ describe('where a rotation stands', () => {
     await rotatedOnce();
     const old = (await env.store.getCredential(id))!.currentMaterial!;
     await startDbRotation(env, id);
-    await untilAt('grace period');
+    await untilAt(STEP.grace);
     output.clear();
     expect(await rotor('status', id)).toBe(0);
     const text = output.text();
@@ -367,7 +367,7 @@ describe('the HTTP API', () => {
     await rotatedOnce();
     const app = http();
     await startDbRotation(env, id);
-    await untilAt('grace period');
+    await untilAt(STEP.grace);
     const url = `/v1/rotations/${id}/decisions`;
     expect((await post(app, url, { decision: 'revokeNow' }, 'wrong')).statusCode).toBe(401);
     expect((await post(app, url, { decision: 'skipEverything' })).statusCode).toBe(400);
@@ -377,7 +377,7 @@ describe('the HTTP API', () => {
     expect(refused.json()).toMatchObject({ accepted: false, error: expect.stringMatching(/approve applies only while a rotation waits for approval/) });
     const accepted = await post(app, url, { decision: 'revokeNow', by: 'carol', reason: 'incident INC-9' });
     expect(accepted.statusCode).toBe(200);
-    expect(accepted.json()).toMatchObject({ accepted: true, decision: 'revokeNow', step: 'grace period' });
+    expect(accepted.json()).toMatchObject({ accepted: true, decision: 'revokeNow', step: STEP.grace });
     const done = await result();
     expect(done.outcome).toBe('succeeded');
     expect((await audit(done.rotationId)).find((e) => e.event === 'rotation.decision')).toMatchObject({ actor: 'operator:carol', detail: { reason: 'incident INC-9' } });
@@ -388,7 +388,7 @@ describe('the HTTP API', () => {
     await rotatedOnce();
     const app = http();
     await startDbRotation(env, id, { trigger: 'scheduled' });
-    await untilAt('grace period');
+    await untilAt(STEP.grace);
     const upgrade = await post(app, '/v1/rotations', { credential: id, emergency: true, reason: 'token seen in a CI log' });
     expect(upgrade.statusCode).toBe(202);
     const done = await result();

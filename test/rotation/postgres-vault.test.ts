@@ -10,7 +10,7 @@ import { capturedLogs, startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { startHealthEndpoint, type HealthEndpoint } from '../harness/health.js';
 import { historyText } from '../harness/leaks.js';
 import { dbPolicyYaml, login as loginAs, rotateDb, servedLogin, startDbRotation, untilStep, type DbLogin } from '../harness/db-rotation.js';
-import type { RotationResult } from '../../workflows/types.js';
+import { STEP, type RotationResult } from '../../workflows/types.js';
 
 let env: RotorEnv;
 let health: HealthEndpoint;
@@ -53,7 +53,7 @@ describe('PostgreSQL password rotation through Vault', () => {
 
     const handle = await startDbRotation(env, 'orders-db');
     // Nobody waits on the result yet, so virtual time stands still inside the 24h grace period.
-    await untilStep(env, 'orders-db', 'grace period');
+    await untilStep(env, 'orders-db', STEP.grace);
     const after = await served('orders-db');
     expect(after.username).toBe('orders_app_b');
     expect(after.password).not.toBe(before.password);

@@ -7,9 +7,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startHealthEndpoint, type HealthEndpoint } from '../harness/health.js';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
-import { closedAt, dbPolicyYaml, login, rotateDb, servedLogin, startDbRotation, untilStep } from '../harness/db-rotation.js';
-import { abortSignal, approveSignal, retrySignal, rollbackSignal } from '../../workflows/protocol.js';
-import type { RotationResult } from '../../workflows/types.js';
+import { closedAt, dbPolicyYaml, login, rotateDb, servedLogin, startDbRotation, timersStarted, untilStep } from '../harness/db-rotation.js';
+import { abortSignal, approveSignal, retrySignal, rollbackSignal } from '../../workflows/messages.js';
+import { STEP, failedStep, type RotationResult } from '../../workflows/types.js';
 
 const DAY = 86_400_000;
 let env: RotorEnv;
@@ -46,7 +46,7 @@ describe('rollback: manual', () => {
     health.status = 503;
     const handle = await startDbRotation(env, id);
     // Time skips through the health check's retry backoffs to the wait for a human.
-    const status = await untilStep(env, id, 'failed: checking dependents', { skipTime: true });
+    const status = await untilStep(env, id, failedStep(STEP.checkingDependents), { skipTime: true });
     expect(status.waitingFor).toMatch(/retry, rollback or continue/);
     expect(status.lastError).toMatch(/answered 503/);
     health.status = 200;
@@ -62,7 +62,7 @@ describe('rollback: manual', () => {
     const before = await servedLogin(env, id);
     health.status = 503;
     const handle = await startDbRotation(env, id);
-    await untilStep(env, id, 'failed: checking dependents', { skipTime: true });
+    await untilStep(env, id, failedStep(STEP.checkingDependents), { skipTime: true });
     await handle.signal(rollbackSignal);
     expect(((await handle.result()) as RotationResult).outcome).toBe('rolled_back');
     expect(await servedLogin(env, id)).toEqual(before);
@@ -85,13 +85,13 @@ describe('approval gate', () => {
   it('an approval lets it proceed; it is recorded with who approved', async () => {
     await policy('approval:\n  required: true');
     const handle = await startDbRotation(env, id);
-    const waiting = await untilStep(env, id, 'waiting for approval');
+    const waiting = await untilStep(env, id, STEP.waitingForApproval);
     expect(waiting.waitingFor).toMatch(/approve or reject/);
     await handle.signal(approveSignal, { by: 'alice' });
     const result = (await handle.result()) as RotationResult;
     expect(result.outcome).toBe('succeeded');
     const decision = (await env.store.listAudit({ rotationId: result.rotationId })).find((e) => e.event === 'rotation.decision');
-    expect(decision).toMatchObject({ actor: 'operator:alice', detail: { step: 'waiting for approval', decision: 'approve', via: 'signal' } });
+    expect(decision).toMatchObject({ actor: 'operator:alice', detail: { step: STEP.waitingForApproval, decision: 'approve', via: 'signal' } });
   });
 
   it('emergencies do not wait for approval', async () => {
@@ -115,12 +115,22 @@ describe('emergency rotation', () => {
     expect(started).toMatchObject({ event: 'rotation.started', detail: { trigger: 'emergency', reason: 'key in a public gist' } });
   });
 
+  it('a grace of 0 s starts no timer: none in the run history, for an emergency or a policy without grace', async () => {
+    await policy();
+    await rotateDb(env, id);
+    expect((await rotateDb(env, id, { trigger: 'emergency', reason: 'leak' })).outcome).toBe('succeeded');
+    expect(await timersStarted(env, id)).toBe(0);
+    await env.usePolicies(dbPolicyYaml(env, id, { role }).replace('after: 24h', 'after: 0s'));
+    expect((await rotateDb(env, id)).outcome).toBe('succeeded');
+    expect(await timersStarted(env, id)).toBe(0);
+  });
+
   it('upgrades a rotation already in its grace period instead of failing', async () => {
     await policy();
     await rotateDb(env, id);
     const before = await servedLogin(env, id);
     const handle = await startDbRotation(env, id);
-    await untilStep(env, id, 'grace period');
+    await untilStep(env, id, STEP.grace);
     const graceStarted = await env.temporal.now();
     const upgraded = await startDbRotation(env, id, { trigger: 'emergency', reason: 'leak' });
     expect(upgraded.workflowId).toBe(handle.workflowId);
@@ -147,7 +157,7 @@ describe('abort and faults', () => {
     await rotateDb(env, id);
     const before = await servedLogin(env, id);
     const handle = await startDbRotation(env, id);
-    await untilStep(env, id, 'grace period');
+    await untilStep(env, id, STEP.grace);
     await handle.signal(abortSignal, 'owner asked to stop');
     const result = (await handle.result()) as RotationResult;
     expect(result.outcome).toBe('aborted');

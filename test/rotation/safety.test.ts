@@ -8,7 +8,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { activityRuns, dbPolicyYaml, login, rotateDb, servedLogin, startDbRotation, untilStep } from '../harness/db-rotation.js';
-import type { RotationResult } from '../../workflows/types.js';
+import { STEP, type RotationResult } from '../../workflows/types.js';
 import { rotationWorkflowId } from '../../daemon/rotations.js';
 
 /** Each attempt of a rotation to take its group's lock, from its history: when (server time), whether it won, the wait after it (s). */
@@ -61,14 +61,14 @@ describe('drain detection', () => {
     await session.connect();
     try {
       const handle = await startDbRotation(env, id);
-      await untilStep(env, id, 'grace period');
+      await untilStep(env, id, STEP.grace);
       await env.temporal.advance('24h');
-      const waiting = await untilStep(env, id, 'waiting for old material to drain');
+      const waiting = await untilStep(env, id, STEP.draining);
       expect(waiting.waitingFor).toMatch(/1 open session of role "safe_\d+_a"/);
       // The grace ended: exactly one drain check so far, as production would run.
       expect(await activityRuns(env, id, 'checkDrained')).toBe(1);
       await env.temporal.advance('5m');
-      await untilStep(env, id, 'waiting for old material to drain');
+      await untilStep(env, id, STEP.draining);
       // drainCheckEvery (5m) later: exactly one more, and the old login still works.
       expect(await activityRuns(env, id, 'checkDrained')).toBe(2);
       expect(await login(env, old)).toBe(true); // still not revoked
@@ -117,9 +117,9 @@ describe('staggering', () => {
     await env.usePolicies([dbPolicyYaml(env, a, { role: `${role}_x`, extra: 'group: payments' }), dbPolicyYaml(env, b, { role: `${role}_y`, extra: 'group: payments' })].join('\n---\n'));
     await rotateDb(env, a); // a first rotation, so the next one has old material and a grace period
     const first = await startDbRotation(env, a);
-    await untilStep(env, a, 'grace period');
+    await untilStep(env, a, STEP.grace);
     const second = await startDbRotation(env, b);
-    await untilStep(env, b, 'waiting for group lock');
+    await untilStep(env, b, STEP.waitingForGroupLock);
     // One result awaited at a time: each await lets virtual time skip (a's grace, b's lock backoff).
     const ra = (await first.result()) as RotationResult;
     const rb = (await second.result()) as RotationResult;

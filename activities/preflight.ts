@@ -1,12 +1,14 @@
-import type { Policy } from '../config/policy.js';
-import type { CredentialSource, Dependent, ProviderContext } from '../providers/contracts.js';
-import type { ProviderRegistry } from '../providers/registry.js';
-
 /**
  * Pre-flight for one policy, changing nothing: Rotor's identity can do every step for the
- * credential, its primary store and each dependent, and limits allow a new credential. Returns
- * every problem found, each naming where. Used by the rotation's first step and `rotor plan --check`.
+ * credential, its primary store and each dependent, and limits allow a new credential. The
+ * rotation's first step, and `rotor plan --check` (cli/).
  */
+import type { Policy } from '../config/policy.js';
+import { ProviderRefusal, type CredentialSource, type Dependent, type ProviderContext } from '../providers/contracts.js';
+import type { ProviderRegistry } from '../providers/registry.js';
+import type { Ref, RunStep } from './step.js';
+
+/** Every problem found, each naming where; empty when the rotation can go ahead. */
 export async function preflightPolicy(
   policy: Policy,
   providers: ProviderRegistry,
@@ -27,4 +29,16 @@ export async function preflightPolicy(
     problems.push(...storeProblems.map((p) => `${store.where}: ${p}`));
   }
   return problems;
+}
+
+export function preflightActivities(providers: ProviderRegistry, step: RunStep) {
+  return {
+    /** Pre-flight as the rotation's first step: a refusal lists every problem; nothing was changed. */
+    async preflight(ref: Ref): Promise<void> {
+      await step(ref, 'rotation.preflight', async (s) => {
+        const problems = await preflightPolicy(s.policy, providers, s.ctx);
+        if (problems.length > 0) throw new ProviderRefusal(`pre-flight failed, nothing was changed: ${problems.join('; ')}`);
+      });
+    },
+  };
 }

@@ -1,0 +1,59 @@
+/**
+ * What every command group of the `rotor` command shares: the global flags, the operator's settings,
+ * the usage error (exit 2), how to reach Temporal, and the process helpers of the long-running commands.
+ */
+import { existsSync } from 'node:fs';
+import type { Client } from '@temporalio/client';
+import { parseDuration } from '../config/duration.js';
+import { settingsFromEnv } from '../daemon/settings.js';
+import { resolveTemporalTarget, withTemporalClient, type TemporalFlags, type TemporalTarget } from '../daemon/temporal-connection.js';
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const settings = settingsFromEnv();
+
+/** The global flags; the Temporal ones are TemporalFlags, with `--temporal` for the address. */
+export interface GlobalOptions extends Omit<TemporalFlags, 'address'> {
+  policies: string;
+  databaseUrl: string;
+  temporal?: string;
+  taskQueue: string;
+}
+
+/** Where and how this invocation connects to Temporal: flags over TEMPORAL_* over the profile. */
+export function temporalTarget(g: GlobalOptions): TemporalTarget {
+  const { temporal, ...flags } = g;
+  return resolveTemporalTarget({ ...flags, address: temporal });
+}
+
+/** Runs `run` with a Temporal client of this invocation, closing it after. */
+export function withTemporal<T>(g: GlobalOptions, run: (client: Client) => Promise<T>): Promise<T> {
+  return withTemporalClient(temporalTarget(g), run);
+}
+
+/** Resolves on SIGINT or SIGTERM: the daemon then stops its workers cleanly. */
+export function untilSignalled(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+}
+
+/** ROTOR_SHUTDOWN_GRACE in ms (refused unless a duration), or undefined: the default. */
+export function shutdownGrace(): number | undefined {
+  if (settings.shutdownGrace === undefined) return undefined;
+  const ms = parseDuration(settings.shutdownGrace);
+  if (ms === undefined) throw new UsageError('ROTOR_SHUTDOWN_GRACE must be a duration like 30s or 2m');
+  return ms;
+}
+
+/** The bundle named by ROTOR_WORKFLOW_BUNDLE (refused when absent), or undefined: bundle at start. */
+export function prebuiltBundle(): { codePath: string } | undefined {
+  if (!settings.workflowBundle) return undefined;
+  if (!existsSync(settings.workflowBundle)) {
+    throw new UsageError(`ROTOR_WORKFLOW_BUNDLE: no file at ${settings.workflowBundle} (write it with \`rotor bundle-workflows ${settings.workflowBundle}\`)`);
+  }
+  return { codePath: settings.workflowBundle };
+}
