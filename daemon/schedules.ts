@@ -219,18 +219,24 @@ async function describeSchedule(client: Client, scheduleId: string): Promise<Exi
   }
 }
 
+/** How long a re-create waits for Temporal to finish deleting the schedule it replaces. */
+const RECREATE_WAIT_MS = 30_000;
+
 /**
  * A real Temporal server finishes deleting a schedule asynchronously: a create of the same id right
- * after the delete can be refused as still running. Tried again briefly (bounded) until it is gone.
+ * after the delete can be refused as still running. Tried again (backoff to 1 s) for up to 30 s: a
+ * busy server took over 5 s, and a re-create given up leaves the credential without a schedule until
+ * the next reconcile.
  */
 async function createAfterDelete(client: Client, options: ScheduleOptions): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
+  const deadline = Date.now() + RECREATE_WAIT_MS;
+  for (let wait = 100; ; wait = Math.min(wait * 2, 1000)) {
     try {
       await client.schedule.create(options);
       return;
     } catch (error) {
-      if (!(error instanceof ScheduleAlreadyRunning) || attempt >= 25) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      if (!(error instanceof ScheduleAlreadyRunning) || Date.now() + wait > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 }
