@@ -58,6 +58,7 @@ export function createActivities(deps: ActivityDeps) {
       logger: deps.logger.child({ credentialId: ref.credentialId, rotationId: ref.rotationId }),
       resolveSecret: deps.resolveSecret,
       signal: activitySignal(),
+      material: credential.produces,
     };
     const source = credential.source as CredentialSource<unknown>;
     const primary = primaryStore.primary as PrimaryStore<unknown>;

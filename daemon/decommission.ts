@@ -56,6 +56,7 @@ export async function decommissionCredential(deps: DecommissionDeps, policy: Pol
     credentialId,
     logger: deps.logger.child({ credentialId, decommission: true }),
     resolveSecret: deps.resolveSecret,
+    material: provider.produces,
   };
   const audit = (event: string, detail: Record<string, unknown>) => store.appendAudit({ credentialId, actor: deps.actor, event, detail });
   const report: DecommissionReport = { credential: credentialId, material: [], dependents: [], problems: [] };

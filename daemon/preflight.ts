@@ -1,5 +1,5 @@
 import type { Policy } from '../config/policy.js';
-import type { CredentialSource, Dependent, ProviderContext } from '../providers/contracts.js';
+import type { ProviderContext } from '../providers/contracts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 
 /**
@@ -14,7 +14,7 @@ export async function preflightPolicy(
 ): Promise<string[]> {
   const context: ProviderContext = { ...ctx, credentialId: policy.id };
   const problems: string[] = [];
-  const source = providers.credential(policy.credential.type)?.source as CredentialSource<unknown> | undefined;
+  const source = providers.credential(policy.credential.type)?.source;
   const found = (await source?.preflight?.(context, policy.credential.spec, policy.strategy)) ?? [];
   problems.push(...found.map((p) => `credential: ${p}`));
   const stores = [
@@ -22,7 +22,7 @@ export async function preflightPolicy(
     ...policy.dependents.map((d) => ({ where: `dependent ${d.name}`, type: d.type, spec: d.spec })),
   ];
   for (const store of stores) {
-    const dependent = providers.store(store.type)?.dependent as Dependent<unknown> | undefined;
+    const dependent = providers.store(store.type)?.dependent;
     const storeProblems = (await dependent?.preflight?.(context, store.spec)) ?? [];
     problems.push(...storeProblems.map((p) => `${store.where}: ${p}`));
   }
