@@ -20,7 +20,8 @@ import { postgresPassword } from './postgres-password/index.js';
 import { redisAclPassword } from './redis-acl-password/index.js';
 import { vaultKv } from './vault-kv/index.js';
 
-const credentialProviders: CredentialProvider[] = [
+/** Rotor's credential types, one line each (tests build registries with more: createRegistry). */
+export const credentialProviders: readonly CredentialProvider[] = [
   postgresPassword,
   awsIamAccessKey,
   githubDeployKey,
@@ -32,7 +33,7 @@ const credentialProviders: CredentialProvider[] = [
   ldapPassword,
 ];
 
-const storeProviders: StoreProvider[] = [
+export const storeProviders: readonly StoreProvider[] = [
   vaultKv,
   awsSecretsManager,
   githubActionsSecret,
