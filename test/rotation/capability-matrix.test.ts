@@ -1,0 +1,181 @@
+/**
+ * The end-to-end half of the capability matrix (the validation half is test/config/capabilities):
+ * every primary store policy validation accepts for a credential type completes a full rotation on
+ * the emulators: moto for AWS Secrets Manager and IAM, our Azure and GCP emulators, the Vault
+ * emulator, real MariaDB, Redis and slapd. One Rotor environment per credential type; its pairs run
+ * inside it. Pairs validation refuses are refused before anything runs (never at run time).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ClientSecretCredential } from '@azure/identity';
+import { SecretClient } from '@azure/keyvault-secrets';
+import { startRotorEnv, type RotorEnv } from '../harness/env.js';
+import { awsFixture, servedFields, type CredentialFixture, type Fields } from '../harness/credential-fixtures.js';
+import { moto, type AwsTarget } from '../harness/aws/targets.js';
+import { azureFixture } from '../harness/azure/fixture.js';
+import { gcpFixture } from '../harness/gcp/fixture.js';
+import { ldapFixture, mysqlFixture, redisFixture } from '../harness/servers/fixtures.js';
+import { startAzureEmulator, type AzureEmulator } from '../harness/azure/index.js';
+import { startGcpEmulator, type GcpEmulator } from '../harness/gcp/index.js';
+import { startRotation } from '../../daemon/rotations.js';
+import { canBePrimary } from '../../config/capabilities.js';
+import { PolicyLoadError } from '../../config/load.js';
+import { registry } from '../../providers/registry.js';
+import type { RotationResult } from '../../workflows/types.js';
+
+const GCP_PROJECT = 'rotor-matrix';
+
+/** A primary store on its emulator: seeds a secret holding the material in service, and says how a policy names it. */
+interface StoreSide {
+  type: string;
+  start(): Promise<void>;
+  /** Puts `initial` in place as the current material; returns the policy's `store:` block (as an object). */
+  seed(env: RotorEnv, id: string, initial: Fields): Promise<Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+function awsStore(): StoreSide {
+  let aws: AwsTarget;
+  return {
+    type: 'aws-secrets-manager',
+    async start() {
+      aws = await moto.start();
+    },
+    async seed(env, id, initial) {
+      const rotor = await aws.iam.rotorUser(`rotor-store-${id}`);
+      env.env.STORE_AWS_KEY_ID = rotor.accessKeyId;
+      env.env.STORE_AWS_SECRET = rotor.secretAccessKey;
+      const sm = new SecretsManagerClient({ endpoint: aws.endpoint, region: aws.region, credentials: aws.admin, maxAttempts: 1 });
+      await sm.send(new CreateSecretCommand({ Name: `matrix/${id}`, SecretString: JSON.stringify(initial) }));
+      sm.destroy();
+      return {
+        type: 'aws-secrets-manager',
+        secretId: `matrix/${id}`,
+        endpoint: aws.endpoint,
+        region: aws.region,
+        credentials: { accessKeyId: 'env:STORE_AWS_KEY_ID', secretAccessKey: 'env:STORE_AWS_SECRET' },
+      };
+    },
+    close: async () => aws?.close(),
+  };
+}
+
+function azureStore(): StoreSide {
+  let az: AzureEmulator;
+  let rotor: { clientId: string; clientSecret: string };
+  return {
+    type: 'azure-key-vault',
+    async start() {
+      az = await startAzureEmulator();
+      rotor = az.directory.registerApp('rotor-store');
+      az.keyVault.grant(rotor.clientId, 'Key Vault Secrets Officer');
+    },
+    async seed(env, id, initial) {
+      env.env.STORE_AZ_ID = rotor.clientId;
+      env.env.STORE_AZ_SECRET = rotor.clientSecret;
+      env.env.STORE_AZ_CA = az.caPem;
+      const credential = new ClientSecretCredential(az.tenantId, rotor.clientId, rotor.clientSecret, { authorityHost: az.authorityHost, disableInstanceDiscovery: true, tlsOptions: { ca: az.caPem } });
+      const kv = new SecretClient(az.vaultUrl, credential, { disableChallengeResourceVerification: true, tlsOptions: { ca: az.caPem } });
+      await kv.setSecret(`matrix-${id}`, JSON.stringify(initial));
+      return {
+        type: 'azure-key-vault',
+        vaultUrl: az.vaultUrl,
+        secretName: `matrix-${id}`,
+        disableChallengeResourceVerification: true,
+        tenantId: az.tenantId,
+        authorityHost: az.authorityHost,
+        credentials: { clientId: 'env:STORE_AZ_ID', clientSecret: 'env:STORE_AZ_SECRET' },
+        caCertificate: 'env:STORE_AZ_CA',
+      };
+    },
+    close: async () => az?.close(),
+  };
+}
+
+function gcpStore(): StoreSide {
+  let gcp: GcpEmulator;
+  let key: string;
+  return {
+    type: 'gcp-secret-manager',
+    async start() {
+      gcp = await startGcpEmulator();
+      const rotor = await gcp.iam.createServiceAccount(`rotor-store@${GCP_PROJECT}.iam.gserviceaccount.com`);
+      gcp.iam.grant(rotor.email, `projects/${GCP_PROJECT}`, 'roles/secretmanager.admin');
+      key = rotor.keyJson;
+    },
+    async seed(env, id, initial) {
+      env.env.STORE_GCP_KEY = key;
+      const name = `projects/${GCP_PROJECT}/secrets/matrix-${id}`;
+      gcp.secretManager.createSecret(name, { payloads: [JSON.stringify(initial)] });
+      return { type: 'gcp-secret-manager', secretId: name, endpoint: gcp.endpoint, tokenEndpoint: gcp.tokenEndpoint, credentials: 'env:STORE_GCP_KEY' };
+    },
+    close: async () => gcp?.close(),
+  };
+}
+
+/** Vault as primary store: a fresh path, no current material (the first rotation takes the credential over). */
+const vaultStore: StoreSide = {
+  type: 'vault-kv',
+  start: async () => undefined,
+  seed: async (env, id) => ({ type: 'vault-kv', address: env.vault.address, token: 'env:VAULT_TOKEN', path: `matrix/${id}` }),
+  close: async () => undefined,
+};
+
+const stores: StoreSide[] = [vaultStore, awsStore(), azureStore(), gcpStore()];
+const fixtures: CredentialFixture[] = [awsFixture(moto), azureFixture(), gcpFixture(), mysqlFixture(), redisFixture(), ldapFixture()];
+
+beforeAll(async () => {
+  for (const s of stores) await s.start();
+});
+afterAll(async () => {
+  for (const s of stores) await s.close();
+});
+
+it('covers every primary store type', () => {
+  expect(stores.map((s) => s.type).sort()).toEqual(registry.catalog.storeTypes().filter((t) => registry.catalog.store(t)!.primary));
+});
+
+describe.each(fixtures)('$type', (fixture) => {
+  let env: RotorEnv;
+  let n = 0;
+  const credential = registry.catalog.credential(fixture.type)!;
+
+  beforeAll(async () => {
+    env = await startRotorEnv();
+    await fixture.start(env);
+    await env.startWorker();
+  });
+  afterAll(async () => {
+    await env?.close();
+    await fixture.close();
+  });
+
+  it.each(stores.map((s) => ({ store: s, name: s.type })))('with $name as primary store', async ({ store }) => {
+    const id = `m${++n}-${fixture.type.split('-')[0]}`;
+    const prepared = await fixture.prepare(env, id);
+    const doc = parse(prepared.yaml) as Record<string, unknown> & { store: { type: string } };
+    const ownStore = doc.store.type === store.type;
+    if (!ownStore) doc.store = (await store.seed(env, id, prepared.initial)) as { type: string };
+    const yaml = stringify(doc);
+    if (!canBePrimary(credential, registry.catalog.store(store.type)!)) {
+      // Refused before anything runs: nothing is rotated.
+      await expect(env.usePolicies(yaml)).rejects.toThrow(PolicyLoadError);
+      await expect(env.usePolicies(yaml)).rejects.toThrow(`${store.type} cannot be the primary store of ${fixture.type}`);
+      expect(await prepared.works(prepared.initial)).toBe(true);
+      return;
+    }
+    const [policy] = await env.usePolicies(yaml);
+    const { handle } = await startRotation(env.client, registry, policy!, { taskQueue: env.taskQueue, trigger: 'manual', reason: 'capability matrix' });
+    const result = (await handle.result()) as RotationResult;
+    expect(result, result.error).toMatchObject({ outcome: 'succeeded' });
+    const served = await servedFields(env, id);
+    expect(served).not.toEqual(prepared.initial);
+    expect(await prepared.works(served)).toBe(true);
+    // Where the store knew the id of the material in service, the rotation revoked it.
+    if (ownStore || (store.type !== 'vault-kv' && credential.produces.idField !== null)) {
+      expect(result.oldMaterialId).toBeTruthy();
+      expect(await prepared.works(prepared.initial)).toBe(false);
+    }
+  });
+});
