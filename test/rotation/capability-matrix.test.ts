@@ -2,7 +2,7 @@
  * The end-to-end half of the capability matrix (the validation half is test/config/capabilities):
  * every primary store policy validation accepts for a credential type completes a full rotation on
  * the emulators: moto for AWS Secrets Manager and IAM, our Azure and GCP emulators, the Vault
- * emulator, real MariaDB, Redis and slapd. One Rotor environment per credential type; its pairs run
+ * emulator, our GitLab emulator, real MariaDB, Redis and slapd. One Rotor environment per credential type; its pairs run
  * inside it. Pairs validation refuses are refused before anything runs (never at run time).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,13 +11,14 @@ import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secre
 import { ClientSecretCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
-import { awsFixture, servedFields, type CredentialFixture, type Fields } from '../harness/credential-fixtures.js';
+import { awsFixture, fixturePolicy, servedFields, type CredentialFixture, type Fields } from '../harness/credential-fixtures.js';
 import { moto, type AwsTarget } from '../harness/aws/targets.js';
 import { azureFixture } from '../harness/azure/fixture.js';
 import { gcpFixture } from '../harness/gcp/fixture.js';
 import { ldapFixture, mysqlFixture, redisFixture } from '../harness/servers/fixtures.js';
 import { startAzureEmulator, type AzureEmulator } from '../harness/azure/index.js';
 import { startGcpEmulator, type GcpEmulator } from '../harness/gcp/index.js';
+import { startGitLabEmulator, type GitLabEmulator } from '../harness/gitlab/index.js';
 import { startRotation } from '../../daemon/rotations.js';
 import { canBePrimary } from '../../config/capabilities.js';
 import { PolicyLoadError } from '../../config/load.js';
@@ -122,8 +123,45 @@ const vaultStore: StoreSide = {
   close: async () => undefined,
 };
 
+/** A GitLab personal access token (single strategy: GitLab revokes the old token when it rotates), Vault as its own primary store. */
+function gitlabFixture(): CredentialFixture {
+  let gitlab: GitLabEmulator;
+  return {
+    type: 'gitlab-token',
+    workflow: 'rotateCiToken',
+    async start(env) {
+      gitlab = await startGitLabEmulator();
+      env.env.GITLAB_ADMIN_TOKEN = gitlab.createPersonalToken({ admin: true, name: 'rotor' }).token;
+    },
+    async prepare(env, id) {
+      const target = gitlab.createPersonalToken({ name: `ci-${id}`, scopes: ['api'] });
+      return {
+        initial: { token: target.token },
+        yaml: fixturePolicy(
+          env,
+          id,
+          'CI deploy token',
+          `credential:
+  type: gitlab-token
+  baseUrl: ${gitlab.baseUrl}
+  token: env:GITLAB_ADMIN_TOKEN
+  scope: { personal: ${target.id} }
+store:
+  type: vault-kv
+  address: ${env.vault.address}
+  token: env:VAULT_TOKEN
+  path: rotor/${id}`,
+        ),
+        works: async (fields) => (await fetch(`${gitlab.baseUrl}/api/v4/personal_access_tokens/self`, { headers: { 'PRIVATE-TOKEN': fields.token! } })).status === 200,
+        issuedSecrets: () => [],
+      };
+    },
+    close: async () => gitlab?.close(),
+  };
+}
+
 const stores: StoreSide[] = [vaultStore, awsStore(), azureStore(), gcpStore()];
-const fixtures: CredentialFixture[] = [awsFixture(moto), azureFixture(), gcpFixture(), mysqlFixture(), redisFixture(), ldapFixture()];
+const fixtures: CredentialFixture[] = [awsFixture(moto), azureFixture(), gcpFixture(), mysqlFixture(), redisFixture(), ldapFixture(), gitlabFixture()];
 
 beforeAll(async () => {
   for (const s of stores) await s.start();
@@ -172,10 +210,10 @@ describe.each(fixtures)('$type', (fixture) => {
     const served = await servedFields(env, id);
     expect(served).not.toEqual(prepared.initial);
     expect(await prepared.works(served)).toBe(true);
-    // Where the store knew the id of the material in service, the rotation revoked it.
-    if (ownStore || (store.type !== 'vault-kv' && credential.produces.idField !== null)) {
-      expect(result.oldMaterialId).toBeTruthy();
-      expect(await prepared.works(prepared.initial)).toBe(false);
-    }
+    // Where the store knew the id of the material in service (the fixture's own seeded store, or a
+    // secret whose id field names it), the rotation revoked it; GitLab revokes the old token itself.
+    const storeKnewOld = ownStore ? fixture.type !== 'gitlab-token' : store.type !== 'vault-kv' && credential.produces.idField !== null;
+    if (storeKnewOld) expect(result.oldMaterialId).toBeTruthy();
+    if (storeKnewOld || fixture.type === 'gitlab-token') expect(await prepared.works(prepared.initial)).toBe(false);
   });
 });
