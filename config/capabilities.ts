@@ -62,7 +62,7 @@ function whyNot(
   if (store.holds === 'one-field') {
     const field = typeof use.spec.field === 'string' ? use.spec.field : undefined;
     if (field !== undefined && !fields.includes(field)) {
-      return { key: 'field', message: `${material} has no field "${field}": ${use.type} writes one field, name one of ${fields.join(', ')}` };
+      return { key: 'field', message: `${material} has no field "${field}" for ${use.type} to write` };
     }
     if (field === undefined && fields.length !== 1) {
       return { key: 'type', message: `${use.type} writes one field and ${material} has ${fields.length}: set "field" to one of ${fields.join(', ')}` };
