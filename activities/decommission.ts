@@ -14,7 +14,7 @@ import { ApplicationFailureCategory } from '@temporalio/common';
 import type { Policy } from '../config/policy.js';
 import type { Material } from '../lib/material.js';
 import { materialSecrets, redactedMessage } from '../lib/redact.js';
-import { ProviderRefusal, type CredentialSource, type Dependent, type PrimaryStore, type ProviderContext } from '../providers/contracts.js';
+import { ProviderRefusal, type CredentialSource, type ProviderContext } from '../providers/contracts.js';
 import { markDecommissioned } from '../store/discovery.js';
 import { activityCancellation, heartbeating } from './heartbeat.js';
 import type { ActivityDeps } from './index.js';
@@ -43,10 +43,11 @@ export function createDecommissionActivities(deps: Omit<ActivityDeps, 'metrics'>
       logger: deps.logger.child({ credentialId: ref.credentialId, decommission: true }),
       resolveSecret: deps.resolveSecret,
       signal: activityCancellation(),
+      material: credential.produces,
     };
-    const primary = primaryStore.primary as PrimaryStore<unknown>;
+    const primary = primaryStore.primary;
     const read = (which: MaterialWhich) => primary.read(ctx, policy.store.spec, which);
-    return { policy, ctx, source: credential.source as CredentialSource<unknown>, read };
+    return { policy, ctx, source: credential.source, read };
   }
 
   /** Appends an audit row unless this run already wrote it (same event and `key` fields). */
@@ -122,7 +123,7 @@ export function createDecommissionActivities(deps: Omit<ActivityDeps, 'metrics'>
     async removeFromDependent(ref: DecommissionRef & { dependent: string }): Promise<{ removed: true } | { removed: false; problem: string }> {
       const s = await open(ref);
       const d = s.policy.dependents.find((x) => x.name === ref.dependent);
-      const dependent = d && (deps.providers.store(d.type)?.dependent as Dependent<unknown> | undefined);
+      const dependent = d && (deps.providers.store(d.type)?.dependent);
       if (!d || !dependent?.remove) {
         return { removed: false, problem: `dependent ${ref.dependent}${d ? ` (${d.type})` : ''} cannot remove material: remove it by hand` };
       }

@@ -11,7 +11,7 @@ import { ApplicationFailureCategory } from '@temporalio/common';
 import type { Policy } from '../config/policy.js';
 import type { ScanTarget } from '../config/discovery.js';
 import type { Logger } from '../lib/logger.js';
-import { ProviderRefusal, type CredentialSource, type DiscoveredCredential, type ProviderContext } from '../providers/contracts.js';
+import { ProviderRefusal, type DiscoveredCredential, type ProviderContext } from '../providers/contracts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotorStore } from '../store/index.js';
 import { matchManaged, recordScan } from '../store/discovery.js';
@@ -87,7 +87,7 @@ export function createDiscoveryActivities(deps: DiscoveryDeps) {
       if (!target) throw ApplicationFailure.nonRetryable(`scan target ${ref.key} is gone (policies changed)`, 'UnknownScanTarget');
       const provider = deps.providers.credential(target.type);
       if (!provider) throw ApplicationFailure.nonRetryable(`credential type ${target.type} is not registered`, 'UnknownProvider');
-      const source = provider.source as CredentialSource<unknown>;
+      const source = provider.source;
       const ctx: ProviderContext = {
         rotationId: 'discovery',
         credentialId: target.from,

@@ -6,7 +6,7 @@
  */
 import type { Policy } from '../config/policy.js';
 import { durationMs } from '../config/duration.js';
-import type { CredentialProvider } from '../providers/contracts.js';
+import type { CredentialProvider, Strategy } from '../providers/contracts.js';
 import type { CredentialRow } from '../store/index.js';
 import type { RotationInput } from '../workflows/types.js';
 
@@ -19,7 +19,7 @@ export interface DrainPlan {
 export interface RotationPlan {
   rotationId: string;
   credentialType: string;
-  strategy: 'dual' | 'single';
+  strategy: Strategy;
   dependents: string[];
   healthChecks: string[];
   graceMs: number;

@@ -4,7 +4,7 @@
  * rotation's first step, and `rotor plan --check` (cli/).
  */
 import type { Policy } from '../config/policy.js';
-import { ProviderRefusal, type CredentialSource, type Dependent, type ProviderContext } from '../providers/contracts.js';
+import { ProviderRefusal, type ProviderContext } from '../providers/contracts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { Ref, RunStep } from './step.js';
 
@@ -16,7 +16,7 @@ export async function preflightPolicy(
 ): Promise<string[]> {
   const context: ProviderContext = { ...ctx, credentialId: policy.id };
   const problems: string[] = [];
-  const source = providers.credential(policy.credential.type)?.source as CredentialSource<unknown> | undefined;
+  const source = providers.credential(policy.credential.type)?.source;
   const found = (await source?.preflight?.(context, policy.credential.spec, policy.strategy)) ?? [];
   problems.push(...found.map((p) => `credential: ${p}`));
   const stores = [
@@ -24,7 +24,7 @@ export async function preflightPolicy(
     ...policy.dependents.map((d) => ({ where: `dependent ${d.name}`, type: d.type, spec: d.spec })),
   ];
   for (const store of stores) {
-    const dependent = providers.store(store.type)?.dependent as Dependent<unknown> | undefined;
+    const dependent = providers.store(store.type)?.dependent;
     const storeProblems = (await dependent?.preflight?.(context, store.spec)) ?? [];
     problems.push(...storeProblems.map((p) => `${store.where}: ${p}`));
   }

@@ -64,8 +64,8 @@ export class StepContext {
     if (!credential || !primaryStore?.primary) {
       throw ApplicationFailure.nonRetryable(`providers for ${ref.credentialId} are not registered`, 'UnknownProvider');
     }
-    this.source = credential.source as CredentialSource<unknown>;
-    this.primary = primaryStore.primary as PrimaryStore<unknown>;
+    this.source = credential.source;
+    this.primary = primaryStore.primary;
     this.spec = this.policy.credential.spec;
     this.storeSpec = this.policy.store.spec;
     this.ctx = {
@@ -74,6 +74,7 @@ export class StepContext {
       logger: deps.logger.child({ credentialId: ref.credentialId, rotationId: ref.rotationId }),
       resolveSecret: deps.resolveSecret,
       signal: activityCancellation(),
+      material: credential.produces,
     };
   }
 
@@ -95,7 +96,7 @@ export class StepContext {
     const d = this.policy.dependents.find((x) => x.name === name);
     const provider = d && this.deps.providers.store(d.type);
     if (!d || !provider) throw ApplicationFailure.nonRetryable(`no dependent ${name} in policy ${this.ref.credentialId}`, 'UnknownDependent');
-    return { spec: d.spec, impl: provider.dependent as Dependent<unknown> };
+    return { spec: d.spec, impl: provider.dependent };
   }
 }
 

@@ -4,6 +4,7 @@
  * returns a finding or null. Facts hold ids, dates and names, never a secret value.
  */
 import type { Policy } from '../config/policy.js';
+import { registry } from '../providers/registry.js';
 
 export const SEVERITIES = ['critical', 'high', 'medium', 'low', 'info'] as const;
 export type Severity = (typeof SEVERITIES)[number];
@@ -59,7 +60,7 @@ export interface Thresholds {
   expiringSoonDays: number;
   /** Rotation failures within this many days are reported (default 7). */
   failureWindowDays: number;
-  /** Longest a credential may live, per type; `default` for the rest. */
+  /** Longest a credential may live, per type (each type's registered `maxAgeDays`); `default` for the rest. */
   maxAgeDays: Record<string, number> & { default: number };
 }
 
@@ -67,8 +68,8 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   unusedDays: 90,
   expiringSoonDays: 30,
   failureWindowDays: 7,
-  // The seeds: cloud keys every 90 days, database secrets every 30-60.
-  maxAgeDays: { default: 90, 'aws-iam-access-key': 90, 'postgres-password': 30, 'mysql-password': 30, 'redis-acl-password': 30 },
+  // Each type's registration says its own (cloud keys 90 days, database secrets 30); 90 for a type Rotor has no provider for.
+  maxAgeDays: { default: 90, ...registry.maxAgeDays() },
 };
 
 export interface AuditContext {

@@ -13,13 +13,9 @@ import { printable } from '../lib/printable.js';
 
 export { MAX_POLICY_FILE_BYTES } from './policy-files.js';
 
-/** What the loader needs to know of the providers: their spec schemas and a few facts. */
-export interface ProviderCatalog {
-  credential(type: string): { spec: z.ZodType; strategies: ReadonlyArray<'dual' | 'single'>; defaultEvery: string } | undefined;
-  store(type: string): { spec: z.ZodType; primary: boolean } | undefined;
-  credentialTypes(): string[];
-  storeTypes(): string[];
-}
+import type { ProviderCatalog } from '../providers/catalog.js';
+import { capabilityProblems } from './capabilities.js';
+export type { ProviderCatalog } from '../providers/catalog.js';
 
 /** One reason a policy file was refused: file, YAML path, line where known, and why. */
 export interface PolicyProblem {
@@ -333,6 +329,7 @@ function validatePolicy(item: unknown, catalog: ProviderCatalog, settings: Opera
   const cronProblem = cron && !reported.has('schedule.cron') && cronProblems(cron, settings);
   if (cronProblem) counting(['schedule', 'cron'], cronProblem);
 
+  if (credential && store) capabilityProblems(catalog, credentialBlock!.type, store, dependents, counting);
   if (!p || problems > 0 || !credential || !credentialSpec || !store || dependents.some((d) => !d)) return undefined;
   const schedule = { ...p.schedule, every: p.schedule.every ?? (p.schedule.cron ? undefined : credential.defaultEvery) };
   return {

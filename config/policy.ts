@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { DurationSchema, PositiveDurationSchema } from './duration.js';
 import { WEEKDAYS } from '../workflows/windows.js';
 import { SecretRefSchema } from './secret-ref.js';
+import { STRATEGIES, type Strategy } from '../providers/contracts.js';
 
 // A missing field says so, instead of zod's "expected string, received undefined".
 z.config({ customError: (issue) => (issue.code === 'invalid_type' && issue.input === undefined ? 'is required' : undefined) });
@@ -87,7 +88,7 @@ export const PolicySchema = z.strictObject({
   expires: z.iso.date().optional(),
   enabled: z.boolean().default(true),
   credential: ProviderBlockSchema,
-  strategy: z.enum(['dual', 'single']).optional(),
+  strategy: z.enum(STRATEGIES).optional(),
   schedule: ScheduleSchema.default({ jitter: '0s', windows: [], outsideWindow: 'delay' }),
   /** The primary store: where material lives between steps, staged pending then promoted. */
   store: ProviderBlockSchema,
@@ -150,7 +151,7 @@ export interface DependentRef extends ProviderRef {
 /** A validated policy, with provider specs parsed and defaults applied. */
 export interface Policy extends Omit<ParsedPolicy, 'credential' | 'store' | 'dependents' | 'strategy' | 'schedule'> {
   credential: ProviderRef;
-  strategy: 'dual' | 'single';
+  strategy: Strategy;
   schedule: ParsedPolicy['schedule'];
   store: ProviderRef;
   dependents: DependentRef[];

@@ -13,6 +13,7 @@ import type { RotorStore } from '../store/index.js';
 import type { PolicySet } from './policies.js';
 import { emergencyTaskQueue } from './rotations.js';
 import type { RotorMetrics } from './metrics.js';
+import * as workflowExports from '../workflows/index.js';
 
 /** The workflow entry file the Temporal bundler compiles (TypeScript is fine: it bundles with swc). */
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -53,6 +54,19 @@ export interface WorkerDeps {
   shutdownGraceMs?: number;
 }
 
+/**
+ * Every registered credential type names a rotation workflow the bundle exports: found at start-up,
+ * not when its first rotation is started.
+ */
+export function checkWorkflowNames(providers: ProviderRegistry): void {
+  const exported = workflowExports as Record<string, unknown>;
+  const missing = providers.workflows().filter((name) => typeof exported[name] !== 'function');
+  if (missing.length > 0) {
+    const known = Object.keys(exported).filter((k) => k.startsWith('rotate')).sort().join(', ');
+    throw new Error(`credential types name workflows the worker does not have: ${missing.join(', ')} (known: ${known})`);
+  }
+}
+
 /** In-flight activities get this long to finish on SIGTERM before they are cancelled (and retried elsewhere). */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
 /** After the grace, cancelled activities get this long to stop before the worker gives up on them. */
@@ -63,6 +77,7 @@ const SHUTDOWN_FORCE_MARGIN_MS = 10_000;
  * one on its emergency queue, so emergencies never wait behind a backlog of scheduled rotations.
  */
 export async function createRotorWorkers(deps: WorkerDeps): Promise<Worker[]> {
+  checkWorkflowNames(deps.providers);
   const activities = {
     ...createActivities({
       store: deps.store,

@@ -1,6 +1,7 @@
 /**
- * The two provider contracts of the rotation protocol (see shared/design/ARCHITECTURE.md), plus the
- * secret-store role a system can play as a rotation's primary store.
+ * The two provider contracts of the rotation protocol, plus the secret-store role a system can play
+ * as a rotation's primary store, and what each declares it produces or can hold (checked by
+ * config/capabilities.ts when a policy is validated, before anything runs).
  *
  * Providers know their own system and nothing of Temporal, policies or the run store. Every method
  * must be safe to call again with the same arguments: activities retry, and a retry must find the
@@ -9,6 +10,18 @@
 import type { z } from 'zod';
 import type { Material } from '../lib/material.js';
 import type { Logger } from '../lib/logger.js';
+
+/** `dual`: old and new are valid together; `single`: the secret is changed in place. */
+export const STRATEGIES = ['dual', 'single'] as const;
+export type Strategy = (typeof STRATEGIES)[number];
+
+/** The material a credential type produces: its field names and which one, if any, is its public id. */
+export interface MaterialShape {
+  /** Every field its material has, e.g. `['username', 'password']`. */
+  fields: readonly string[];
+  /** The field whose value is the material's id (`accessKeyId`, `username`), or null when the id is none of them (a token id, a key fingerprint). */
+  idField: string | null;
+}
 
 /** What every provider call receives besides its spec. */
 export interface ProviderContext {
@@ -21,6 +34,11 @@ export interface ProviderContext {
   resolveSecret(ref: string): Promise<string>;
   /** Aborted when the activity is cancelled or times out. */
   signal?: AbortSignal;
+  /**
+   * The shape of the rotated credential's material (its registration's `produces`): a store that
+   * keeps no id of its own reads the id back from `idField`. Absent outside a rotation of a credential.
+   */
+  material?: MaterialShape;
 }
 
 /** Non-retryable failure: retrying cannot help (bad permissions, a refused limit, a wrong spec). */
@@ -55,24 +73,22 @@ export interface CreateRequest {
 
 /** Mints and kills secret material for one credential type. */
 export interface CredentialSource<Spec> {
-  /** `dual`: old and new are valid together; `single`: the secret is changed in place. */
-  strategies: ReadonlyArray<'dual' | 'single'>;
+  strategies: readonly Strategy[];
   /**
    * Creating new material kills the old at once and cannot be undone (GitLab's rotate endpoint).
    * The protocol then never rolls back after create: it keeps the new material and escalates.
    */
   createRevokesOld?: boolean;
   /** Creates (or, after a retry, finds) new material and makes it valid in its system. */
-  create(ctx: ProviderContext, spec: Spec, strategy: 'dual' | 'single', req: CreateRequest): Promise<Material>;
+  create(ctx: ProviderContext, spec: Spec, strategy: Strategy, req: CreateRequest): Promise<Material>;
   /** Proves the material authenticates against the real system; throws if it does not (yet). */
   verify(ctx: ProviderContext, spec: Spec, material: Material): Promise<void>;
   /** Undoes create after a failed rotation, leaving `current` as the one valid credential. */
-  discard(ctx: ProviderContext, spec: Spec, strategy: 'dual' | 'single', created: Material, current: Material | null): Promise<void>;
-  /** Reversible step before revoke, where the system has one. */
+  discard(ctx: ProviderContext, spec: Spec, strategy: Strategy, created: Material, current: Material | null): Promise<void>;
+  /** Reversible step before revoke, where the system has one (the protocol never re-enables: rollback ends before promote). */
   disable?(ctx: ProviderContext, spec: Spec, old: Material): Promise<void>;
-  enable?(ctx: ProviderContext, spec: Spec, old: Material): Promise<void>;
   /** Irreversibly invalidates old material. Revoking what is already gone is a success. */
-  revoke(ctx: ProviderContext, spec: Spec, strategy: 'dual' | 'single', old: Material): Promise<void>;
+  revoke(ctx: ProviderContext, spec: Spec, strategy: Strategy, old: Material): Promise<void>;
   /** What exists, for discovery. */
   list(ctx: ProviderContext, spec: Spec): Promise<DiscoveredCredential[]>;
   /**
@@ -81,11 +97,11 @@ export interface CredentialSource<Spec> {
    */
   inUse?(ctx: ProviderContext, spec: Spec, old: Material, since: Date): Promise<Usage>;
   /** Checks, changing nothing, that Rotor's identity can do every step here; returns what is missing. */
-  preflight?(ctx: ProviderContext, spec: Spec, strategy: 'dual' | 'single'): Promise<string[]>;
+  preflight?(ctx: ProviderContext, spec: Spec, strategy: Strategy): Promise<string[]>;
   /** Posture: grants of the spec's principal broader than any one workload needs (admin, wildcard actions). */
   privileges?(ctx: ProviderContext, spec: Spec): Promise<PrivilegeFacts>;
   /** Decommission: irreversibly invalidates material even when it is the last valid one (revoke refuses that). */
-  retire?(ctx: ProviderContext, spec: Spec, strategy: 'dual' | 'single', material: Material): Promise<void>;
+  retire?(ctx: ProviderContext, spec: Spec, strategy: Strategy, material: Material): Promise<void>;
 }
 
 /** Over-privilege evidence for one principal: policy names and reasons, never secret values. */
@@ -140,14 +156,31 @@ export interface PrimaryStore<Spec> {
   discardPending(ctx: ProviderContext, spec: Spec): Promise<void>;
 }
 
-/** A credential type as registered: its workflow name, spec schema and source. */
+/** What a store can hold: the whole material, or the value of one field (`field` in its spec, else the material's only field). */
+export type Holds = 'all-fields' | 'one-field';
+
+/**
+ * How a primary store knows a material's id when it reads it back: `kept` in its own metadata
+ * (tags, custom metadata), so any material fits; or `id-field`: read from the credential's declared
+ * id field, so only material whose id is one of its fields can be staged there.
+ */
+export type IdOnRead = 'kept' | 'id-field';
+
+/** A credential type as registered: its workflow name, spec schema, source and what it produces. */
 export interface CredentialProvider<S extends z.ZodType = z.ZodType> {
   type: string;
-  /** Named Temporal workflow, so the UI lists runs by type (e.g. `rotateDatabasePassword`). */
+  /**
+   * Named Temporal workflow, so the UI lists runs by type (e.g. `rotateDatabasePassword`); checked
+   * at worker start-up against the workflows the worker's bundle exports.
+   */
   workflow: string;
   /** Cadence when a policy gives none: databases and CI tokens 30d, cloud keys 90d. */
   defaultEvery: string;
+  /** The audit's "long-lived" threshold for this type, in days (`rotor audit --max-age` overrides it). */
+  maxAgeDays: number;
   spec: S;
+  /** What its material holds: checked against every store of a policy before the policy is accepted. */
+  produces: MaterialShape;
   source: CredentialSource<z.infer<S>>;
 }
 
@@ -155,14 +188,18 @@ export interface CredentialProvider<S extends z.ZodType = z.ZodType> {
 export interface StoreProvider<S extends z.ZodType = z.ZodType> {
   type: string;
   spec: S;
+  /** What it can hold of a material (checked when a policy is validated). */
+  holds: Holds;
   dependent: Dependent<z.infer<S>>;
-  primary?: PrimaryStore<z.infer<S>>;
+  /** Present when it can be a primary store; then it says how it gets a material's id back. */
+  primary?: PrimaryStore<z.infer<S>> & { idOnRead: IdOnRead };
 }
 
-export function defineCredential<S extends z.ZodType>(def: CredentialProvider<S>): CredentialProvider {
-  return def as unknown as CredentialProvider;
+/** Keeps the spec type of its argument, so a provider's methods are checked against its own schema. */
+export function defineCredential<S extends z.ZodType>(def: CredentialProvider<S>): CredentialProvider<S> {
+  return def;
 }
 
-export function defineStore<S extends z.ZodType>(def: StoreProvider<S>): StoreProvider {
-  return def as unknown as StoreProvider;
+export function defineStore<S extends z.ZodType>(def: StoreProvider<S>): StoreProvider<S> {
+  return def;
 }

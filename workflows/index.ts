@@ -1,10 +1,16 @@
 /**
- * One named workflow per credential type, all on the same protocol, so the Temporal UI lists runs
- * by type. A new credential family adds one line here and names it in its provider definition.
+ * Named workflows for the credential families, all on the same protocol, so the Temporal UI lists
+ * runs by family. A new credential type names one of them in its registration (`workflow`), or the
+ * generic `rotateCredential`: adding a type never needs a line here. The worker checks at start-up
+ * that every registered type names a workflow exported here (daemon/worker.ts).
  */
 import { runRotationProtocol } from './protocol.js';
 import type { RotationInput, RotationResult } from './types.js';
 
+/** Any credential type without a family of its own. */
+export async function rotateCredential(input: RotationInput): Promise<RotationResult> {
+  return runRotationProtocol(input);
+}
 export async function rotateDatabasePassword(input: RotationInput): Promise<RotationResult> {
   return runRotationProtocol(input);
 }

@@ -4,6 +4,7 @@
  * client side and the scheduled-rotation workflow.
  */
 import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair } from '@temporalio/common';
+import type { Trigger } from './types.js';
 
 export const ROTOR_CREDENTIAL_ID = defineSearchAttributeKey('RotorCredentialId', SearchAttributeType.KEYWORD);
 export const ROTOR_CREDENTIAL_TYPE = defineSearchAttributeKey('RotorCredentialType', SearchAttributeType.KEYWORD);
@@ -18,7 +19,7 @@ export interface RotationLabels {
   type: string;
   owner: string;
   environment: string;
-  trigger: 'scheduled' | 'manual' | 'emergency';
+  trigger: Trigger;
 }
 
 export function rotationSearchAttributes(l: RotationLabels): SearchAttributePair[] {

@@ -4,7 +4,11 @@
  * Temporal history.
  */
 
-export type Trigger = 'scheduled' | 'manual' | 'emergency';
+import type { Receipt } from '../providers/contracts.js';
+import type { Outcome as RunOutcome, Trigger } from '../store/index.js';
+
+/** Declared once, with the runs the store records (type imports only: nothing of either enters the bundle). */
+export type { Trigger };
 
 export interface RotationInput {
   credentialId: string;
@@ -25,18 +29,16 @@ export type NotificationEvent =
   | 'awaiting_decision'
   | 'old_still_in_use';
 
-/** Names the version a dependent held before a write (mirrors providers/contracts Receipt). */
-export interface ReceiptRef {
-  version: string;
-  previousVersion: string | null;
-}
+/** A dependent's receipt crosses the boundary as it is: it holds version ids only. */
+export type ReceiptRef = Receipt;
 
 export interface CreatedRef {
   materialId: string;
   previousMaterialId: string | null;
 }
 
-export type Outcome = 'succeeded' | 'rolled_back' | 'failed' | 'aborted';
+/** How a finished rotation ended: the store's run outcomes but `running`. */
+export type Outcome = Exclude<RunOutcome, 'running'>;
 
 export interface RotationResult {
   rotationId: string;

@@ -29,6 +29,7 @@ import {
   type DiscoveredCredential,
   type ProviderContext,
   type Usage,
+  type Strategy,
 } from '../contracts.js';
 import { callerIdentity, IamAccessKeys, type AccessKeyInfo, type LastUsed } from './iam.js';
 import { AwsIamAccessKeySpecSchema, type AwsIamAccessKeySpec } from './spec.js';
@@ -40,7 +41,6 @@ export type { LastUsed } from './iam.js';
 /** User tag naming the rotation that is creating a key and the keys that existed before. */
 export const CREATING_TAG = 'rotor:creating';
 
-type Strategy = 'dual' | 'single';
 
 function keyOf(material: Material): { accessKeyId: string; secretAccessKey: string } {
   return {
@@ -148,12 +148,6 @@ async function disable(ctx: ProviderContext, spec: AwsIamAccessKeySpec, old: Mat
   ctx.logger.info({ userName: spec.userName, accessKeyId: old.id, alreadyGone: !found }, 'aws access key disabled');
 }
 
-async function enable(ctx: ProviderContext, spec: AwsIamAccessKeySpec, old: Material): Promise<void> {
-  const found = await IamAccessKeys.use(ctx, spec, (iam) => iam.setStatus(old.id, 'Active'));
-  if (!found) throw new ProviderRefusal(`cannot enable access key ${old.id} of IAM user "${spec.userName}": it was deleted`);
-  ctx.logger.info({ userName: spec.userName, accessKeyId: old.id }, 'aws access key enabled');
-}
-
 async function revoke(ctx: ProviderContext, spec: AwsIamAccessKeySpec, _strategy: Strategy, old: Material): Promise<void> {
   await IamAccessKeys.use(ctx, spec, async (iam) => {
     const keys = await iam.list();
@@ -225,7 +219,6 @@ const source: CredentialSource<AwsIamAccessKeySpec> = {
   verify,
   discard,
   disable,
-  enable,
   revoke,
   list,
   privileges: userPrivileges,
@@ -236,6 +229,8 @@ export const awsIamAccessKey = defineCredential({
   type: 'aws-iam-access-key',
   workflow: 'rotateAwsAccessKey',
   defaultEvery: '90d',
+  maxAgeDays: 90,
+  produces: { fields: ['accessKeyId', 'secretAccessKey'], idField: 'accessKeyId' },
   spec: AwsIamAccessKeySpecSchema,
   source,
 });

@@ -16,7 +16,7 @@ import {
   ListUserPoliciesCommand,
 } from '@aws-sdk/client-iam';
 import type { Material } from '../../lib/material.js';
-import type { PrivilegeFacts, ProviderContext } from '../contracts.js';
+import type { PrivilegeFacts, ProviderContext, Strategy } from '../contracts.js';
 import { awsClientConfig, awsFailure } from '../aws-shared.js';
 import { IamAccessKeys } from './iam.js';
 import type { AwsIamAccessKeySpec } from './spec.js';
@@ -89,7 +89,7 @@ export async function userPrivileges(ctx: ProviderContext, spec: AwsIamAccessKey
 }
 
 /** Deletes the access key for good, even the user's last active one. Deleting what is gone succeeds. */
-export async function retireAccessKey(ctx: ProviderContext, spec: AwsIamAccessKeySpec, _strategy: 'dual' | 'single', material: Material): Promise<void> {
+export async function retireAccessKey(ctx: ProviderContext, spec: AwsIamAccessKeySpec, _strategy: Strategy, material: Material): Promise<void> {
   const deleted = await IamAccessKeys.use(ctx, spec, (iam) => iam.delete(material.id));
   ctx.logger.info({ userName: spec.userName, accessKeyId: material.id, alreadyGone: !deleted }, 'aws access key retired');
 }

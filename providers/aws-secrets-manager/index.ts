@@ -6,9 +6,10 @@
  *   (versionToken), so a retry's PutSecretValue is a no-op and a version says which rotation wrote it.
  * - SecretString is a JSON object of the material's fields, nothing else: consumers read exactly
  *   the fields they expect.
- * - A material's id is recovered from its fields: `accessKeyId`, else `username`, else `keyId`.
- *   Material without one of these cannot be staged (its id would not survive the round trip); a
- *   version written by someone else without them gets its VersionId as id.
+ * - A material's id is recovered from the field its credential type declares as id (`produces.idField`,
+ *   in ctx.material). Material whose id is not that field's value cannot be staged (its id would not
+ *   survive the round trip; policy validation refuses such a pairing first); a version without the
+ *   field gets its VersionId as id.
  * - Rotor never creates the secret: it must exist with a current value, so consumers never read
  *   unverified material (AWS makes the first version of a secret AWSCURRENT whatever its labels).
  */
@@ -16,7 +17,7 @@ import { createHash } from 'node:crypto';
 import { fingerprintFields, Material } from '../../lib/material.js';
 import { defineStore, ProviderRefusal, type Dependent, type PrimaryStore, type ProviderContext, type Stage } from '../contracts.js';
 import { CURRENT, holder, PENDING, PREVIOUS, SecretVersions, type SecretVersion } from './secrets.js';
-import { ID_FIELDS, idFromFields, jsonFields, materialJson } from '../json-material.js';
+import { idFieldRefusal, idFromFields, jsonFields, materialJson } from '../json-material.js';
 import { AwsSecretsManagerSpecSchema, type AwsSecretsManagerSpec } from './spec.js';
 
 export { AwsSecretsManagerSpecSchema, type AwsSecretsManagerSpec } from './spec.js';
@@ -38,10 +39,10 @@ function parseFields(secretId: string, version: SecretVersion): Record<string, s
   return fields;
 }
 
-function materialOf(secretId: string, version: SecretVersion | null): Material | null {
+function materialOf(ctx: ProviderContext, secretId: string, version: SecretVersion | null): Material | null {
   if (!version) return null;
   const fields = parseFields(secretId, version);
-  return new Material(idFromFields(fields) ?? version.versionId, fields);
+  return new Material(idFromFields(fields, ctx.material) ?? version.versionId, fields);
 }
 
 const dependent: Dependent<AwsSecretsManagerSpec> = {
@@ -101,10 +102,10 @@ const dependent: Dependent<AwsSecretsManagerSpec> = {
 
 async function readStage(ctx: ProviderContext, spec: AwsSecretsManagerSpec, stage: Stage): Promise<Material | null> {
   return SecretVersions.use(ctx, spec, async (secret) => {
-    if (stage !== 'pending') return materialOf(spec.secretId, await secret.get({ stage: stage === 'current' ? CURRENT : PREVIOUS }));
+    if (stage !== 'pending') return materialOf(ctx, spec.secretId, await secret.get({ stage: stage === 'current' ? CURRENT : PREVIOUS }));
     // AWSPENDING of another rotation is not ours: only the version this rotation wrote counts.
     const pending = await secret.get({ stage: PENDING });
-    return pending?.versionId === versionToken(ctx.rotationId) ? materialOf(spec.secretId, pending) : null;
+    return pending?.versionId === versionToken(ctx.rotationId) ? materialOf(ctx, spec.secretId, pending) : null;
   });
 }
 
@@ -115,10 +116,8 @@ const primary: PrimaryStore<AwsSecretsManagerSpec> = {
    * the same rotation staging other material is refused by AWS (versions are immutable).
    */
   async stagePending(ctx, spec, material) {
-    const fields = material.revealAll();
-    if (idFromFields(fields) !== material.id) {
-      throw new ProviderRefusal(`material ${material.id} cannot be stored in Secrets Manager: its id must be the value of one of its fields ${ID_FIELDS.join(', ')}`);
-    }
+    const refused = idFieldRefusal(material, ctx.material, 'Secrets Manager');
+    if (refused) throw new ProviderRefusal(refused);
     const token = versionToken(ctx.rotationId);
     await SecretVersions.use(ctx, spec, async (secret) => {
       const stages = await secret.requireStages();
@@ -170,6 +169,7 @@ const primary: PrimaryStore<AwsSecretsManagerSpec> = {
 export const awsSecretsManager = defineStore({
   type: 'aws-secrets-manager',
   spec: AwsSecretsManagerSpecSchema,
+  holds: 'all-fields',
   dependent,
-  primary,
+  primary: { ...primary, idOnRead: 'id-field' },
 });

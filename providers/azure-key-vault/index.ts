@@ -78,10 +78,10 @@ function parseFields(name: string, version: VersionValue): Record<string, string
   return fields;
 }
 
-function materialOf(name: string, version: VersionValue): Material {
+function materialOf(ctx: ProviderContext, name: string, version: VersionValue): Material {
   const fields = parseFields(name, version);
   // The rotor-material-id tag first; versions written by others name it in a field, if at all.
-  return new Material(version.tags[TAGS.material] ?? idFromFields(fields) ?? version.version, fields);
+  return new Material(version.tags[TAGS.material] ?? idFromFields(fields, ctx.material) ?? version.version, fields);
 }
 
 /** The latest version that consumers read, or null when there is none they can read. */
@@ -187,7 +187,7 @@ async function pendingOf(ctx: ProviderContext, spec: AzureKeyVaultSpec, vault: V
     .sort((a, b) => (b.createdOn?.getTime() ?? 0) - (a.createdOn?.getTime() ?? 0));
   if (!ours[0]) return null;
   const value = await vault.get(name, ours[0].version);
-  const material = materialOf(name, value);
+  const material = materialOf(ctx, name, value);
   if (value.tags[TAGS.fingerprint] && value.tags[TAGS.fingerprint] !== material.fingerprint()) {
     throw new ProviderRefusal(`version ${value.version} of secret ${name} does not hold the material its tags name: it was changed outside Rotor`);
   }
@@ -198,9 +198,9 @@ async function readStage(ctx: ProviderContext, spec: AzureKeyVaultSpec, stage: S
   return VaultSecrets.use(ctx, spec, async (vault) => {
     if (stage === 'pending') return (await pendingOf(ctx, spec, vault))?.material ?? null;
     const current = await served(vault, spec.secretName);
-    if (stage === 'current') return current && materialOf(spec.secretName, current);
+    if (stage === 'current') return current && materialOf(ctx, spec.secretName, current);
     const previous = current?.tags[TAGS.previous];
-    return previous ? materialOf(spec.secretName, await vault.get(spec.secretName, previous)) : null;
+    return previous ? materialOf(ctx, spec.secretName, await vault.get(spec.secretName, previous)) : null;
   });
 }
 
@@ -278,6 +278,8 @@ const primary: PrimaryStore<AzureKeyVaultSpec> = {
 export const azureKeyVault = defineStore({
   type: 'azure-key-vault',
   spec: AzureKeyVaultSpecSchema,
+  holds: 'all-fields',
   dependent,
-  primary,
+  // The material id is a tag of each version Rotor writes.
+  primary: { ...primary, idOnRead: 'kept' },
 });

@@ -56,6 +56,7 @@ import {
   type DiscoveredCredential,
   type ProviderContext,
   type Usage,
+  type Strategy,
 } from '../contracts.js';
 import { azureError, azureTls, clientSecretCredential, signInRefusals } from '../azure-shared.js';
 import { GraphApplications, graphScope, type ApplicationInfo, type PasswordInfo, type SignInLimits } from './graph.js';
@@ -66,7 +67,6 @@ export { AzureSpSecretSpecSchema, type AzureSpSecretSpec } from './spec.js';
 export { graphScope } from './graph.js';
 export { PRIVILEGED_ROLES, TAKEOVER_PERMISSIONS } from './posture.js';
 
-type Strategy = 'dual' | 'single';
 
 /** The displayName of the secret a rotation adds: how a retry finds the secret an earlier attempt added. */
 export const secretName = (rotationId: string): string => `rotor:${rotationId}`;
@@ -264,6 +264,8 @@ export const azureSpSecret = defineCredential({
   type: 'azure-sp-secret',
   workflow: 'rotateAzureClientSecret',
   defaultEvery: '90d',
+  maxAgeDays: 90,
+  produces: { fields: ['keyId', 'clientId', 'clientSecret', 'tenantId'], idField: 'keyId' },
   spec: AzureSpSecretSpecSchema,
   source,
 });

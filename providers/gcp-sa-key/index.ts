@@ -64,6 +64,7 @@ import {
   type DiscoveredCredential,
   type ProviderContext,
   type Usage,
+  type Strategy,
 } from '../contracts.js';
 import { parseKeyFile } from '../gcp-shared.js';
 import { DRAIN_PERMISSION, DRAIN_ROLE, KeyActivity, LAG_NOTE, PolicyAnalyzerDenied } from './activity.js';
@@ -76,7 +77,6 @@ export { KEYS_PER_ACCOUNT, REQUIRED_PERMISSIONS } from './keys.js';
 export { DRAIN_PERMISSION, DRAIN_ROLE } from './activity.js';
 export { BROAD_ROLES, POSTURE_PERMISSION, POSTURE_ROLE } from './posture.js';
 
-type Strategy = 'dual' | 'single';
 
 /** Staging attempts before a new key is given up (and deleted). */
 const STAGE_ATTEMPTS = 3;
@@ -179,12 +179,6 @@ async function discard(ctx: ProviderContext, spec: GcpSaKeySpec, _strategy: Stra
 async function disable(ctx: ProviderContext, spec: GcpSaKeySpec, old: Material): Promise<void> {
   const found = await ServiceAccountKeys.use(ctx, spec, (keys) => keys.setDisabled(old.id, true));
   ctx.logger.info({ serviceAccount: spec.serviceAccount, keyId: old.id, alreadyGone: !found }, 'gcp service-account key disabled');
-}
-
-async function enable(ctx: ProviderContext, spec: GcpSaKeySpec, old: Material): Promise<void> {
-  const found = await ServiceAccountKeys.use(ctx, spec, (keys) => keys.setDisabled(old.id, false));
-  if (!found) throw new ProviderRefusal(`cannot enable key ${old.id} of service account ${spec.serviceAccount}: it was deleted`);
-  ctx.logger.info({ serviceAccount: spec.serviceAccount, keyId: old.id }, 'gcp service-account key enabled');
 }
 
 async function revoke(ctx: ProviderContext, spec: GcpSaKeySpec, _strategy: Strategy, old: Material): Promise<void> {
@@ -307,7 +301,6 @@ const source: CredentialSource<GcpSaKeySpec> = {
   verify,
   discard,
   disable,
-  enable,
   revoke,
   list,
   preflight,
@@ -319,6 +312,8 @@ export const gcpSaKey = defineCredential({
   type: 'gcp-sa-key',
   workflow: 'rotateGcpServiceAccountKey',
   defaultEvery: '90d',
+  maxAgeDays: 90,
+  produces: { fields: ['keyId', 'keyJson'], idField: 'keyId' },
   spec: GcpSaKeySpecSchema,
   source,
 });

@@ -42,7 +42,7 @@
 import { fingerprintFields, Material } from '../../lib/material.js';
 import { defineStore, ProviderRefusal, type Dependent, type PrimaryStore, type ProviderContext, type Receipt, type Stage } from '../contracts.js';
 import { SecretVersions, type SecretInfo, type VersionInfo } from './secrets.js';
-import { ID_FIELDS, idFromFields, jsonFields, materialJson } from '../json-material.js';
+import { idFieldRefusal, idFromFields, jsonFields, materialJson } from '../json-material.js';
 import { GcpSecretManagerSpecSchema, secretName, type GcpSecretManagerSpec } from './spec.js';
 
 export { GcpSecretManagerSpecSchema, secretName, type GcpSecretManagerSpec } from './spec.js';
@@ -70,11 +70,11 @@ export function requiredPermissions(spec: GcpSecretManagerSpec): string[] {
 }
 
 
-function materialOf(name: string, version: number, text: string): Material {
+function materialOf(ctx: ProviderContext, name: string, version: number, text: string): Material {
   const fields = jsonFields(text);
   // Refused without quoting the value.
   if (!fields) throw new ProviderRefusal(`version ${version} of secret ${name} is not a JSON object of fields`);
-  return new Material(idFromFields(fields) ?? `${name}/versions/${version}`, fields);
+  return new Material(idFromFields(fields, ctx.material) ?? `${name}/versions/${version}`, fields);
 }
 
 const holds = (text: string, material: Material) => {
@@ -264,7 +264,7 @@ async function readStage(ctx: ProviderContext, spec: GcpSecretManagerSpec, stage
       // A pending version of another rotation is not ours: only what this rotation staged counts.
       const version = info.aliases[PENDING];
       if (!version || info.annotations[ANNOTATIONS.pending] !== ctx.rotationId) return null;
-      return materialOf(secret.name, version, (await secret.access(version)).text);
+      return materialOf(ctx, secret.name, version, (await secret.access(version)).text);
     }
     const versions = await secret.versions();
     const version = stage === 'current' ? currentVersion(info, versions) : info.aliases[PREVIOUS];
@@ -274,7 +274,7 @@ async function readStage(ctx: ProviderContext, spec: GcpSecretManagerSpec, stage
       if (stage === 'previous') return null;
       throw new ProviderRefusal(`secret ${secret.name}: the current version ${version} is ${state ?? 'gone'}`);
     }
-    return materialOf(secret.name, version, (await secret.access(version)).text);
+    return materialOf(ctx, secret.name, version, (await secret.access(version)).text);
   });
 }
 
@@ -285,9 +285,8 @@ const primary: PrimaryStore<GcpSecretManagerSpec> = {
    * rotation is taken over (and its version leaves service).
    */
   async stagePending(ctx, spec, material) {
-    if (idFromFields(material.revealAll()) !== material.id) {
-      throw new ProviderRefusal(`material ${material.id} cannot be stored in Secret Manager: its id must be the value of one of its fields ${ID_FIELDS.join(', ')}`);
-    }
+    const refused = idFieldRefusal(material, ctx.material, 'Secret Manager');
+    if (refused) throw new ProviderRefusal(refused);
     await SecretVersions.use(ctx, spec, async (secret) => {
       const info = await secret.requireInfo();
       const pending = info.aliases[PENDING];
@@ -350,6 +349,7 @@ const primary: PrimaryStore<GcpSecretManagerSpec> = {
 export const gcpSecretManager = defineStore({
   type: 'gcp-secret-manager',
   spec: GcpSecretManagerSpecSchema,
+  holds: 'all-fields',
   dependent,
-  primary,
+  primary: { ...primary, idOnRead: 'id-field' },
 });

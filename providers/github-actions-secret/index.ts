@@ -109,5 +109,6 @@ const dependent: Dependent<GitHubActionsSecretSpec> = { write, check, restore, p
 export const githubActionsSecret = defineStore({
   type: 'github-actions-secret',
   spec: GitHubActionsSecretSpecSchema,
+  holds: 'one-field',
   dependent,
 });

@@ -17,6 +17,7 @@ import {
   type DiscoveredCredential,
   type ProviderContext,
   type Usage,
+  type Strategy,
 } from '../contracts.js';
 import { connectGitHub, GitHubRefusal, type GitHubApi } from '../github-actions-secret/github.js';
 import { GitHubDeployKeySpecSchema, type GitHubDeployKeySpec } from './spec.js';
@@ -24,7 +25,6 @@ import { generateSshKeyPair, normalizePublicKey, publicKeyOfPrivate, sshFingerpr
 
 export { GitHubDeployKeySpecSchema, type GitHubDeployKeySpec } from './spec.js';
 
-type Strategy = 'dual' | 'single';
 
 interface DeployKey {
   id: number;
@@ -177,6 +177,9 @@ export const githubDeployKey = defineCredential({
   type: 'github-deploy-key',
   workflow: 'rotateCiToken',
   defaultEvery: '30d',
+  maxAgeDays: 90,
+  // The id is the key's fingerprint, not a field.
+  produces: { fields: ['privateKey', 'publicKey'], idField: null },
   spec: GitHubDeployKeySpecSchema,
   source,
 });

@@ -22,13 +22,13 @@ import {
   type CredentialSource,
   type DiscoveredCredential,
   type ProviderContext,
+  type Strategy,
 } from '../contracts.js';
 import { GitLabApi, GitLabRefusal, type GitLabToken } from './gitlab.js';
 import { GitLabTokenSpecSchema, type GitLabTokenSpec } from './spec.js';
 
 export { GitLabTokenSpecSchema, type GitLabTokenSpec } from './spec.js';
 
-type Strategy = 'dual' | 'single';
 const DAY = 86_400_000;
 const PAGE = 100;
 
@@ -173,6 +173,9 @@ export const gitlabToken = defineCredential({
   type: 'gitlab-token',
   workflow: 'rotateCiToken',
   defaultEvery: '30d',
+  maxAgeDays: 90,
+  // The id is GitLab's token id, not a field.
+  produces: { fields: ['token'], idField: null },
   spec: GitLabTokenSpecSchema,
   source,
 });

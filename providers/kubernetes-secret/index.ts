@@ -261,5 +261,6 @@ const dependent: Dependent<KubernetesSecretSpec> = { write, check, restore, pref
 export const kubernetesSecret = defineStore({
   type: 'kubernetes-secret',
   spec: KubernetesSecretSpecSchema,
+  holds: 'one-field',
   dependent,
 });

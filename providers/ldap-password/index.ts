@@ -19,6 +19,7 @@ import {
   type DiscoveredCredential,
   type PrivilegeFacts,
   type ProviderContext,
+  type Strategy,
 } from '../contracts.js';
 import { PASSWORD_MODIFY_OID, passwordModifyRequest } from './ber.js';
 import { LdapPasswordSpecSchema, type LdapPasswordSpec } from './spec.js';
@@ -26,7 +27,6 @@ import { redactedMessage } from '../../lib/redact.js';
 
 export { LdapPasswordSpecSchema, type LdapPasswordSpec } from './spec.js';
 
-type Strategy = 'dual' | 'single';
 
 /** LDAP result codes a retry cannot fix: bad credentials, no access, no such entry, constraint (password policy). */
 const REFUSALS = new Set([19, 32, 34, 49, 50, 53, 65]);
@@ -217,6 +217,8 @@ export const ldapPassword = defineCredential({
   type: 'ldap-password',
   workflow: 'rotateDirectoryPassword',
   defaultEvery: '90d',
+  maxAgeDays: 90,
+  produces: { fields: ['username', 'password'], idField: 'username' },
   spec: LdapPasswordSpecSchema,
   source,
 });

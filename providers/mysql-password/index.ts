@@ -21,6 +21,7 @@ import {
   type DiscoveredCredential,
   type ProviderContext,
   type Usage,
+  type Strategy,
 } from '../contracts.js';
 import { accountExists, canAccountLogin, disableAccount, ensureAccount, ensureRoleMember, sessionsOf, setPassword, where, withAdmin, withConnection } from './db.js';
 import { accountPrivileges, adminProblems, retireAccount } from './posture.js';
@@ -28,7 +29,6 @@ import { loginUsers, MysqlPasswordSpecSchema, type MysqlPasswordSpec } from './s
 
 export { MysqlPasswordSpecSchema, type MysqlPasswordSpec } from './spec.js';
 
-type Strategy = 'dual' | 'single';
 
 /** The account a material logs in as (its username field; a store may name material by its own version id). */
 function loginOf(material: Material): string {
@@ -201,6 +201,8 @@ export const mysqlPassword = defineCredential({
   type: 'mysql-password',
   workflow: 'rotateDatabasePassword',
   defaultEvery: '30d',
+  maxAgeDays: 30,
+  produces: { fields: ['username', 'password'], idField: 'username' },
   spec: MysqlPasswordSpecSchema,
   source,
 });

@@ -4,7 +4,7 @@
  * login for good (decommission).
  */
 import type { Material } from '../../lib/material.js';
-import type { PrivilegeFacts, ProviderContext } from '../contracts.js';
+import type { PrivilegeFacts, ProviderContext, Strategy } from '../contracts.js';
 import { accountExists, disableAccount, showGrants, withAdmin, type Session } from './db.js';
 import { loginUsers, type MysqlPasswordSpec } from './spec.js';
 
@@ -23,7 +23,7 @@ function holds(lines: string[], privilege: string, on: string[]): boolean {
 }
 
 /** What the admin's own grants (SHOW GRANTS) lack for each step of this strategy. */
-export async function adminProblems(session: Session, spec: MysqlPasswordSpec, strategy: 'dual' | 'single', own: string[]): Promise<string[]> {
+export async function adminProblems(session: Session, spec: MysqlPasswordSpec, strategy: Strategy, own: string[]): Promise<string[]> {
   const who = `'${spec.admin.user}' on ${spec.host}:${spec.port}`;
   const problems: string[] = [];
   if (!holds(own, 'CREATE USER', ['*.*'])) problems.push(`${who} lacks the global CREATE USER privilege (needed to set passwords)`);
@@ -90,7 +90,7 @@ export async function accountPrivileges(ctx: ProviderContext, spec: MysqlPasswor
 }
 
 /** Locks the material's login with an unknowable password, even when it is the last that works. */
-export async function retireAccount(ctx: ProviderContext, spec: MysqlPasswordSpec, strategy: 'dual' | 'single', material: Material): Promise<void> {
+export async function retireAccount(ctx: ProviderContext, spec: MysqlPasswordSpec, strategy: Strategy, material: Material): Promise<void> {
   const user = strategy === 'single' ? spec.user : material.has('username') ? material.reveal('username') : material.id;
   await withAdmin(ctx, spec, `cannot retire account '${user}'`, async (session) => {
     if (await accountExists(session, user, spec.userHost)) await disableAccount(session, user, spec.userHost);

@@ -18,6 +18,7 @@ import {
   type DiscoveredCredential,
   type ProviderContext,
   type Usage,
+  type Strategy,
 } from '../contracts.js';
 import { canRoleLogin, disableLogin, ensureRole, roleExists, setPassword, withAdmin, withConnection } from './db.js';
 import { loginRoles, PostgresPasswordSpecSchema, type PostgresPasswordSpec } from './spec.js';
@@ -25,7 +26,6 @@ import { retireLogin, rolePrivileges } from './posture.js';
 
 export { PostgresPasswordSpecSchema, type PostgresPasswordSpec } from './spec.js';
 
-type Strategy = 'dual' | 'single';
 
 function username(material: Material): string {
   return material.has('username') ? material.reveal('username') : material.id;
@@ -187,6 +187,8 @@ export const postgresPassword = defineCredential({
   type: 'postgres-password',
   workflow: 'rotateDatabasePassword',
   defaultEvery: '30d',
+  maxAgeDays: 30,
+  produces: { fields: ['username', 'password'], idField: 'username' },
   spec: PostgresPasswordSpecSchema,
   source,
 });

@@ -4,7 +4,7 @@
  * identity needs exactly that).
  */
 import type { Material } from '../../lib/material.js';
-import type { PrivilegeFacts, ProviderContext } from '../contracts.js';
+import type { PrivilegeFacts, ProviderContext, Strategy } from '../contracts.js';
 import { disableLogin, roleExists, withAdmin } from './db.js';
 import { loginRoles, type PostgresPasswordSpec } from './spec.js';
 
@@ -26,7 +26,7 @@ export async function rolePrivileges(ctx: ProviderContext, spec: PostgresPasswor
 }
 
 /** NOLOGIN and no password on the material's login role, even when it is the last that works. */
-export async function retireLogin(ctx: ProviderContext, spec: PostgresPasswordSpec, strategy: 'dual' | 'single', material: Material): Promise<void> {
+export async function retireLogin(ctx: ProviderContext, spec: PostgresPasswordSpec, strategy: Strategy, material: Material): Promise<void> {
   const role = strategy === 'single' ? spec.role : material.id;
   await withAdmin(ctx, spec, `cannot retire role "${role}"`, async ({ client }) => {
     if (await roleExists(client, role)) await disableLogin(client, role);

@@ -23,13 +23,13 @@ import {
   type PrivilegeFacts,
   type ProviderContext,
   type Usage,
+  type Strategy,
 } from '../contracts.js';
 import { clientsOf, getUser, passwordHash, passwordId, persist, setUser, where, withAdmin, withConnection, type Session } from './client.js';
 import { RedisAclPasswordSpecSchema, type RedisAclPasswordSpec } from './spec.js';
 
 export { RedisAclPasswordSpecSchema, type RedisAclPasswordSpec } from './spec.js';
 
-type Strategy = 'dual' | 'single';
 
 const hashOf = (m: Material) => passwordHash(m.reveal('password'));
 
@@ -193,6 +193,9 @@ export const redisAclPassword = defineCredential({
   type: 'redis-acl-password',
   workflow: 'rotateDatabasePassword',
   defaultEvery: '30d',
+  maxAgeDays: 30,
+  // The id names the password (user and hash), not a field: stores that read ids from a field cannot hold it.
+  produces: { fields: ['username', 'password'], idField: null },
   spec: RedisAclPasswordSpecSchema,
   source,
 });

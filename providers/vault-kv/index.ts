@@ -251,6 +251,8 @@ const primary: PrimaryStore<VaultKvSpec> = {
 export const vaultKv = defineStore({
   type: 'vault-kv',
   spec: VaultKvSpecSchema,
+  holds: 'all-fields',
   dependent,
-  primary,
+  // The material id is in the secret's custom_metadata (bookkeeping.ts).
+  primary: { ...primary, idOnRead: 'kept' },
 });

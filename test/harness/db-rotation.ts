@@ -10,9 +10,10 @@ import { rotationWorkflowId, startRotation } from '../../daemon/rotations.js';
 import { registry } from '../../providers/registry.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { isOutcome, type RotationInput, type RotationResult, type RotationStatus, type RotationStep } from '../../workflows/types.js';
+import type { Strategy } from '../../providers/contracts.js';
 
 export interface DbPolicyOptions {
-  strategy?: 'dual' | 'single';
+  strategy?: Strategy;
   role: string;
   healthCheckUrl?: string;
   /** Extra top-level YAML (e.g. `rollback: manual`). */

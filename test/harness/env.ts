@@ -11,7 +11,7 @@ import type { Policy } from '../../config/policy.js';
 import { parsePolicyText, PolicyLoadError, type DeclaredManualCredential, type PolicyProblem } from '../../config/load.js';
 import { syncManualCredentials } from '../../store/manual.js';
 import { createLogger } from '../../lib/logger.js';
-import { registry } from '../../providers/registry.js';
+import { registry as builtInRegistry, type ProviderRegistry } from '../../providers/registry.js';
 import { RotorStore } from '../../store/index.js';
 import { PolicySet } from '../../daemon/policies.js';
 import { createSecretResolver } from '../../daemon/secrets.js';
@@ -103,10 +103,13 @@ export interface RotorEnvOptions {
   ui?: boolean;
   /** Rotor's own store on another PostgreSQL than the target database (e.g. to restart it). */
   storeUrl?: string;
+  /** The providers policies and the worker use (a registry with test-only providers); Rotor's own by default. */
+  providers?: ProviderRegistry;
 }
 
 export async function startRotorEnv(options: RotorEnvOptions = {}): Promise<RotorEnv> {
   captureRuntimeLogs();
+  const registry = options.providers ?? builtInRegistry;
   const postgres = await watched('starting PostgreSQL', startPostgres());
   const vault = await startVaultEmulator();
   const temporal = await startTemporalServer({ kind: options.temporal ?? 'time-skipping', ui: options.ui });

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { createLogger } from '../../lib/logger.js';
 import type { Material } from '../../lib/material.js';
-import type { CreateRequest, ProviderContext } from '../../providers/contracts.js';
+import type { CreateRequest, MaterialShape, ProviderContext } from '../../providers/contracts.js';
 
 export interface ProviderKitOptions {
   /** The credentialId of every context the kit makes. */
@@ -17,6 +17,8 @@ export interface ProviderKitOptions {
   rotationIdPrefix?: string;
   /** Level of the contexts' logger: `debug` by default, so the leak check reads every line a provider writes. */
   logLevel?: string;
+  /** The material shape every context carries (a rotated credential type's `produces`), unless context() is given one. */
+  material?: MaterialShape;
 }
 
 export interface ProviderKit {
@@ -28,7 +30,7 @@ export interface ProviderKit {
    * A context whose resolveSecret answers `env:NAME` with `secrets[NAME]` and throws `unexpected reference`
    * for anything else; a fresh rotation id unless one is given.
    */
-  context(secrets: Record<string, string>, rotationId?: string): ProviderContext;
+  context(secrets: Record<string, string>, rotationId?: string, material?: MaterialShape): ProviderContext;
   /** Awaits a call that must fail and returns its error, kept in `errors`; throws if the call succeeds. */
   rejection(call: Promise<unknown>): Promise<Error>;
   /** The message and stack of every error in `errors`, and every log line, as one text to scan for secrets. */
@@ -39,7 +41,7 @@ export function createProviderKit(options: ProviderKitOptions): ProviderKit {
   const logs: string[] = [];
   const errors: Error[] = [];
 
-  function context(secrets: Record<string, string>, rotationId = `${options.rotationIdPrefix ?? ''}${randomUUID()}`): ProviderContext {
+  function context(secrets: Record<string, string>, rotationId = `${options.rotationIdPrefix ?? ''}${randomUUID()}`, material = options.material): ProviderContext {
     const destination = new Writable({
       write(chunk, _encoding, done) {
         logs.push(String(chunk));
@@ -55,6 +57,7 @@ export function createProviderKit(options: ProviderKitOptions): ProviderKit {
         if (name === undefined || !Object.hasOwn(secrets, name)) throw new Error(`unexpected reference ${ref}`);
         return secrets[name]!;
       },
+      ...(material ? { material } : {}),
     };
   }
 

@@ -20,7 +20,7 @@ let consumer: SecretsManagerClient;
 const source = awsIamAccessKey.source as CredentialSource<AwsIamAccessKeySpec>;
 const primary = awsSecretsManager.primary as PrimaryStore<AwsSecretsManagerSpec>;
 const dependent = awsSecretsManager.dependent as Dependent<AwsSecretsManagerSpec>;
-const kit = createProviderKit({ credentialId: 'aws-app', logLevel: 'silent' });
+const kit = createProviderKit({ credentialId: 'aws-app', logLevel: 'silent', material: awsIamAccessKey.produces });
 
 beforeAll(async () => {
   aws = await startAwsEmulator();

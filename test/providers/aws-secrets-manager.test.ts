@@ -7,7 +7,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { CreateSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand, PutSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Material } from '../../lib/material.js';
-import { ProviderRefusal, type Dependent, type PrimaryStore } from '../../providers/contracts.js';
+import { ProviderRefusal, type Dependent, type MaterialShape, type PrimaryStore } from '../../providers/contracts.js';
+import { awsIamAccessKey } from '../../providers/aws-iam-access-key/index.js';
+import { gitlabToken } from '../../providers/gitlab-token/index.js';
+import { postgresPassword } from '../../providers/postgres-password/index.js';
 import { awsSecretsManager, AwsSecretsManagerSpecSchema, versionToken, type AwsSecretsManagerSpec } from '../../providers/aws-secrets-manager/index.js';
 import { awsFault, type AwsEmulator, type AwsTestUser } from '../harness/aws/index.js';
 import { awsTargets, type AwsTarget } from '../harness/aws/targets.js';
@@ -57,7 +60,9 @@ describe.each(awsTargets)('aws-secrets-manager against $name', (kind) => {
     await target?.close();
   });
 
-  const context = (rotationId?: string) => kit.context({ AWS_KEY_ID: admin.accessKeyId, AWS_SECRET: admin.secretAccessKey }, rotationId);
+  /** A context of a rotation of `material`'s credential type (an access key unless told). */
+  const context = (rotationId?: string, material: MaterialShape = awsIamAccessKey.produces) =>
+    kit.context({ AWS_KEY_ID: admin.accessKeyId, AWS_SECRET: admin.secretAccessKey }, rotationId, material);
 
   function spec(secretId: string): AwsSecretsManagerSpec {
     return AwsSecretsManagerSpecSchema.parse({ secretId, endpoint: target.endpoint, credentials: { accessKeyId: 'env:AWS_KEY_ID', secretAccessKey: 'env:AWS_SECRET' } });
@@ -166,18 +171,21 @@ describe.each(awsTargets)('aws-secrets-manager against $name', (kind) => {
       const { name } = await seeded(accessKey());
       const anonymous = new Material('role-a', { password: 'p'.repeat(24) });
       secrets.push('p'.repeat(24));
-      expect((await rejection(primary.stagePending(ctx, spec(name), anonymous))).message).toContain('accessKeyId, username, keyId');
+      expect((await rejection(primary.stagePending(ctx, spec(name), anonymous))).message).toContain('its declared id field accessKeyId');
+      const token = new Material('17', { token: 't'.repeat(24) });
+      secrets.push('t'.repeat(24));
+      expect((await rejection(primary.stagePending(context(undefined, gitlabToken.produces), spec(name), token))).message).toContain('declares no id field');
     });
 
-    it('reads ids back from username, else the version id; refuses non-JSON values without quoting them', async () => {
+    it("reads ids back from the credential type's declared id field, else the version id; refuses non-JSON values without quoting them", async () => {
       const db = new Material('app_a', { username: 'app_a', password: 'pw-' + randomUUID() });
       secrets.push(db.reveal('password'));
-      expect((await primary.read(context(), spec((await seeded(db)).name), 'current'))?.id).toBe('app_a');
+      expect((await primary.read(context(undefined, postgresPassword.produces), spec((await seeded(db)).name), 'current'))?.id).toBe('app_a');
 
       const opaque = new Material('x', { token: 'tok-' + randomUUID() });
       secrets.push(opaque.reveal('token'));
       const { name, version } = await seeded(opaque);
-      expect((await primary.read(context(), spec(name), 'current'))?.id).toBe(version);
+      expect((await primary.read(context(undefined, gitlabToken.produces), spec(name), 'current'))?.id).toBe(version);
 
       const plain = `apps/${randomUUID().slice(0, 8)}`;
       const value = `plain-${randomUUID()}`;

@@ -13,6 +13,8 @@ import { ProviderRefusal, type Dependent, type PrimaryStore, type ProviderContex
 import { azureKeyVault, AzureKeyVaultSpecSchema, pendingName, TAGS, type AzureKeyVaultSpec } from '../../providers/azure-key-vault/index.js';
 import { azureFault, startAzureEmulator, type AzureEmulator, type AzureTestApp } from '../harness/azure/index.js';
 import { createProviderKit } from '../harness/provider-kit.js';
+import { azureSpSecret } from '../../providers/azure-sp-secret/index.js';
+import { postgresPassword } from '../../providers/postgres-password/index.js';
 
 let az: AzureEmulator;
 /** Rotor's identity: Key Vault Secrets Officer. */
@@ -21,7 +23,7 @@ let rotor: AzureTestApp;
 let consumer: SecretClient;
 const primary = azureKeyVault.primary as PrimaryStore<AzureKeyVaultSpec>;
 const dependent = azureKeyVault.dependent as Dependent<AzureKeyVaultSpec>;
-const kit = createProviderKit({ credentialId: 'test-credential' });
+const kit = createProviderKit({ credentialId: 'test-credential', material: azureSpSecret.produces });
 const { logs, errors, rejection } = kit;
 /** Every secret value the tests made, for the leak check. */
 const secrets: string[] = [];
@@ -225,7 +227,8 @@ describe('azure-key-vault: primary store', () => {
 
     const db = new Material('app_a', { username: 'app_a', password: 'pw-' + randomUUID() });
     secrets.push(db.reveal('password'));
-    expect((await read(context(), (await seeded(db)).name, 'current'))?.id).toBe('app_a');
+    // Written without Rotor's tags: the id comes from the credential type's declared id field.
+    expect((await read({ ...context(), material: postgresPassword.produces }, (await seeded(db)).name, 'current'))?.id).toBe('app_a');
 
     const opaque = new Material('x', { token: 'tok-' + randomUUID() });
     secrets.push(opaque.reveal('token'));

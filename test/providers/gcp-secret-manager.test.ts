@@ -12,13 +12,16 @@ import { ProviderRefusal, type Dependent, type PrimaryStore } from '../../provid
 import { ANNOTATIONS, gcpSecretManager, GcpSecretManagerSpecSchema, secretName, type GcpSecretManagerSpec } from '../../providers/gcp-secret-manager/index.js';
 import { gcpFault, startGcpEmulator, type GcpEmulator, type GcpServiceAccount } from '../harness/gcp/index.js';
 import { createProviderKit } from '../harness/provider-kit.js';
+import { gcpSaKey } from '../../providers/gcp-sa-key/index.js';
+import { gitlabToken } from '../../providers/gitlab-token/index.js';
+import { postgresPassword } from '../../providers/postgres-password/index.js';
 
 const PROJECT = 'app-project';
 let gcp: GcpEmulator;
 let rotor: GcpServiceAccount;
 const primary = gcpSecretManager.primary as PrimaryStore<GcpSecretManagerSpec>;
 const dependent = gcpSecretManager.dependent as Dependent<GcpSecretManagerSpec>;
-const kit = createProviderKit({ credentialId: 'test-credential' });
+const kit = createProviderKit({ credentialId: 'test-credential', material: gcpSaKey.produces });
 const { logs, errors, rejection } = kit;
 /** Every secret value the tests made, for the leak check. */
 const secrets: string[] = [];
@@ -185,7 +188,10 @@ describe('gcp-secret-manager: primary store', () => {
 
     const anonymous = new Material('role-a', { password: 'p'.repeat(24) });
     secrets.push('p'.repeat(24));
-    expect((await rejection(primary.stagePending(context(), spec(name), anonymous))).message).toContain('accessKeyId, username, keyId');
+    expect((await rejection(primary.stagePending(context(), spec(name), anonymous))).message).toContain('its declared id field keyId');
+    const token = new Material('17', { token: 't'.repeat(24) });
+    secrets.push('t'.repeat(24));
+    expect((await rejection(primary.stagePending({ ...context(), material: gitlabToken.produces }, spec(name), token))).message).toContain('declares no id field');
   });
 
   it('reads every page of a long version list (the API pages by 25)', async () => {
@@ -198,15 +204,15 @@ describe('gcp-secret-manager: primary store', () => {
     expect(gcp.requests.slice(before).filter((r) => r.path.endsWith('/versions')).length).toBe(2);
   });
 
-  it('reads ids back from username, else the version name; refuses non-JSON values without quoting them', async () => {
+  it("reads ids back from the credential type's declared id field, else the version name; refuses non-JSON values without quoting them", async () => {
     const db = new Material('app_a', { username: 'app_a', password: `pw-${randomUUID()}` });
     secrets.push(db.reveal('password'));
-    expect((await primary.read(context(), spec(seeded(db)), 'current'))?.id).toBe('app_a');
+    expect((await primary.read({ ...context(), material: postgresPassword.produces }, spec(seeded(db)), 'current'))?.id).toBe('app_a');
 
     const opaque = new Material('x', { token: `tok-${randomUUID()}` });
     secrets.push(opaque.reveal('token'));
     const opaqueName = seeded(opaque);
-    expect((await primary.read(context(), spec(opaqueName), 'current'))?.id).toBe(`${opaqueName}/versions/1`);
+    expect((await primary.read({ ...context(), material: gitlabToken.produces }, spec(opaqueName), 'current'))?.id).toBe(`${opaqueName}/versions/1`);
 
     const plain = `projects/${PROJECT}/secrets/plain-${randomUUID().slice(0, 8)}`;
     const value = `plain-${randomUUID()}`;

@@ -11,6 +11,7 @@ import { startHealthEndpoint, type HealthEndpoint } from '../harness/health.js';
 import { historyText } from '../harness/leaks.js';
 import { dbPolicyYaml, login as loginAs, rotateDb, servedLogin, startDbRotation, untilStep, type DbLogin } from '../harness/db-rotation.js';
 import { STEP, type RotationResult } from '../../workflows/types.js';
+import type { Strategy } from '../../providers/contracts.js';
 
 let env: RotorEnv;
 let health: HealthEndpoint;
@@ -28,7 +29,7 @@ afterAll(async () => {
   await health?.close();
 });
 
-const policyYaml = (id: string, o: { strategy: 'dual' | 'single'; role: string; healthCheck?: boolean }) =>
+const policyYaml = (id: string, o: { strategy: Strategy; role: string; healthCheck?: boolean }) =>
   dbPolicyYaml(env, id, { strategy: o.strategy, role: o.role, healthCheckUrl: o.healthCheck ? health.url : undefined });
 
 /** What the application sees now; every password seen is kept for the leak scan. */

@@ -10,6 +10,7 @@ import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { closedAt, dbPolicyYaml, login, rotateDb, servedLogin, startDbRotation, timersStarted, untilStep } from '../harness/db-rotation.js';
 import { abortSignal, approveSignal, retrySignal, rollbackSignal } from '../../workflows/messages.js';
 import { STEP, failedStep, type RotationResult } from '../../workflows/types.js';
+import type { Strategy } from '../../providers/contracts.js';
 
 const DAY = 86_400_000;
 let env: RotorEnv;
@@ -35,7 +36,7 @@ beforeEach(() => {
   health.status = 200;
 });
 
-async function policy(extra = '', options: { healthCheck?: boolean; strategy?: 'dual' | 'single' } = {}) {
+async function policy(extra = '', options: { healthCheck?: boolean; strategy?: Strategy } = {}) {
   await env.usePolicies(dbPolicyYaml(env, id, { role, extra, strategy: options.strategy, healthCheckUrl: options.healthCheck ? health.url : undefined }));
 }
 
