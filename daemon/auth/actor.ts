@@ -60,3 +60,21 @@ export function authorize(actor: Actor, action: Action, credential: { id: string
   if (actor.groups.includes(ALL_OWNERS) || (owner !== null && actor.groups.includes(owner))) return { allowed: true };
   return { allowed: false, why: `${credential.id} is owned by ${owner ?? 'nobody'}; ${actorId(actor)} acts only on credentials of ${actor.groups.join(', ') || 'no group'}` };
 }
+
+/**
+ * The local user of the CLI. The CLI talks to Temporal and the store with the operator's own
+ * credentials, so it is not authorized here (it could do anything those allow); it is recorded:
+ * the OS user, or `--by` as the name the user gave (the subject stays the OS user).
+ */
+export function cliActor(username: string, by?: string): Actor {
+  return { kind: 'cli', subject: username, name: by ?? username, groups: [ALL_OWNERS], roles: ['owner-operator', 'security'] };
+}
+
+/** The GitHub secret scanning webhook (authenticated by its HMAC): it reports leaks. */
+export const GITHUB_SECRET_SCANNING_ACTOR: Actor = {
+  kind: 'token',
+  subject: 'github-secret-scanning',
+  name: 'GitHub secret scanning',
+  groups: [ALL_OWNERS],
+  roles: ['owner-operator'],
+};

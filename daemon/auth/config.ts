@@ -173,3 +173,19 @@ export async function oidcSettingsFromEnv(env: NodeJS.ProcessEnv, resolveSecret:
     groupsClaim: env.ROTOR_OIDC_GROUPS_CLAIM ?? 'groups',
   };
 }
+
+/** What the daemon command reads from the environment for daemon/http.ts `auth`. */
+export async function authFromEnv(
+  env: NodeJS.ProcessEnv,
+  resolveSecret: (ref: string) => Promise<string>,
+): Promise<{ tokens: NamedToken[]; roles: RoleMap; oidc?: OidcSettings; sessionKey?: string }> {
+  const tokens = env.ROTOR_API_TOKENS_FILE ? await loadTokensFile(env.ROTOR_API_TOKENS_FILE, resolveSecret) : [];
+  const roles = env.ROTOR_ROLES_FILE ? await loadRolesFile(env.ROTOR_ROLES_FILE) : {};
+  const oidc = await oidcSettingsFromEnv(env, resolveSecret);
+  if (oidc && !env.ROTOR_ROLES_FILE) throw new AuthConfigError('OIDC login needs ROTOR_ROLES_FILE: without a group → roles mapping nobody who logs in may do anything');
+  const sessionKey = env.ROTOR_SESSION_KEY_REF ? await resolveSecret(env.ROTOR_SESSION_KEY_REF) : undefined;
+  if (sessionKey !== undefined && sessionKey.length < MIN_API_TOKEN_LENGTH) {
+    throw new AuthConfigError(`the session key (from ROTOR_SESSION_KEY_REF) has ${sessionKey.length} characters; at least ${MIN_API_TOKEN_LENGTH} are required`);
+  }
+  return { tokens, roles, ...(oidc ? { oidc } : {}), ...(sessionKey ? { sessionKey } : {}) };
+}
