@@ -9,7 +9,7 @@ import * as oidc from 'openid-client';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OidcSettings, RoleMap } from './config.js';
 import { CSRF_FIELD, escapeHtml, page, refuse } from './plugin.js';
-import { randomToken, type LoginClaims, type Sealer, type SessionClaims } from './session.js';
+import { randomToken, revokeSealed, type LoginClaims, type Sealer, type SessionClaims } from './session.js';
 
 export const SESSION_COOKIE = 'rotor_session';
 export const LOGIN_COOKIE = 'rotor_login';
@@ -112,6 +112,12 @@ export function registerOidcRoutes(app: FastifyInstance, deps: OidcDeps): void {
     return reply.redirect(login.returnTo, 303);
   });
 
+  // Who is asking (no secret: the CSRF token is readable by this origin's pages only).
+  app.get('/v1/whoami', async (request, reply) => {
+    if (!request.actor) return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
+    return reply.send({ actor: request.actor, authenticatedBy: request.authenticatedBy, ...(request.csrfToken ? { csrfToken: request.csrfToken } : {}) });
+  });
+
   app.get('/ui/logout', async (request, reply) => {
     if (!request.actor || request.authenticatedBy !== 'session') {
       return reply.type('text/html; charset=utf-8').send(page('Logged out', '<p>You are not logged in. <a href="/ui/login">Log in</a></p>'));
@@ -122,6 +128,8 @@ export function registerOidcRoutes(app: FastifyInstance, deps: OidcDeps): void {
 
   // POST, CSRF-checked by the plugin's preHandler: another site cannot log a person out.
   app.post('/ui/logout', async (request: FastifyRequest, reply: FastifyReply) => {
+    // The cookie is also refused from now on, should a copy of it be replayed (this process only).
+    await revokeSealed(deps.sealer, 'session', app.parseCookie(request.headers.cookie ?? '')[SESSION_COOKIE]);
     reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'lax', secure });
     if (/text\/html/.test(request.headers.accept ?? '') || request.headers['content-type']?.startsWith('application/x-www-form-urlencoded')) {
       return reply.type('text/html; charset=utf-8').send(page('Logged out', '<p>You are logged out of Rotor. <a href="/ui/login">Log in again</a></p>'));

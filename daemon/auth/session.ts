@@ -33,13 +33,26 @@ export class Sealer {
     this.key = new Uint8Array(secret ? createHash('sha256').update(`rotor-session:${secret}`).digest() : randomBytes(32));
   }
 
+  /**
+   * Sessions logged out in this process, until they would have expired anyway. Another replica does
+   * not know of them: there a cookie copied before the logout stays valid until its expiry.
+   */
+  private readonly revoked = new Map<string, number>();
+
   async seal(purpose: 'session' | 'login', claims: object, ttlSeconds: number): Promise<string> {
     return new EncryptJWT({ ...claims })
       .setProtectedHeader({ alg: 'dir', enc: 'A256GCM' })
+      .setJti(randomToken())
       .setIssuedAt()
       .setAudience(`rotor:${purpose}`)
       .setExpirationTime(`${ttlSeconds}s`)
       .encrypt(this.key);
+  }
+
+  revoke(jti: string, expiresAtSeconds: number): void {
+    const now = Date.now() / 1000;
+    for (const [id, exp] of this.revoked) if (exp < now) this.revoked.delete(id);
+    this.revoked.set(jti, expiresAtSeconds);
   }
 
   /** The claims, or undefined for anything not sealed by this key for this purpose, or expired. */
@@ -47,11 +60,18 @@ export class Sealer {
     if (!value || value.length > 4096) return undefined;
     try {
       const { payload } = await jwtDecrypt(value, this.key, { audience: `rotor:${purpose}`, keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] });
+      if (payload.jti && this.revoked.has(payload.jti)) return undefined;
       return payload as T;
     } catch {
       return undefined;
     }
   }
+}
+
+/** Ends a sealed session before its expiry (logout). */
+export async function revokeSealed(sealer: Sealer, purpose: 'session' | 'login', value: string | undefined): Promise<void> {
+  const claims = await sealer.open<{ jti?: string; exp?: number }>(purpose, value);
+  if (claims?.jti) sealer.revoke(claims.jti, claims.exp ?? 0);
 }
 
 export function randomToken(): string {
