@@ -98,7 +98,8 @@ export function registerOidcRoutes(app: FastifyInstance, deps: OidcDeps): void {
       }
     } catch (error) {
       // The library's message names the check that failed (state, nonce, PKCE); never a token.
-      const why = (error as Error).message.slice(0, 200);
+      const cause = (error as { cause?: unknown }).cause;
+      const why = `${(error as Error).message}${cause instanceof Error ? `: ${cause.message}` : ''}`.slice(0, 300);
       request.log.warn({ error: why }, 'OIDC login refused');
       return refuse(request, reply, 400, `login refused: ${why}. Start again at /ui/login`);
     }
