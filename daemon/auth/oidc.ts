@@ -8,7 +8,7 @@
 import * as oidc from 'openid-client';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { OidcSettings, RoleMap } from './config.js';
-import { CSRF_FIELD, escapeHtml, page, refuse } from './plugin.js';
+import { escapeHtml, page, refuse, wantsHtml } from './pages.js';
 import { randomToken, revokeSealed, type LoginClaims, type Sealer, type SessionClaims } from './session.js';
 
 export const SESSION_COOKIE = 'rotor_session';
@@ -123,7 +123,7 @@ export function registerOidcRoutes(app: FastifyInstance, deps: OidcDeps): void {
     if (!request.actor || request.authenticatedBy !== 'session') {
       return reply.type('text/html; charset=utf-8').send(page('Logged out', '<p>You are not logged in. <a href="/ui/login">Log in</a></p>'));
     }
-    const form = `<form method="post" action="/ui/logout"><input type="hidden" name="${CSRF_FIELD}" value="${escapeHtml(request.csrfToken!)}"><button type="submit">Log out ${escapeHtml(request.actor.name)}</button></form>`;
+    const form = `<form method="post" action="/ui/logout"><input type="hidden" name="_csrf" value="${escapeHtml(request.csrfToken!)}"><button type="submit">Log out ${escapeHtml(request.actor.name)}</button></form>`;
     return reply.type('text/html; charset=utf-8').send(page('Log out', form));
   });
 
@@ -132,7 +132,7 @@ export function registerOidcRoutes(app: FastifyInstance, deps: OidcDeps): void {
     // The cookie is also refused from now on, should a copy of it be replayed (this process only).
     await revokeSealed(deps.sealer, 'session', app.parseCookie(request.headers.cookie ?? '')[SESSION_COOKIE]);
     reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'lax', secure });
-    if (/text\/html/.test(request.headers.accept ?? '') || request.headers['content-type']?.startsWith('application/x-www-form-urlencoded')) {
+    if (wantsHtml(request) || request.headers['content-type']?.startsWith('application/x-www-form-urlencoded')) {
       return reply.type('text/html; charset=utf-8').send(page('Logged out', '<p>You are logged out of Rotor. <a href="/ui/login">Log in again</a></p>'));
     }
     return reply.send({ loggedOut: true });
