@@ -11,6 +11,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { capturedLogs, startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { captureOutput, cliFor } from '../harness/cli.js';
@@ -304,11 +305,39 @@ describe('the CLI records its local user', () => {
     expect(output.text()).toContain('oidc:alice');
     expect(output.text()).toContain('quarterly, CHG-1');
 
-    // The audit chain still verifies with the new fields (and the rows before them).
+    // The audit chain still verifies with the new fields (and the rows before them)…
     output.clear();
+    expect(await cli('audit', 'verify-log')).toBe(0);
+    // …and covers them: a changed reason or actor name is found at its row.
+    const row = (await env.store.listAudit({ credentialId: 'pay-db' })).find((e) => e.event === 'rotation.requested' && e.actor === 'oidc:alice')!;
+    for (const [column, forged, original] of [
+      ['reason', 'routine', row.reason],
+      ['actor_info', JSON.stringify({ ...row.actorInfo, name: 'Mallory' }), JSON.stringify(row.actorInfo)],
+    ] as const) {
+      await tamper(`UPDATE audit_log SET ${column} = $1 WHERE seq = $2`, [forged, row.seq]);
+      output.clear();
+      expect(await cli('audit', 'verify-log')).not.toBe(0);
+      expect(output.text()).toContain(`row seq ${row.seq} (rotation.requested) no longer matches its hash`);
+      await tamper(`UPDATE audit_log SET ${column} = $1 WHERE seq = $2`, [original, row.seq]);
+    }
     expect(await cli('audit', 'verify-log')).toBe(0);
   });
 });
+
+/** Changes an audit row as someone with table rights could (the append-only trigger set aside). */
+async function tamper(sql: string, params: unknown[]): Promise<void> {
+  const client = new pg.Client({ connectionString: env.postgres.url });
+  await client.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update');
+    await client.query(sql, params);
+    await client.query('ALTER TABLE audit_log ENABLE TRIGGER audit_log_no_update');
+    await client.query('COMMIT');
+  } finally {
+    await client.end();
+  }
+}
 
 describe('no secret anywhere', () => {
   it('the client secret, the tokens, the session key and CSRF tokens are in no log, audit row, workflow history or API answer', async () => {
