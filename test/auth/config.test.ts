@@ -2,9 +2,12 @@
  * Who may do what, the rules and the operator's files: authorize() for each role, the roles and
  * named-tokens files refused whole with file:line (hostile input), and the single legacy token.
  */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorize, type Actor } from '../../daemon/auth/actor.js';
 import { authFromEnv, legacyToken, loadRolesFile, loadTokensFile, MAX_AUTH_FILE_BYTES, rolesOf } from '../../daemon/auth/config.js';
@@ -108,5 +111,40 @@ describe('the operator’s files', () => {
     const roles = await file('r.yaml', 'groups: {}\n');
     expect((await authFromEnv({ ...all, ROTOR_ROLES_FILE: roles }, resolve)).oidc).toMatchObject({ groupsClaim: 'groups', scopes: 'openid profile' });
     expect(await authFromEnv({}, resolve)).toEqual({ tokens: [], roles: {} });
+  });
+});
+
+describe('rotor daemon refuses a bad configuration before connecting anything', () => {
+  let dir: string;
+  beforeAll(async () => void (dir = await mkdtemp(join(tmpdir(), 'rotor-auth-daemon-'))));
+  afterAll(async () => rm(dir, { recursive: true, force: true }));
+  const ROTOR = fileURLToPath(new URL('../../bin/rotor.js', import.meta.url));
+  const daemon = (env: Record<string, string>) =>
+    new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, [ROTOR, 'daemon'], {
+        env: { PATH: process.env.PATH ?? '', ROTOR_LOG_LEVEL: 'silent', ROTOR_POLICIES: dir, ROTOR_API_TOKEN_REF: 'env:T', T: randomBytes(24).toString('base64url'), ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.on('data', (c) => (output += String(c)));
+      child.stderr.on('data', (c) => (output += String(c)));
+      child.once('error', reject);
+      child.once('exit', (code) => resolve({ code, output }));
+    });
+
+  it('a roles file with an unknown role: exit 2 naming file:line', async () => {
+    const roles = join(dir, 'roles.yaml');
+    await writeFile(roles, 'groups:\n  ops: [viewer]\n  root: [superuser]\n');
+    const { code, output } = await daemon({ ROTOR_ROLES_FILE: roles });
+    expect(code).toBe(2);
+    expect(output).toContain(`${roles}:3: groups.root.0`);
+  });
+
+  it('a client secret given as a value, not a reference: refused by name, without any of it', async () => {
+    const value = `s${randomBytes(16).toString('hex')}`;
+    const { code, output } = await daemon({ ROTOR_OIDC_CLIENT_SECRET_REF: value });
+    expect(code).toBe(2);
+    expect(output).toContain('ROTOR_OIDC_CLIENT_SECRET_REF is not a secret reference');
+    expect(output).not.toContain(value.slice(1, 9));
   });
 });

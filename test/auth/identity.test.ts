@@ -25,7 +25,7 @@ import { rotationWorkflowId } from '../../daemon/rotations.js';
 import { LOGIN_COOKIE, SESSION_COOKIE } from '../../daemon/auth/oidc.js';
 import { Sealer, type LoginClaims } from '../../daemon/auth/session.js';
 import { registry } from '../../providers/registry.js';
-import { decisionUpdates } from '../../workflows/decisions.js';
+import { approveSignal, decisionUpdates } from '../../workflows/decisions.js';
 import { statusQuery } from '../../workflows/protocol.js';
 import type { RotationResult, RotationStep } from '../../workflows/types.js';
 
@@ -266,6 +266,8 @@ describe('who may do what (server side)', () => {
     expect(raw).toBeInstanceOf(WorkflowUpdateFailedError);
     expect(String((raw as Error & { cause?: Error }).cause?.message)).toMatch(/requested this rotation and cannot approve it/);
     expect((await handle.query(statusQuery)).step).toBe('waiting for approval');
+    // The compatibility signal cannot answer: it is dropped (the reject below would be refused otherwise).
+    await handle.signal(approveSignal, { by: 'token:rotor' });
     // The security token (another actor) may reject it.
     const rejected = await decideWithToken(secbotToken, 'pay-db', { decision: 'reject', reason: 'not now' });
     expect(rejected.status).toBe(200);
