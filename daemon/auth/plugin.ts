@@ -108,6 +108,8 @@ export function registerAuth(app: FastifyInstance, deps: AuthDeps): void {
     if (typeof presented !== 'string' || !tokenMatches(presented, request.csrfToken!)) {
       return refuse(request, reply, 403, `this request came with your session cookie but without its CSRF token (form field ${CSRF_FIELD} or header ${CSRF_HEADER}): refused, nothing changed. Reload the page and try again`);
     }
+    // Checked: routes (and their strict body schemas) never see it.
+    if (body && typeof body === 'object' && !Buffer.isBuffer(body)) delete body[CSRF_FIELD];
   });
 
   registerOidcRoutes(app, { ...deps, sealer });
