@@ -162,7 +162,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     metrics,
     store,
     apiToken: o.apiToken,
-    ...(o.auth ? { auth: o.auth } : {}),
+    auth: { ...o.auth, logger },
     limits: o.httpLimits,
     ...(webhook ? { githubWebhook: webhook } : {}),
     // Policies are loaded before the server listens; the workers must be polling, the store and

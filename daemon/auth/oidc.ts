@@ -7,6 +7,7 @@
  */
 import * as oidc from 'openid-client';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from '../../lib/logger.js';
 import type { OidcSettings, RoleMap } from './config.js';
 import { escapeHtml, page, refuse, wantsHtml } from './pages.js';
 import { randomToken, revokeSealed, type LoginClaims, type Sealer, type SessionClaims } from './session.js';
@@ -23,6 +24,7 @@ interface OidcDeps {
   roles: RoleMap;
   sealer: Sealer;
   sessionTtlSeconds?: number;
+  logger?: Pick<Logger, 'warn'>;
 }
 
 /** Plain-http IdPs are accepted only on loopback (tests, local development). */
@@ -61,7 +63,7 @@ export function registerOidcRoutes(app: FastifyInstance, deps: OidcDeps): void {
     try {
       config = await configuration();
     } catch (error) {
-      request.log.warn({ error: (error as Error).message }, 'OIDC discovery failed');
+      deps.logger?.warn({ error: (error as Error).message }, 'OIDC discovery failed');
       return refuse(request, reply, 503, `the identity provider ${settings.issuer} cannot be reached: try again shortly`);
     }
     const login: LoginClaims = { state: oidc.randomState(), nonce: oidc.randomNonce(), verifier: oidc.randomPKCECodeVerifier(), returnTo };
@@ -100,7 +102,7 @@ export function registerOidcRoutes(app: FastifyInstance, deps: OidcDeps): void {
       // The library's message names the check that failed (state, nonce, PKCE); never a token.
       const cause = (error as { cause?: unknown }).cause;
       const why = `${(error as Error).message}${cause instanceof Error ? `: ${cause.message}` : ''}`.slice(0, 300);
-      request.log.warn({ error: why }, 'OIDC login refused');
+      deps.logger?.warn({ error: why }, 'OIDC login refused');
       return refuse(request, reply, 400, `login refused: ${why}. Start again at /ui/login`);
     }
     const session: SessionClaims = {

@@ -15,6 +15,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from '../../lib/logger.js';
 import { authorize, type Action, type Actor } from './actor.js';
 import { rolesOf, tokenActor, type NamedToken, type OidcSettings, type RoleMap } from './config.js';
 import { registerOidcRoutes, SESSION_COOKIE } from './oidc.js';
@@ -46,6 +47,8 @@ export interface AuthDeps {
   sessionKey?: string;
   /** How long a console session lasts (default 8 hours). */
   sessionTtlSeconds?: number;
+  /** Where refused logins and an unreachable IdP are logged (never a token or code). */
+  logger?: Pick<Logger, 'warn'>;
 }
 
 /** Compares digests so the comparison takes the same time whatever the token's length or content. */

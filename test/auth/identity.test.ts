@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
@@ -25,6 +26,7 @@ import { rotationWorkflowId } from '../../daemon/rotations.js';
 import { LOGIN_COOKIE, SESSION_COOKIE } from '../../daemon/auth/oidc.js';
 import { Sealer, type LoginClaims } from '../../daemon/auth/session.js';
 import { registry } from '../../providers/registry.js';
+import { createLogger } from '../../lib/logger.js';
 import { approveSignal, decisionUpdates } from '../../workflows/decisions.js';
 import { statusQuery } from '../../workflows/protocol.js';
 import type { RotationResult, RotationStep } from '../../workflows/types.js';
@@ -71,6 +73,8 @@ beforeAll(async () => {
       roles,
       oidc: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret, redirectUrl: `${rotor}/ui/callback`, scopes: 'openid profile groups', groupsClaim: 'groups' },
       sessionKey,
+      // Refused logins are logged here, so the leak scan below reads them too.
+      logger: createLogger({ level: 'debug', destination: new Writable({ write: (c, _e, done) => (capturedLogs.push(String(c)), done()) }) }),
     },
   });
   await app.listen({ host: LOOPBACK, port });
@@ -346,6 +350,7 @@ describe('no secret anywhere', () => {
   it('the client secret, the tokens, the session key and CSRF tokens are in no log, audit row, workflow history or API answer', async () => {
     const secrets = [idp.clientSecret, legacyToken, ciToken, secbotToken, sessionKey, ...csrfTokens];
     expect(csrfTokens.length).toBeGreaterThan(3);
+    expect(capturedLogs.join('\n')).toMatch(/OIDC login refused/);
     const audit = JSON.stringify((await env.store.query('SELECT * FROM audit_log')).rows);
     const histories: string[] = [];
     for await (const w of env.client.workflow.list({ query: `WorkflowId = '${rotationWorkflowId('pay-db')}'` })) {
