@@ -4,7 +4,6 @@
  * when findings at or above `--fail-on` exist.
  */
 import { writeFile } from 'node:fs/promises';
-import { userInfo } from 'node:os';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Command } from 'commander';
 import { loadDiscoveryConfig } from '../config/discovery-load.js';
@@ -29,6 +28,8 @@ import type { DiscoveryResult } from '../workflows/discovery.js';
 import { withTemporalClient } from '../daemon/temporal-connection.js';
 import { temporalTarget, UsageError, type GlobalOptions } from './context.js';
 import { printJson, printRows } from './output.js';
+import { localActor } from './actor.js';
+import { actorId } from '../daemon/auth/actor.js';
 
 
 /** CLI diagnostics go to stderr: stdout carries the report. */
@@ -166,7 +167,7 @@ export function registerAuditCommands(program: Command, globalOptions: () => Glo
         const out: DecommissionReport[] = [];
         for (const policy of chosen) {
           const reason = opts.reason ?? (opts.expired ? `expired ${policy.expires}` : undefined);
-          out.push(await runDecommission(client, policy, { taskQueue: g.taskQueue, actor: `cli:${userInfo().username}`, reason }));
+          out.push(await runDecommission(client, policy, { taskQueue: g.taskQueue, actor: actorId(localActor()), reason }));
         }
         return out;
       });

@@ -53,6 +53,17 @@ export function decisionInputProblem(input: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * Why this decider may not make `decision`: nobody approves or rejects a rotation they requested
+ * (`requestedBy` is the run's input; `by` the decider's actor id). Checked in the Update validator,
+ * so a raw Temporal client cannot bypass the daemon's own check.
+ */
+export function requesterRefusal(decision: Decision, requestedBy: string | undefined, who: DecisionInput | undefined): string | undefined {
+  if (decision !== 'approve' && decision !== 'reject') return undefined;
+  if (!requestedBy || !who?.by || who.by !== requestedBy) return undefined;
+  return `${who.by} requested this rotation and cannot ${decision} it: a second person must`;
+}
+
 /** Why `decision` does not apply now, or undefined when it does. */
 export function decisionRefusal(decision: Decision, c: DecisionContext): string | undefined {
   const now = `the rotation is at "${c.step}"`;

@@ -88,13 +88,13 @@ function answerMessages(state: RotationState): void {
     // `who` may be missing when sent by hand (temporal workflow update execute without input).
     setHandler(decisionUpdates[d], (who: DecisionInput) => state.decide(d, who ?? {}, 'update'), {
       validator: (who: DecisionInput) => {
-        const why = decisionInputProblem(who) ?? state.refusal(d);
+        const why = decisionInputProblem(who) ?? state.refusal(d, who);
         if (why) throw new Error(why);
       },
     });
     // Compatibility: a signal cannot be refused, so one that does not apply is dropped.
     setHandler(decisionSignals[d], async (arg?: DecisionInput | string) => {
-      if (state.refusal(d) || (typeof arg !== 'string' && decisionInputProblem(arg))) return;
+      if (state.refusal(d, typeof arg === 'string' ? undefined : arg) || (typeof arg !== 'string' && decisionInputProblem(arg))) return;
       if (typeof arg === 'string' && arg.length > MAX_DECISION_TEXT) arg = arg.slice(0, MAX_DECISION_TEXT);
       await state.decide(d, typeof arg === 'string' ? { reason: arg } : (arg ?? {}), 'signal');
     });

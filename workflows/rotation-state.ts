@@ -4,8 +4,8 @@
  * or signal handler (workflows/protocol.ts sets them); the protocol only reads the fields. The
  * shape of Temporal's safe-message-handlers sample (its ClusterManager). Workflow code only.
  */
-import { condition, upsertSearchAttributes } from '@temporalio/workflow';
-import { decisionEffect, decisionRefusal, type Decision, type DecisionInput, type DecisionOutcome } from './decisions.js';
+import { condition, patched, upsertMemo, upsertSearchAttributes } from '@temporalio/workflow';
+import { decisionEffect, decisionRefusal, requesterRefusal, type Decision, type DecisionInput, type DecisionOutcome } from './decisions.js';
 import { bookkeeping } from './proxies.js';
 import { ROTOR_TRIGGER } from './search-attributes.js';
 import { STEP, type HumanDecision, type RotationInput, type RotationStatus, type RotationStep } from './types.js';
@@ -14,6 +14,12 @@ import { STEP, type HumanDecision, type RotationInput, type RotationStatus, type
 export interface RunRef {
   credentialId: string;
   rotationId: string;
+}
+
+/** Puts the latest accepted decision, who made it and why, in the workflow's memo. */
+function recordDeciderInMemo(decision: Decision, who: DecisionInput, step: RotationStep): void {
+  // Patched: runs that accepted a decision before this release replay without the memo command.
+  if (patched('decider-memo')) upsertMemo({ lastDecision: { decision, by: who.by ?? null, reason: who.reason ?? null, step } });
 }
 
 export class RotationState {
@@ -62,9 +68,9 @@ export class RotationState {
     this.refused = true;
   }
 
-  /** Whether `d` applies now; undefined when it does. */
-  refusal(d: Decision): string | undefined {
-    return decisionRefusal(d, {
+  /** Whether `d` applies now, from `who`; undefined when it does. */
+  refusal(d: Decision, who?: DecisionInput): string | undefined {
+    return requesterRefusal(d, this.input.requestedBy, who) ?? decisionRefusal(d, {
       step: this.status.step,
       aborting: this.abortReason !== undefined,
       pending:
@@ -83,6 +89,7 @@ export class RotationState {
     const step = this.status.step;
     const effect = decisionEffect(d, step);
     this[d](who);
+    recordDeciderInMemo(d, who, step);
     const run = await this.recordable();
     if (run) await bookkeeping.recordDecision({ ...run, step, decision: d, by: who.by, reason: who.reason, via });
     return { decision: d, step, effect };

@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import { formatProblem, incidentPolicy, inspectPolicyDirectory, loadPolicies, type PolicyInspection } from '../../config/load.js';
 import type { Policy } from '../../config/policy.js';
 import { rotationHistory } from '../../daemon/history.js';
+import { actorId, actorRecord } from '../../daemon/auth/actor.js';
+import { localActor } from '../actor.js';
 import { refuseRetired, startRotation } from '../../daemon/rotations.js';
 import { withTemporalClient } from '../../daemon/temporal-connection.js';
 import { fingerprintValue } from '../../lib/material.js';
@@ -31,14 +33,19 @@ export function registerRotationCommands(program: Command, global: () => GlobalO
         ? incidentPolicyOrWarn(await inspectPolicyDirectory(g.policies, registry.catalog), credentialId)
         : (await loadPolicies(g.policies, registry.catalog)).find((p) => p.id === credentialId);
       if (!policy) throw new UsageError(`no policy for credential ${credentialId} in ${g.policies}`);
-      await refuseRetired(g.databaseUrl, credentialId, { actor: 'cli', trigger: opts.emergency ? 'emergency' : 'manual', reason: opts.reason });
+      const actor = localActor();
+      await refuseRetired(g.databaseUrl, credentialId, { actor, trigger: opts.emergency ? 'emergency' : 'manual', reason: opts.reason });
       await withTemporalClient(temporalTarget(g), async (client) => {
+        // The request is audited with its actor; without a reachable store it still starts (the workflow records its run).
+        const store = await RotorStore.connect(g.databaseUrl, { migrate: false }).catch(() => undefined);
         const { handle, runId } = await startRotation(client, registry, policy, {
           taskQueue: g.taskQueue,
           trigger: opts.emergency ? 'emergency' : 'manual',
           reason: opts.reason,
           revokeFirst: opts.revokeFirst,
-        });
+          actor,
+          ...(store ? { audit: store } : {}),
+        }).finally(() => store?.close());
         const started = { credential: credentialId, workflowId: handle.workflowId, runId };
         if (!opts.wait) return opts.json ? printJson(started) : void process.stdout.write(`started ${handle.workflowId} (run ${started.runId})\n`);
         // Progress on stderr, so `--json` keeps stdout to the result.
@@ -80,7 +87,9 @@ export function registerRotationCommands(program: Command, global: () => GlobalO
             if (!opts.dryRun) {
               await store.appendAudit({
                 credentialId: id,
-                actor: 'operator',
+                actor: actorId(localActor()),
+                actorInfo: actorRecord(localActor()),
+                reason: opts.reason,
                 event: 'leak.already-revoked',
                 detail: { source: 'rotor leak', reason: opts.reason, material: dead.materialId, how: dead.how, revokedAt: dead.at.toISOString() },
               });
@@ -92,7 +101,7 @@ export function registerRotationCommands(program: Command, global: () => GlobalO
             continue;
           }
           const run = await withTemporal(g, (client) =>
-            startRotation(client, registry, policy, { taskQueue: g.taskQueue, trigger: 'emergency', reason: opts.reason, revokeFirst: opts.revokeFirst }),
+            startRotation(client, registry, policy, { taskQueue: g.taskQueue, trigger: 'emergency', reason: opts.reason, revokeFirst: opts.revokeFirst, actor: localActor(), audit: store }),
           );
           results.push({ credential: id, started: true, workflowId: run.handle.workflowId, runId: run.runId });
         }
@@ -120,7 +129,7 @@ export function registerRotationCommands(program: Command, global: () => GlobalO
       const store = await RotorStore.connect(g.databaseUrl);
       try {
         const rows = await withTemporal(g, (client) => rotationHistory(client, store, credentialId, Number(opts.limit)));
-        printRows(rows as unknown as Array<Record<string, unknown>>, { json: opts.json, columns: ['started', 'trigger', 'status', 'outcome', 'step', 'error', 'runId'] });
+        printRows(rows as unknown as Array<Record<string, unknown>>, { json: opts.json, columns: ['started', 'trigger', 'requestedBy', 'reason', 'decisions', 'status', 'outcome', 'step', 'error', 'runId'] });
       } finally {
         await store.close();
       }

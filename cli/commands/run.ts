@@ -1,6 +1,7 @@
 /** `rotor daemon`, `rotor worker`, `rotor migrate` and `rotor bundle-workflows`: running Rotor and preparing its store and image. */
 import type { Command } from 'commander';
-import { isSecretRef, secretRefAllowlist } from '../../config/secret-ref.js';
+import { addOwnRefs, isSecretRef, secretRefAllowlist } from '../../config/secret-ref.js';
+import { authFromEnv } from '../../daemon/auth/config.js';
 import { inventoryEntry } from '../../daemon/inventory.js';
 import { PolicySet } from '../../daemon/policies.js';
 import { startDaemon } from '../../daemon/run.js';
@@ -26,8 +27,13 @@ export function registerRunCommands(program: Command, global: () => GlobalOption
         if (value && !isSecretRef(value)) throw new UsageError(`${name} is not a secret reference (env:NAME, file:/path or vault:mount/path#key); its value is not shown`);
       }
       const resolveSecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken });
-      // Policies' references are resolved only where the operator's allowlist allows (Rotor's own above are not policies').
-      const resolvePolicySecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken, allow: secretRefAllowlist() });
+      const auth = await authFromEnv(process.env, resolveSecret).catch((error: Error) => {
+        throw new UsageError(error.message);
+      });
+      // Policies' references are resolved only where the operator's allowlist allows (Rotor's own above are not policies');
+      // the named API tokens are Rotor's own too: no policy may reference them (on this daemon's workers).
+      const allow = addOwnRefs(secretRefAllowlist(), auth.tokens.map((t) => t.ref));
+      const resolvePolicySecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken, allow });
       const daemon = await startDaemon({
         databaseUrl: g.databaseUrl,
         temporal: temporalTarget(g),
@@ -35,6 +41,7 @@ export function registerRunCommands(program: Command, global: () => GlobalOption
         policyDir: g.policies,
         http: { host: settings.httpHost, port: settings.httpPort },
         apiToken: await resolveSecret(settings.apiTokenRef),
+        auth,
         githubWebhookSecret: settings.githubWebhookSecretRef ? await resolveSecret(settings.githubWebhookSecretRef) : undefined,
         httpLimits: {
           ...(settings.httpMaxConnections ? { maxConnections: settings.httpMaxConnections } : {}),
