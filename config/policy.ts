@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DurationSchema, PositiveDurationSchema } from './duration.js';
-import { WEEKDAYS } from '../workflows/windows.js';
+import { WEEKDAYS } from '../lib/windows.js';
 import { SecretRefSchema } from './secret-ref.js';
 import { STRATEGIES, type Strategy } from '../providers/contracts.js';
 

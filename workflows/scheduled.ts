@@ -7,7 +7,7 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { executeChild, ParentClosePolicy, sleep } from '@temporalio/workflow';
 import type { RotationResult } from './types.js';
-import { msUntilWindowOpens, type MaintenanceWindow } from './windows.js';
+import { msUntilWindowOpens, type MaintenanceWindow } from '../lib/windows.js';
 import { rotationSearchAttributes } from './search-attributes.js';
 
 export interface ScheduledRotationInput {

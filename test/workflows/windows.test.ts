@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { msUntilWindowOpens, type MaintenanceWindow } from '../../workflows/windows.js';
+import { msUntilWindowOpens, type MaintenanceWindow } from '../../lib/windows.js';
 
 const at = (iso: string) => new Date(iso);
 const HOUR = 3_600_000;
