@@ -15,6 +15,7 @@ import { DecisionRefused, sendDecision } from './decisions.js';
 import { DECISIONS, MAX_DECISION_TEXT } from '../workflows/decisions.js';
 import type { RotorStore } from '../store/index.js';
 import { handleSecretScanning, type WebhookDeps } from './github-webhook.js';
+import { registerConsole, type ConsoleDeps } from '../console/routes.js';
 
 export interface HttpDeps {
   client: Client;
@@ -31,6 +32,8 @@ export interface HttpDeps {
   /** GitHub secret scanning webhook, when a webhook secret is configured. */
   githubWebhook?: Omit<WebhookDeps, 'client' | 'providers' | 'policies' | 'taskQueue'>;
   limits?: Partial<HttpLimits>;
+  /** The web console under /ui (console/), when login is configured. */
+  console?: Omit<ConsoleDeps, 'client' | 'store' | 'policies'>;
 }
 
 /** What one client, and all of them together, can hold of the daemon. */
@@ -158,6 +161,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       }
     });
   });
+
+  if (deps.console && deps.store) void app.register(async (ui) => registerConsole(ui, { ...deps.console!, client: deps.client, store: deps.store!, policies: deps.policies }));
 
   if (deps.githubWebhook) {
     const webhook: WebhookDeps = { ...deps.githubWebhook, client: deps.client, providers: deps.providers, policies: deps.policies, taskQueue: deps.taskQueue };
