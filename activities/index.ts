@@ -315,7 +315,8 @@ export function createActivities(deps: ActivityDeps) {
       await store.appendAudit({
         credentialId: ref.credentialId,
         rotationId: ref.rotationId,
-        actor: ref.by ? `operator:${ref.by}` : 'operator',
+        // An actor id (daemon/auth/actor.ts: oidc:…, token:…, cli:…) as it is; a bare name as before.
+        actor: ref.by ? (/^(oidc|token|cli):/.test(ref.by) ? ref.by : `operator:${ref.by}`) : 'operator',
         event: 'rotation.decision',
         detail: { step: ref.step, decision: ref.decision, reason: ref.reason ?? null, via: ref.via ?? 'signal' },
       });

@@ -4,7 +4,6 @@
  * when findings at or above `--fail-on` exist.
  */
 import { writeFile } from 'node:fs/promises';
-import { userInfo } from 'node:os';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Command } from 'commander';
 import { loadDiscoveryConfig } from '../config/discovery-load.js';
@@ -29,6 +28,7 @@ import type { DiscoveryResult } from '../workflows/discovery.js';
 import { withTemporalClient, type TemporalFlags } from '../daemon/temporal-connection.js';
 import { temporalTarget, UsageError } from './main.js';
 import { printJson, printRows } from './output.js';
+import { localActor } from './actor.js';
 
 /** The global flags; the Temporal ones are TemporalFlags, with `--temporal` for the address. */
 export interface GlobalOptions extends Omit<TemporalFlags, 'address'> {
@@ -169,7 +169,7 @@ export function registerAuditCommands(program: Command, globalOptions: () => Glo
         return;
       }
       const reports: DecommissionReport[] = await withStore(g.databaseUrl, async (store) => {
-        const deps = { store, providers: registry, logger: cliLogger(), resolveSecret: secretResolver(), actor: `cli:${userInfo().username}` };
+        const deps = { store, providers: registry, logger: cliLogger(), resolveSecret: secretResolver(), actor: localActor() };
         const out: DecommissionReport[] = [];
         for (const policy of chosen) {
           try {

@@ -4,13 +4,13 @@
  * accepted and what it does; a decision that does not apply to the current step is refused (exit 1)
  * and changes nothing. Who decided (`--by`, default the OS user) and why (`--reason`) go to the audit log.
  */
-import { userInfo } from 'node:os';
 import type { Command } from 'commander';
 import type { WithTemporalClient } from './status.js';
 import { DecisionRefused, sendDecision } from '../daemon/decisions.js';
 import type { Decision } from '../workflows/decisions.js';
 import { printJson } from './output.js';
 import { RotorStore } from '../store/index.js';
+import { localActor } from './actor.js';
 
 const COMMANDS: Array<{ name: string; decision: Decision; description: string }> = [
   { name: 'approve', decision: 'approve', description: 'approve a rotation waiting for approval' },
@@ -29,16 +29,16 @@ export function registerDecisionCommands(program: Command, global: () => { datab
       .description(c.description)
       .argument('<credential>', 'credential id')
       .option('--reason <text>', 'why, recorded in the audit log')
-      .option('--by <name>', 'who decides, recorded in the audit log (default: your OS user)')
+      .option('--by <name>', 'your name as recorded next to your OS user in the audit log (default: your OS user)')
       .option('--json', 'machine-readable output')
       .action(async (credentialId: string, opts: { reason?: string; by?: string; json?: boolean }) => {
         const g = global();
         // A refused decision is audited too; without the store it is still refused and printed.
         const store = await RotorStore.connect(g.databaseUrl, { migrate: false }).catch(() => undefined);
         try {
-          const input = { by: opts.by ?? operator(), ...(opts.reason ? { reason: opts.reason } : {}) };
+          const input = opts.reason ? { reason: opts.reason } : {};
           const audit = store && { appendAudit: (e: Parameters<RotorStore['appendAudit']>[0]) => store.appendAudit(e).catch(() => undefined) };
-          const outcome = await withClient((client) => sendDecision(client, credentialId, c.decision, input, audit));
+          const outcome = await withClient((client) => sendDecision(client, credentialId, c.decision, input, audit, localActor(opts.by)));
           if (opts.json) printJson({ credential: credentialId, accepted: true, ...outcome });
           else process.stdout.write(`${credentialId}: ${c.name} accepted at "${outcome.step}": ${outcome.effect}\n`);
         } catch (error) {
@@ -50,13 +50,5 @@ export function registerDecisionCommands(program: Command, global: () => { datab
           await store?.close();
         }
       });
-  }
-}
-
-function operator(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return 'unknown';
   }
 }

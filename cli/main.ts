@@ -28,6 +28,9 @@ import type { Policy } from '../config/policy.js';
 import { inventoryEntry } from '../daemon/inventory.js';
 import { desiredSchedules, listRotorSchedules, planScheduleChanges, type ScheduleChange } from '../daemon/schedules.js';
 import { refuseRetired, RotationAlreadyRunning, RotationRefused, startRotation } from '../daemon/rotations.js';
+import { actorId, actorRecord } from '../daemon/auth/actor.js';
+import { localActor } from './actor.js';
+import { authFromEnv } from '../daemon/auth/config.js';
 import { printJson, printRows } from './output.js';
 import { fingerprintValue } from '../lib/material.js';
 import { revokedMaterial } from '../store/leaks.js';
@@ -110,14 +113,20 @@ export function buildProgram(): Command {
         ? incidentPolicyOrWarn(await inspectPolicyDirectory(g.policies, registry.catalog), credentialId)
         : (await loadPolicies(g.policies, registry.catalog)).find((p) => p.id === credentialId);
       if (!policy) throw new UsageError(`no policy for credential ${credentialId} in ${g.policies}`);
-      await refuseRetired(g.databaseUrl, credentialId, { actor: 'cli', trigger: opts.emergency ? 'emergency' : 'manual', reason: opts.reason });
+      const actor = localActor();
+      await refuseRetired(g.databaseUrl, credentialId, { actor, trigger: opts.emergency ? 'emergency' : 'manual', reason: opts.reason });
       await withTemporalClient(temporalTarget(g), async (client) => {
-        const { handle, runId } = await startRotation(client, registry, policy, {
+        // The request is audited with its actor; without a reachable store it still starts (the workflow records its run).
+        const store = await RotorStore.connect(g.databaseUrl, { migrate: false }).catch(() => undefined);
+        const run = await startRotation(client, registry, policy, {
           taskQueue: g.taskQueue,
           trigger: opts.emergency ? 'emergency' : 'manual',
           reason: opts.reason,
           revokeFirst: opts.revokeFirst,
-        });
+          actor,
+          ...(store ? { audit: store } : {}),
+        }).finally(() => store?.close());
+        const { handle, runId } = run;
         const started = { credential: credentialId, workflowId: handle.workflowId, runId };
         if (!opts.wait) return opts.json ? printJson(started) : void process.stdout.write(`started ${handle.workflowId} (run ${started.runId})\n`);
         // Progress on stderr, so `--json` keeps stdout to the result.
@@ -159,7 +168,9 @@ export function buildProgram(): Command {
             if (!opts.dryRun) {
               await store.appendAudit({
                 credentialId: id,
-                actor: 'operator',
+                actor: actorId(localActor()),
+                actorInfo: actorRecord(localActor()),
+                reason: opts.reason,
                 event: 'leak.already-revoked',
                 detail: { source: 'rotor leak', reason: opts.reason, material: dead.materialId, how: dead.how, revokedAt: dead.at.toISOString() },
               });
@@ -171,7 +182,7 @@ export function buildProgram(): Command {
             continue;
           }
           const run = await withTemporal(g, (client) =>
-            startRotation(client, registry, policy, { taskQueue: g.taskQueue, trigger: 'emergency', reason: opts.reason, revokeFirst: opts.revokeFirst }),
+            startRotation(client, registry, policy, { taskQueue: g.taskQueue, trigger: 'emergency', reason: opts.reason, revokeFirst: opts.revokeFirst, actor: localActor(), audit: store }),
           );
           results.push({ credential: id, started: true, workflowId: run.handle.workflowId, runId: run.runId });
         }
@@ -285,6 +296,9 @@ export function buildProgram(): Command {
         policyDir: g.policies,
         http: { host: settings.httpHost, port: settings.httpPort },
         apiToken: await resolveSecret(settings.apiTokenRef),
+        auth: await authFromEnv(process.env, resolveSecret).catch((error: Error) => {
+          throw new UsageError(error.message);
+        }),
         githubWebhookSecret: settings.githubWebhookSecretRef ? await resolveSecret(settings.githubWebhookSecretRef) : undefined,
         httpLimits: {
           ...(settings.httpMaxConnections ? { maxConnections: settings.httpMaxConnections } : {}),

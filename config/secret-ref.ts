@@ -38,13 +38,17 @@ const OWN_ENV_NAMES = [
   'ROTOR_API_TOKEN_REF',
   'ROTOR_GITHUB_WEBHOOK_SECRET_REF',
   'VAULT_TOKEN_REF',
+  'ROTOR_OIDC_CLIENT_SECRET_REF',
+  'ROTOR_SESSION_KEY_REF',
+  'ROTOR_API_TOKENS_FILE',
+  'ROTOR_ROLES_FILE',
   SECRET_REFS_SETTING,
   'DATABASE_URL',
   'PGPASSWORD',
 ];
 const OWN_ENV_PREFIXES = ['TEMPORAL_'];
 /** Settings whose value is a reference to one of Rotor's own secrets: what they name is Rotor's too. */
-const OWN_REF_SETTINGS = ['ROTOR_API_TOKEN_REF', 'ROTOR_GITHUB_WEBHOOK_SECRET_REF', 'VAULT_TOKEN_REF'];
+const OWN_REF_SETTINGS = ['ROTOR_API_TOKEN_REF', 'ROTOR_GITHUB_WEBHOOK_SECRET_REF', 'VAULT_TOKEN_REF', 'ROTOR_OIDC_CLIENT_SECRET_REF', 'ROTOR_SESSION_KEY_REF'];
 /** Kernel and device files: never a secret a policy needs, always a way to read the process. */
 const NEVER_FILES = ['/proc/', '/sys/', '/dev/'];
 

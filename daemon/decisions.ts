@@ -6,6 +6,7 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@
 import type { RotorStore } from '../store/index.js';
 import { decisionInputProblem, decisionUpdates, MAX_DECISION_TEXT, type Decision, type DecisionInput, type DecisionOutcome } from '../workflows/decisions.js';
 import { rotationWorkflowId } from './rotations.js';
+import { actorId, actorRecord, type Actor } from './auth/actor.js';
 
 /** The decision did not apply (wrong step, nothing running); nothing changed. */
 export class DecisionRefused extends Error {
@@ -13,8 +14,10 @@ export class DecisionRefused extends Error {
 }
 
 /**
- * Sends the decision; a refusal throws DecisionRefused and, given a store, is recorded in the audit
- * log with the decision's reason (an accepted decision is recorded by the workflow itself).
+ * Sends the decision. Given an actor, the workflow is told who decided (`by` is its actorId: the
+ * workflow refuses an approval by the rotation's requester) and, given a store, the audit log gets a
+ * `rotation.decided` row naming the actor and reason. A refusal throws DecisionRefused and, given a
+ * store, is recorded (`rotation.decision-refused`). The workflow records an accepted decision too.
  */
 export async function sendDecision(
   client: Client,
@@ -22,16 +25,27 @@ export async function sendDecision(
   decision: Decision,
   input: DecisionInput = {},
   audit?: Pick<RotorStore, 'appendAudit'>,
+  actor?: Actor,
 ): Promise<DecisionOutcome> {
+  const sent: DecisionInput = actor ? { ...input, by: actorId(actor) } : input;
+  const who = actor
+    ? { actor: actorId(actor), actorInfo: actorRecord(actor) }
+    : { actor: input.by ? `operator:${input.by.slice(0, 100)}` : 'operator' };
+  const reason = input.reason?.slice(0, MAX_DECISION_TEXT);
   try {
-    return await attempt(client, credentialId, decision, input);
+    const outcome = await attempt(client, credentialId, decision, sent);
+    if (actor) {
+      await audit?.appendAudit({ credentialId, ...who, ...(reason !== undefined ? { reason } : {}), event: 'rotation.decided', detail: { ...outcome } });
+    }
+    return outcome;
   } catch (error) {
     if (error instanceof DecisionRefused && audit) {
       await audit.appendAudit({
         credentialId,
-        actor: input.by ? `operator:${input.by.slice(0, 100)}` : 'operator',
+        ...who,
+        ...(reason !== undefined && actor ? { reason } : {}),
         event: 'rotation.decision-refused',
-        detail: { decision, reason: input.reason?.slice(0, MAX_DECISION_TEXT) ?? null, refused: error.message },
+        detail: { decision, reason: reason ?? null, refused: error.message },
       });
     }
     throw error;

@@ -11,14 +11,15 @@ import type { Material } from '../lib/material.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotorStore } from '../store/index.js';
 import { markDecommissioned } from '../store/discovery.js';
+import { actorId, actorRecord, type Actor } from './auth/actor.js';
 
 export interface DecommissionDeps {
   store: RotorStore;
   providers: ProviderRegistry;
   logger: Logger;
   resolveSecret(ref: string): Promise<string>;
-  /** Who asked, for the audit log (e.g. `cli:alice`). */
-  actor: string;
+  /** Who asked, for the audit log (e.g. the CLI's local user, `cli:alice`). */
+  actor: Actor;
 }
 
 export interface DecommissionReport {
@@ -57,7 +58,8 @@ export async function decommissionCredential(deps: DecommissionDeps, policy: Pol
     logger: deps.logger.child({ credentialId, decommission: true }),
     resolveSecret: deps.resolveSecret,
   };
-  const audit = (event: string, detail: Record<string, unknown>) => store.appendAudit({ credentialId, actor: deps.actor, event, detail });
+  const audit = (event: string, detail: Record<string, unknown>) =>
+    store.appendAudit({ credentialId, actor: actorId(deps.actor), actorInfo: actorRecord(deps.actor), ...(options.reason !== undefined ? { reason: options.reason } : {}), event, detail });
   const report: DecommissionReport = { credential: credentialId, material: [], dependents: [], problems: [] };
   await audit('decommission.started', { reason: options.reason ?? null, expires: policy.expires ?? null });
 

@@ -15,6 +15,7 @@ import type { RotorStore } from '../store/index.js';
 import { claimPendingLeak, getLeakReport, markLeakStarted, markLeakStartFailed, pendingLeaks, recordLeakReport, revokedMaterial, type LeakAction } from '../store/leaks.js';
 import type { PolicySet } from './policies.js';
 import { startRotation } from './rotations.js';
+import { GITHUB_SECRET_SCANNING_ACTOR } from './auth/actor.js';
 
 export interface WebhookDeps {
   client: Client;
@@ -144,7 +145,7 @@ async function startPendingLeak(deps: WebhookDeps, leakKey: string): Promise<Sta
   }
   try {
     const { handle } = await deps.client.connection.withDeadline(Date.now() + timeoutMs, () =>
-      startRotation(deps.client, deps.providers, policy, { taskQueue: deps.taskQueue, trigger: 'emergency', reason: leak.reason }),
+      startRotation(deps.client, deps.providers, policy, { taskQueue: deps.taskQueue, trigger: 'emergency', reason: leak.reason, actor: GITHUB_SECRET_SCANNING_ACTOR, audit: deps.store }),
     );
     await markLeakStarted(deps.store, leakKey, handle.workflowId);
     await deps.store.appendAudit({ credentialId: policy.id, actor: ACTOR, event: 'leak.emergency-started', detail: { workflowId: handle.workflowId, deliveryId: leak.deliveryId } });

@@ -2,17 +2,17 @@
  * The daemon's HTTP API: start rotations (bearer token), metrics and health. Every refusal is
  * decided before anything starts; bodies are validated with zod; no response echoes a secret.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import rateLimit from '@fastify/rate-limit';
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { PolicySet } from './policies.js';
 import type { RotorMetrics } from './metrics.js';
-import { refuseRetired, RotationAlreadyRunning, RotationRefused, startRotation } from './rotations.js';
-import { DecisionRefused, sendDecision } from './decisions.js';
 import { DECISIONS, MAX_DECISION_TEXT } from '../workflows/decisions.js';
+import { ActionRefused, performAction } from './actions.js';
+import { legacyToken, type NamedToken, type OidcSettings, type RoleMap } from './auth/config.js';
+import { registerAuth, requireActor } from './auth/plugin.js';
 import type { RotorStore } from '../store/index.js';
 import { handleSecretScanning, type WebhookDeps } from './github-webhook.js';
 import { registerConsole, type ConsoleDeps } from '../console/routes.js';
@@ -25,8 +25,10 @@ export interface HttpDeps {
   metrics: RotorMetrics;
   /** The inventory: a retired credential is refused before anything starts. */
   store?: RotorStore;
-  /** The API token (resolved from its secret reference); requests must present it as a bearer token. */
+  /** ROTOR_API_TOKEN_REF's token (resolved): the token named `rotor` (security, owner-operator of all). */
   apiToken: string;
+  /** Who may do what: named tokens, the group → roles mapping, the OIDC login (daemon/auth/). */
+  auth?: { tokens?: NamedToken[]; roles?: RoleMap; oidc?: OidcSettings; sessionKey?: string; sessionTtlSeconds?: number };
   /** Readiness: Temporal and the store answer. */
   ready(): Promise<boolean>;
   /** GitHub secret scanning webhook, when a webhook secret is configured. */
@@ -74,18 +76,7 @@ const DecisionRequestSchema = z.strictObject({
   reason: z.string().max(MAX_DECISION_TEXT).optional(),
 });
 
-/** Compares digests so the comparison takes the same time whatever the token's length or content. */
-export function tokenMatches(presented: string | undefined, expected: string): boolean {
-  if (!presented) return false;
-  const digest = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(digest(presented), digest(expected));
-}
-
-/** The token of an `Authorization: Bearer <token>` header; the scheme is case-insensitive (RFC 7235). */
-export function bearer(header: string | undefined): string | undefined {
-  const match = header && header.length <= 1024 ? /^bearer +([\x21-\x7e]+) *$/i.exec(header) : null;
-  return match?.[1];
-}
+export { bearer, tokenMatches } from './auth/plugin.js';
 
 export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   if (deps.apiToken.length < MIN_API_TOKEN_LENGTH) throw new ApiTokenTooShort(deps.apiToken.length);
@@ -101,12 +92,17 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
   app.server.maxConnections = limits.maxConnections;
   void app.register(rateLimit, { max: limits.requestsPerMinute, timeWindow: 60_000 });
 
+  registerAuth(app, {
+    tokens: [legacyToken(deps.apiToken), ...(deps.auth?.tokens ?? [])],
+    roles: deps.auth?.roles ?? {},
+    ...(deps.auth?.oidc ? { oidc: deps.auth.oidc } : {}),
+    ...(deps.auth?.sessionKey ? { sessionKey: deps.auth.sessionKey } : {}),
+    ...(deps.auth?.sessionTtlSeconds ? { sessionTtlSeconds: deps.auth.sessionTtlSeconds } : {}),
+  });
   /** Runs before the body is read: an unauthenticated caller learns nothing about its body. */
-  const authenticate = async (request: FastifyRequest, reply: FastifyReply) => {
-    if (!tokenMatches(bearer(request.headers.authorization), deps.apiToken)) {
-      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized' });
-    }
-  };
+  const authenticate = requireActor;
+  /** Every action goes through performAction: authorized, then started or decided, with its actor audited. */
+  const actions = { client: deps.client, providers: deps.providers, policies: deps.policies, taskQueue: deps.taskQueue, ...(deps.store ? { store: deps.store } : {}) };
 
   // Routes are registered after the rate limit, so its hook sees them.
   void app.register(async (api) => {
@@ -126,19 +122,12 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       }
       const body = parsed.data;
       if (body.revokeFirst && !body.emergency) return reply.code(400).send({ error: 'bad request', problems: ['revokeFirst: needs emergency: true'] });
-      const policy = deps.policies.get(body.credential);
-      if (!policy) return reply.code(404).send({ error: `no policy for credential ${body.credential}` });
       try {
-        if (deps.store) await refuseRetired(deps.store, policy.id, { actor: 'http-api', trigger: body.emergency ? 'emergency' : 'manual', reason: body.reason });
-        const { handle, runId } = await startRotation(deps.client, deps.providers, policy, {
-          taskQueue: deps.taskQueue,
-          trigger: body.emergency ? 'emergency' : 'manual',
-          reason: body.reason,
-          revokeFirst: body.revokeFirst,
-        });
-        return reply.code(202).send({ credential: policy.id, workflowId: handle.workflowId, runId });
+        const action = body.emergency ? 'emergency' : 'rotate';
+        const done = await performAction(actions, request.actor!, action, body.credential, body.reason, { revokeFirst: body.revokeFirst });
+        return reply.code(202).send({ credential: done.credential, workflowId: done.workflowId, runId: 'runId' in done ? done.runId : undefined });
       } catch (error) {
-        if (error instanceof RotationAlreadyRunning || error instanceof RotationRefused) return reply.code(409).send({ error: error.message });
+        if (error instanceof ActionRefused) return reply.code(error.status).send({ error: error.message });
         throw error;
       }
     });
@@ -150,13 +139,13 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       if (!parsed.success) {
         return reply.code(400).send({ error: 'bad request', problems: parsed.error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`) });
       }
-      if (!deps.policies.get(credential)) return reply.code(404).send({ error: `no policy for credential ${credential}` });
-      const { decision, by, reason } = parsed.data;
+      // `by` is still accepted (older scripts send it) but the actor is who authenticated.
+      const { decision, reason } = parsed.data;
       try {
-        const outcome = await sendDecision(deps.client, credential, decision, { by: by ?? 'http-api', ...(reason ? { reason } : {}) }, deps.store);
-        return reply.code(200).send({ credential, accepted: true, ...outcome });
+        const done = await performAction(actions, request.actor!, decision, credential, reason);
+        return reply.code(200).send({ credential, accepted: true, ...('outcome' in done ? done.outcome : {}) });
       } catch (error) {
-        if (error instanceof DecisionRefused) return reply.code(409).send({ credential, accepted: false, error: error.message });
+        if (error instanceof ActionRefused) return reply.code(error.status).send({ credential, accepted: false, error: error.message });
         throw error;
       }
     });

@@ -5,6 +5,7 @@ import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotationInput, RotationResult } from '../workflows/types.js';
 import { emergencySignal } from '../workflows/protocol.js';
 import { rotationSearchAttributes } from '../workflows/search-attributes.js';
+import { actorId, actorRecord, type Actor } from './auth/actor.js';
 
 /** Emergencies run on their own task queue, so a backlog of scheduled rotations never delays them. */
 export function emergencyTaskQueue(taskQueue: string): string {
@@ -35,29 +36,69 @@ export function rotationRefusal(credentialId: string, inventory: Pick<Credential
 }
 
 /** Throws RotationRefused (and records the refusal in the audit log) when the credential is retired. */
-export async function refuseRetired(store: RotorStore | string, credentialId: string, request: { actor: string; trigger: string; reason?: string }): Promise<void> {
+export async function refuseRetired(store: RotorStore | string, credentialId: string, request: { actor: Actor; trigger: string; reason?: string }): Promise<void> {
   const opened = typeof store === 'string' ? await RotorStore.connect(store) : store;
   try {
     const refused = rotationRefusal(credentialId, await opened.getCredential(credentialId));
     if (!refused) return;
-    await opened.appendAudit({ credentialId, actor: request.actor, event: 'rotation.refused', detail: { trigger: request.trigger, reason: request.reason ?? null, refused } });
+    await opened.appendAudit({
+      credentialId,
+      actor: actorId(request.actor),
+      actorInfo: actorRecord(request.actor),
+      ...(request.reason !== undefined ? { reason: request.reason } : {}),
+      event: 'rotation.refused',
+      detail: { trigger: request.trigger, reason: request.reason ?? null, refused },
+    });
     throw new RotationRefused(refused);
   } finally {
     if (typeof store === 'string') await opened.close();
   }
 }
 
-/** Starts the named rotation workflow of the policy's credential type. */
+/**
+ * Starts the named rotation workflow of the policy's credential type. The actor who asked is put in
+ * the workflow's input and memo (`requestedBy`, `requestedByName`, `reason`) and, given a store, in
+ * the audit log (`rotation.requested`, with the run it started or upgraded).
+ */
 export async function startRotation(
   client: Client,
   providers: ProviderRegistry,
   policy: Policy,
-  options: { taskQueue: string; trigger: RotationInput['trigger']; reason?: string; revokeFirst?: boolean },
+  /** `actor`: who asked (every caller on behalf of a person or token passes one; a schedule has none). */
+  options: { taskQueue: string; trigger: RotationInput['trigger']; reason?: string; revokeFirst?: boolean; actor?: Actor; audit?: Pick<RotorStore, 'appendAudit'> },
+): Promise<{ handle: WorkflowHandle; runId: string }> {
+  const started = await start(client, providers, policy, options);
+  if (options.actor) {
+    await options.audit?.appendAudit({
+      credentialId: policy.id,
+      rotationId: started.runId,
+      actor: actorId(options.actor),
+      actorInfo: actorRecord(options.actor),
+      ...(options.reason !== undefined ? { reason: options.reason } : {}),
+      event: 'rotation.requested',
+      detail: { trigger: options.trigger, workflowId: started.handle.workflowId, revokeFirst: options.revokeFirst ?? false },
+    });
+  }
+  return started;
+}
+
+async function start(
+  client: Client,
+  providers: ProviderRegistry,
+  policy: Policy,
+  options: { taskQueue: string; trigger: RotationInput['trigger']; reason?: string; revokeFirst?: boolean; actor?: Actor },
 ): Promise<{ handle: WorkflowHandle; runId: string }> {
   const provider = providers.credential(policy.credential.type);
   if (!provider) throw new Error(`credential type ${policy.credential.type} is not registered`);
   const labels = {
-    memo: { owner: policy.owner, purpose: policy.purpose, environment: policy.environment, type: policy.credential.type },
+    memo: {
+      owner: policy.owner,
+      purpose: policy.purpose,
+      environment: policy.environment,
+      type: policy.credential.type,
+      ...(options.actor ? { requestedBy: actorId(options.actor), requestedByName: options.actor.name } : {}),
+      reason: options.reason ?? null,
+    },
     typedSearchAttributes: rotationSearchAttributes({
       credentialId: policy.id,
       type: policy.credential.type,
@@ -69,6 +110,7 @@ export async function startRotation(
   const input: RotationInput = {
     credentialId: policy.id,
     trigger: options.trigger,
+    ...(options.actor ? { requestedBy: actorId(options.actor) } : {}),
     ...(options.reason ? { reason: options.reason } : {}),
     ...(options.revokeFirst ? { revokeFirst: true } : {}),
   };

@@ -10,7 +10,7 @@ import { formatProblem, PolicyLoadError } from '../config/load.js';
 import type { Logger } from '../lib/logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import { RotorStore } from '../store/index.js';
-import { ApiTokenTooShort, buildHttpServer, MIN_API_TOKEN_LENGTH, type HttpLimits } from './http.js';
+import { ApiTokenTooShort, buildHttpServer, MIN_API_TOKEN_LENGTH, type HttpDeps, type HttpLimits } from './http.js';
 import { retryPendingLeaks, type WebhookDeps } from './github-webhook.js';
 import { registerSearchAttributes } from './history.js';
 import { RotorMetrics } from './metrics.js';
@@ -29,6 +29,8 @@ export interface DaemonOptions {
   policyDir: string;
   http: { host: string; port: number };
   apiToken: string;
+  /** Named tokens, roles, OIDC login (daemon/auth/config.ts authFromEnv). */
+  auth?: HttpDeps['auth'];
   providers: ProviderRegistry;
   logger: Logger;
   resolveSecret(ref: string): Promise<string>;
@@ -160,6 +162,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     metrics,
     store,
     apiToken: o.apiToken,
+    ...(o.auth ? { auth: o.auth } : {}),
     limits: o.httpLimits,
     ...(webhook ? { githubWebhook: webhook } : {}),
     // Policies are loaded before the server listens; the workers must be polling, the store and

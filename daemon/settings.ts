@@ -25,7 +25,7 @@ export interface Settings {
 }
 
 /** The settings whose values are secret references: a value that is not one is refused by name, unprinted. */
-export const SECRET_REF_SETTINGS = ['ROTOR_API_TOKEN_REF', 'ROTOR_GITHUB_WEBHOOK_SECRET_REF', 'VAULT_TOKEN_REF'] as const;
+export const SECRET_REF_SETTINGS = ['ROTOR_API_TOKEN_REF', 'ROTOR_GITHUB_WEBHOOK_SECRET_REF', 'VAULT_TOKEN_REF', 'ROTOR_OIDC_CLIENT_SECRET_REF', 'ROTOR_SESSION_KEY_REF'] as const;
 
 export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings {
   return {

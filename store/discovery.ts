@@ -3,7 +3,7 @@
  * (migration 003). Functions take the store rather than growing the class.
  */
 import type { DiscoveredCredential } from '../providers/contracts.js';
-import { auditHash, type RotorStore } from './index.js';
+import { auditHash, type AuditEvent, type RotorStore } from './index.js';
 
 export interface ScanResult {
   sourceType: string;
@@ -182,8 +182,8 @@ export interface ChainReport {
 export async function verifyAuditChain(store: RotorStore, anchor?: ChainAnchor): Promise<ChainReport> {
   const { rows } = await store.query<{
     seq: string; at: Date; credential_id: string | null; rotation_id: string | null; actor: string; event: string;
-    detail: Record<string, unknown>; prev_hash: string; hash: string;
-  }>(`SELECT seq, at, credential_id, rotation_id, actor, event, detail, prev_hash, hash FROM audit_log ORDER BY seq`);
+    detail: Record<string, unknown>; prev_hash: string; hash: string; actor_info: AuditEvent['actorInfo'] | null; reason: string | null;
+  }>(`SELECT seq, at, credential_id, rotation_id, actor, actor_info, reason, event, detail, prev_hash, hash FROM audit_log ORDER BY seq`);
   let previousHash = '0'.repeat(64);
   let previousSeq: number | undefined;
   for (const r of rows) {
@@ -192,7 +192,14 @@ export async function verifyAuditChain(store: RotorStore, anchor?: ChainAnchor):
       const gap = previousSeq === undefined ? `the first row (seq ${seq}) does not start the chain` : `rows between seq ${previousSeq} and ${seq} are missing`;
       return { ok: false, rows: rows.length, problem: { kind: 'missing', seq, detail: `${gap}: prev_hash does not match the hash before it` } };
     }
-    const event = { credentialId: r.credential_id ?? undefined, rotationId: r.rotation_id ?? undefined, actor: r.actor, event: r.event };
+    const event: AuditEvent = {
+      credentialId: r.credential_id ?? undefined,
+      rotationId: r.rotation_id ?? undefined,
+      actor: r.actor,
+      event: r.event,
+      ...(r.actor_info ? { actorInfo: r.actor_info } : {}),
+      ...(r.reason !== null ? { reason: r.reason } : {}),
+    };
     if (auditHash(r.prev_hash, r.at.toISOString(), event, r.detail) !== r.hash) {
       return { ok: false, rows: rows.length, problem: { kind: 'modified', seq, detail: `row seq ${seq} (${r.event}) no longer matches its hash: its content was changed` } };
     }

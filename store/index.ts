@@ -43,6 +43,10 @@ export interface AuditEvent {
   credentialId?: string;
   rotationId?: string;
   actor: string;
+  /** The rest of the actor of a human or token action (daemon/auth/actor.ts actorRecord). */
+  actorInfo?: { kind: string; subject: string; name: string; roles?: string[] };
+  /** The reason the actor gave. */
+  reason?: string;
   event: string;
   /** References and outcomes only: never a secret value. */
   detail?: Record<string, unknown>;
@@ -301,9 +305,12 @@ export class RotorStore {
       const detail = event.detail ?? {};
       const hash = auditHash(prevHash, at, event, detail);
       await client.query(
-        `INSERT INTO audit_log (at, credential_id, rotation_id, actor, event, detail, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-        [at, event.credentialId ?? null, event.rotationId ?? null, event.actor, event.event, JSON.stringify(detail), prevHash, hash],
+        `INSERT INTO audit_log (at, credential_id, rotation_id, actor, event, detail, prev_hash, hash, actor_info, reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+        [
+          at, event.credentialId ?? null, event.rotationId ?? null, event.actor, event.event, JSON.stringify(detail), prevHash, hash,
+          event.actorInfo ? JSON.stringify(event.actorInfo) : null, event.reason ?? null,
+        ],
       );
       await client.query('COMMIT');
     } catch (error) {
@@ -316,7 +323,7 @@ export class RotorStore {
 
   async listAudit(filter: { credentialId?: string; rotationId?: string } = {}): Promise<Array<AuditEvent & { seq: number; at: Date }>> {
     const { rows } = await this.pool.query(
-      `SELECT seq, at, credential_id, rotation_id, actor, event, detail FROM audit_log
+      `SELECT seq, at, credential_id, rotation_id, actor, actor_info, reason, event, detail FROM audit_log
        WHERE ($1::text IS NULL OR credential_id = $1) AND ($2::text IS NULL OR rotation_id = $2) ORDER BY seq`,
       [filter.credentialId ?? null, filter.rotationId ?? null],
     );
@@ -326,6 +333,8 @@ export class RotorStore {
       credentialId: r.credential_id ?? undefined,
       rotationId: r.rotation_id ?? undefined,
       actor: r.actor,
+      ...(r.actor_info ? { actorInfo: r.actor_info } : {}),
+      ...(r.reason !== null ? { reason: r.reason } : {}),
       event: r.event,
       detail: r.detail,
     }));
@@ -362,7 +371,10 @@ export class RotorStore {
  * only a canonical form can be recomputed from the stored row (`rotor audit verify-log`).
  */
 export function auditHash(prevHash: string, at: string, e: AuditEvent, detail: Record<string, unknown>): string {
-  const canonical = JSON.stringify([prevHash, at, e.credentialId ?? null, e.rotationId ?? null, e.actor, e.event, sortedKeys(JSON.parse(JSON.stringify(detail)))]);
+  const fields: unknown[] = [prevHash, at, e.credentialId ?? null, e.rotationId ?? null, e.actor, e.event, sortedKeys(JSON.parse(JSON.stringify(detail)))];
+  // Rows with an actor's details or a reason (migration 009) hash them too; older rows hash as they always did.
+  if (e.actorInfo || e.reason !== undefined) fields.push(sortedKeys(e.actorInfo ?? null), e.reason ?? null);
+  const canonical = JSON.stringify(fields);
   return createHash('sha256').update(canonical).digest('hex');
 }
 

@@ -6,7 +6,7 @@
  * that does not apply is dropped (it cannot answer).
  */
 import type { SignalDefinition, UpdateDefinition } from '@temporalio/common';
-import { defineSignal, defineUpdate } from '@temporalio/workflow';
+import { defineSignal, defineUpdate, patched, upsertMemo } from '@temporalio/workflow';
 import type { RotationStep } from './types.js';
 
 export const DECISIONS = ['approve', 'reject', 'retry', 'rollback', 'continue', 'revokeNow', 'abort'] as const;
@@ -84,6 +84,23 @@ export function decisionInputProblem(input: unknown): string | undefined {
     if (value.length > MAX_DECISION_TEXT) return `${key} is longer than ${MAX_DECISION_TEXT} characters`;
   }
   return undefined;
+}
+
+/**
+ * Why this decider may not make `decision`: nobody approves or rejects a rotation they requested
+ * (`requestedBy` is the run's input; `by` the decider's actor id). Checked in the Update validator,
+ * so a raw Temporal client cannot bypass the daemon's own check.
+ */
+export function requesterRefusal(decision: Decision, requestedBy: string | undefined, who: DecisionInput | undefined): string | undefined {
+  if (decision !== 'approve' && decision !== 'reject') return undefined;
+  if (!requestedBy || !who?.by || who.by !== requestedBy) return undefined;
+  return `${who.by} requested this rotation and cannot ${decision} it: a second person must`;
+}
+
+/** Puts the latest accepted decision, who made it and why, in the workflow's memo (workflow code only). */
+export function recordDeciderInMemo(decision: Decision, who: DecisionInput, step: RotationStep): void {
+  // Patched: runs that accepted a decision before this release replay without the memo command.
+  if (patched('decider-memo')) upsertMemo({ lastDecision: { decision, by: who.by ?? null, reason: who.reason ?? null, step } });
 }
 
 /** Why `decision` does not apply now, or undefined when it does. */

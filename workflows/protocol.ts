@@ -26,7 +26,7 @@ import {
 import type { RotationActivities } from '../activities/index.js';
 import { humanDuration } from '../lib/human-duration.js';
 import { groupLock, releaseSignal } from './group-lock.js';
-import { DECISIONS, decisionEffect, decisionInputProblem, decisionRefusal, decisionSignals, decisionUpdates, MAX_DECISION_TEXT, type Decision, type DecisionInput, type DecisionOutcome } from './decisions.js';
+import { DECISIONS, decisionEffect, decisionInputProblem, decisionRefusal, decisionSignals, decisionUpdates, MAX_DECISION_TEXT, recordDeciderInMemo, requesterRefusal, type Decision, type DecisionInput, type DecisionOutcome } from './decisions.js';
 import { ROTOR_TRIGGER } from './search-attributes.js';
 import type {
   CreatedRef,
@@ -118,6 +118,7 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
     else if (d === 'revokeNow') revokeNow = true;
     else if (d === 'abort') abortReason = who.reason ? `aborted: ${who.reason}` : 'aborted by an operator';
     else decision = d;
+    recordDeciderInMemo(d, who, step);
     const run = await opened();
     if (run) await bookkeeping.recordDecision({ ...run, step, decision: d, by: who.by, reason: who.reason, via });
     return { decision: d, step, effect };
@@ -126,13 +127,13 @@ export async function runRotationProtocol(input: RotationInput): Promise<Rotatio
     // `who` may be missing when sent by hand (temporal workflow update execute without input).
     setHandler(decisionUpdates[d], (who: DecisionInput) => decide(d, who ?? {}, 'update'), {
       validator: (who: DecisionInput) => {
-        const why = decisionInputProblem(who) ?? refusal(d);
+        const why = decisionInputProblem(who) ?? requesterRefusal(d, input.requestedBy, who) ?? refusal(d);
         if (why) throw new Error(why);
       },
     });
     // Compatibility: a signal cannot be refused, so one that does not apply is dropped.
     setHandler(decisionSignals[d], async (arg?: DecisionInput | string) => {
-      if (refusal(d) || (typeof arg !== 'string' && decisionInputProblem(arg))) return;
+      if (refusal(d) || (typeof arg !== 'string' && (decisionInputProblem(arg) || requesterRefusal(d, input.requestedBy, arg)))) return;
       if (typeof arg === 'string' && arg.length > MAX_DECISION_TEXT) arg = arg.slice(0, MAX_DECISION_TEXT);
       await decide(d, typeof arg === 'string' ? { reason: arg } : (arg ?? {}), 'signal');
     });

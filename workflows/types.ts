@@ -11,6 +11,8 @@ export interface RotationInput {
   trigger: Trigger;
   /** Why, for manual and emergency rotations; recorded in the audit log. */
   reason?: string;
+  /** Who asked (daemon/auth/actor.ts actorId, e.g. `oidc:<sub>`): they may not approve or reject it. */
+  requestedBy?: string;
   /** Confirmed compromise: revoke the old material before propagating (documented downtime). */
   revokeFirst?: boolean;
 }
