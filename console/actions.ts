@@ -1,41 +1,26 @@
-/**
- * TEMPORARY until identity's shared action path is merged: authorizes with the interface's
- * authorize, then starts the rotation or sends the decision as the actor, with the reason.
- */
-import type { Client } from '@temporalio/client';
-import { DecisionRefused, sendDecision } from '../daemon/decisions.js';
-import type { PolicySet } from '../daemon/policies.js';
-import { refuseRetired, RotationAlreadyRunning, RotationRefused, startRotation } from '../daemon/rotations.js';
-import type { ProviderRegistry } from '../providers/registry.js';
-import type { RotorStore } from '../store/index.js';
-import type { ActionOutcome, Actor, Authorization, ConsoleAction } from './auth.js';
+/** The actions the console offers, and how each is allowed and performed: identity's one path (daemon/actions.ts). */
+import { ActionRefused, performAction, requesterOf, type ActionDeps } from '../daemon/actions.js';
+import { authorize, type Actor, type Authorization } from '../daemon/auth/actor.js';
 
-export interface ActionDeps {
-  client: Client;
-  providers: ProviderRegistry;
-  policies: PolicySet;
-  store: RotorStore;
-  taskQueue: string;
-  authorize(actor: Actor, action: ConsoleAction, credential: { id: string; owner: string | null }): Authorization;
-}
+export const CONSOLE_ACTIONS = ['rotate', 'emergency', 'approve', 'reject', 'retry', 'rollback', 'continue'] as const;
+export type ConsoleAction = (typeof CONSOLE_ACTIONS)[number];
 
-export async function performAction(deps: ActionDeps, actor: Actor, action: ConsoleAction, credentialId: string, reason: string): Promise<ActionOutcome> {
-  const policy = deps.policies.get(credentialId);
-  if (!policy) return { ok: false, status: 404, message: `no policy for credential ${credentialId}` };
-  const allowed = deps.authorize(actor, action, { id: policy.id, owner: policy.owner });
-  if (!allowed.allowed) return { ok: false, status: 403, message: allowed.why };
-  const by = `${actor.kind}:${actor.subject}`;
+/** What an action did, or why it was refused (the HTTP status that says why). */
+export type ActionOutcome = { ok: true } | { ok: false; status: number; message: string };
+
+/** Authorizes, then performs as `actor` with `reason`; the actor and reason go to the audit log and the workflow's memo. */
+export async function consoleAction(deps: ActionDeps, actor: Actor, action: ConsoleAction, credentialId: string, reason: string): Promise<ActionOutcome> {
   try {
-    if (action === 'rotate' || action === 'emergency') {
-      const trigger = action === 'emergency' ? 'emergency' : 'manual';
-      await refuseRetired(deps.store, policy.id, { actor: by, trigger, reason });
-      await startRotation(deps.client, deps.providers, policy, { taskQueue: deps.taskQueue, trigger, reason });
-      return { ok: true, message: 'started' };
-    }
-    const outcome = await sendDecision(deps.client, policy.id, action, { by, reason }, deps.store);
-    return { ok: true, message: outcome.effect };
+    await performAction(deps, actor, action, credentialId, reason);
+    return { ok: true };
   } catch (error) {
-    if (error instanceof RotationAlreadyRunning || error instanceof RotationRefused || error instanceof DecisionRefused) return { ok: false, status: 409, message: error.message };
+    if (error instanceof ActionRefused) return { ok: false, status: error.status, message: error.message };
     throw error;
   }
+}
+
+/** For showing or hiding the forms of a credential's page; the server decides again when one is posted. */
+export async function authorizer(deps: Pick<ActionDeps, 'client'>, actor: Actor, credential: { id: string; owner: string | null }, running: boolean): Promise<(action: ConsoleAction) => Authorization> {
+  const requestedBy = running ? await requesterOf(deps.client, credential.id).catch(() => undefined) : undefined;
+  return (action) => authorize(actor, action, credential, { requestedBy });
 }

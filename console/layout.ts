@@ -1,6 +1,6 @@
 /** The page shell every console page shares: skip link, header with navigation and who is signed in. */
 import { html, type Html, type HtmlValue } from '../lib/html.js';
-import type { Actor } from './auth.js';
+import type { Actor } from '../daemon/auth/actor.js';
 
 export type Section = 'inventory' | 'posture' | 'credential' | 'error';
 

@@ -2,19 +2,21 @@
  * The web console under /ui, on the daemon's HTTP server: inventory, a page per credential, posture,
  * and actions posted as forms (reason, confirmation, CSRF token). Server-rendered (lib/html.ts
  * escapes every value); a strict Content-Security-Policy allows only our own stylesheet and script.
- * Who may see and do what is identity's (ConsoleAuth): the console asks, never decides alone.
+ * Who is signed in, the CSRF check and who may do what are identity's (daemon/auth/, registered
+ * before the console): pages read request.actor and request.csrfToken, actions go through
+ * daemon/actions.ts, the one path the HTTP API takes too.
  */
-import type { Client } from '@temporalio/client';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SEVERITIES, type Severity } from '../audit/types.js';
 import { liveRotationStatus } from '../daemon/live-status.js';
 import { triggerText, upgradedRuns } from '../daemon/history.js';
-import type { PolicySet } from '../daemon/policies.js';
+import type { ActionDeps } from '../daemon/actions.js';
+import type { Actor } from '../daemon/auth/actor.js';
 import type { Policy } from '../config/policy.js';
 import { html } from '../lib/html.js';
 import type { RotorStore, RunRow } from '../store/index.js';
 import { inventoryFacets, listInventoryPage } from '../store/inventory.js';
-import { CONSOLE_ACTIONS, type Actor, type ConsoleAction, type ConsoleAuth } from './auth.js';
+import { authorizer, consoleAction, CONSOLE_ACTIONS, type ConsoleAction } from './actions.js';
 import { page, type Section } from './layout.js';
 import { credentialBody } from './pages/credential.js';
 import { inventoryBody, parseInventoryParams, storeQuery } from './pages/inventory.js';
@@ -23,15 +25,13 @@ import { PostureCache, subjectsAtOrAbove } from './posture.js';
 import { CONSOLE_JS } from './script.js';
 import { CONSOLE_CSS } from './style.js';
 
-export interface ConsoleDeps {
-  client: Client;
+export interface ConsoleDeps extends ActionDeps {
   store: RotorStore;
-  policies: PolicySet;
+  policies: ActionDeps['policies'] & { all(): Policy[] };
   /** Temporal namespace of the runs, for their Temporal UI links. */
   namespace: string;
   /** The Temporal UI's base URL (ROTOR_TEMPORAL_UI_URL), e.g. https://temporal.example.com; no links without it. */
   temporalUiUrl?: string;
-  auth: ConsoleAuth;
   /** Owners allowed to hold credentials, for the orphaned-owner rule (as `rotor audit`). */
   allowedOwners?: () => Promise<string[]>;
   now?: () => Date;
@@ -78,16 +78,16 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
     });
 
     const send = (reply: FastifyReply, status: number, title: string, section: Section, body: ReturnType<typeof html>, request: FastifyRequest, actor?: Actor) =>
-      reply.code(status).type('text/html; charset=utf-8').send(page({ title, section, actor, csrfToken: actor ? deps.auth.csrfToken(request) : undefined, body }));
+      reply.code(status).type('text/html; charset=utf-8').send(page({ title, section, actor, csrfToken: request.csrfToken, body }));
 
     const refuse = (reply: FastifyReply, request: FastifyRequest, actor: Actor | undefined, status: number, message: string) =>
       send(reply, status, status === 403 ? 'Not allowed' : status === 404 ? 'Not found' : 'Refused', 'error', html`<h1>${status === 403 ? 'Not allowed' : status === 404 ? 'Not found' : 'Refused'}</h1><p class="banner error" role="alert">${message}</p><p><a href="/ui/inventory">Back to the inventory</a></p>`, request, actor);
 
     /** The signed-in actor, or a redirect to the login (GET) / 401 (POST). */
     const signedIn = (request: FastifyRequest, reply: FastifyReply): Actor | undefined => {
-      const actor = deps.auth.actor(request);
+      const actor = request.actor;
       if (actor) return actor;
-      if (request.method === 'GET') void reply.redirect(deps.auth.loginUrl(request.url), 303);
+      if (request.method === 'GET') void reply.redirect(`/ui/login?returnTo=${encodeURIComponent(request.url)}`, 303);
       else void reply.code(401).type('text/plain').send('sign in first');
       return undefined;
     };
@@ -128,6 +128,7 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
       const live = runs[0]?.outcome === 'running' ? await liveRotationStatus(deps.client, id).catch(() => undefined) : undefined;
       const policy: Policy | undefined = deps.policies.get(id) ?? ((await deps.store.policySnapshot(id)) as Policy | undefined);
       const notice = NOTICES[String((request.query as Record<string, unknown>).notice)];
+      const allowed = await authorizer(deps, actor, { id, owner: credential.owner }, runs[0]?.outcome === 'running');
       const base = deps.temporalUiUrl;
       const body = credentialBody({
         credential,
@@ -139,8 +140,8 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
         now: now(),
         runHref: base ? (r) => temporalRunUrl(base, deps.namespace, r) : undefined,
         actor,
-        csrfToken: deps.auth.csrfToken(request),
-        authorize: (action) => deps.auth.authorize(actor, action, { id, owner: credential.owner }),
+        csrfToken: request.csrfToken ?? '',
+        authorize: allowed,
         notice,
       });
       return send(reply, 200, id, 'credential', body, request, actor);
@@ -151,14 +152,13 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
       if (!actor) return reply;
       const { id, action } = request.params as { id: string; action: string };
       const form = formBody(request.body);
-      // CSRF first: a forged post learns nothing, not even whether the credential exists.
-      if (!deps.auth.csrfValid(request, form._csrf)) return refuse(reply, request, actor, 403, 'the form’s CSRF token is missing or does not match your session: reload the page and try again');
+      // The session's CSRF token was checked by identity's preHandler before this handler runs.
       if (!(CONSOLE_ACTIONS as readonly string[]).includes(action)) return refuse(reply, request, actor, 404, `unknown action ${action}`);
       const reason = (form.reason ?? '').trim();
       if (!reason) return refuse(reply, request, actor, 400, 'give a reason: it is recorded in the audit log');
       if (reason.length > 500) return refuse(reply, request, actor, 400, 'the reason is longer than 500 characters');
       if (form.confirm !== 'yes') return refuse(reply, request, actor, 400, 'tick the confirmation box to confirm the action');
-      const outcome = await deps.auth.perform(actor, action as ConsoleAction, id, reason);
+      const outcome = await consoleAction(deps, actor, action as ConsoleAction, id, reason);
       if (!outcome.ok) return refuse(reply, request, actor, outcome.status, outcome.message);
       posture.invalidate();
       const notice = action === 'rotate' ? 'started' : action === 'emergency' ? 'emergency' : 'decided';

@@ -35,7 +35,7 @@ export interface HttpDeps {
   githubWebhook?: Omit<WebhookDeps, 'client' | 'providers' | 'policies' | 'taskQueue'>;
   limits?: Partial<HttpLimits>;
   /** The web console under /ui (console/), when login is configured. */
-  console?: Omit<ConsoleDeps, 'client' | 'store' | 'policies'>;
+  console?: Pick<ConsoleDeps, 'namespace' | 'temporalUiUrl' | 'allowedOwners'>;
 }
 
 /** What one client, and all of them together, can hold of the daemon. */
@@ -151,7 +151,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     });
   });
 
-  if (deps.console && deps.store) void app.register(async (ui) => registerConsole(ui, { ...deps.console!, client: deps.client, store: deps.store!, policies: deps.policies }));
+  if (deps.console && deps.store) void app.register(async (ui) => registerConsole(ui, { ...deps.console!, ...actions, store: deps.store! }));
 
   if (deps.githubWebhook) {
     const webhook: WebhookDeps = { ...deps.githubWebhook, client: deps.client, providers: deps.providers, policies: deps.policies, taskQueue: deps.taskQueue };

@@ -11,7 +11,8 @@ import { describePendingStep, type LiveStatus } from '../../daemon/live-status.j
 import { humanDuration } from '../../lib/human-duration.js';
 import { html, type Html } from '../../lib/html.js';
 import type { AuditEvent, CredentialRow, RunRow } from '../../store/index.js';
-import type { Actor, Authorization, ConsoleAction } from '../auth.js';
+import type { Actor, Authorization } from '../../daemon/auth/actor.js';
+import type { ConsoleAction } from '../actions.js';
 import { when } from '../layout.js';
 
 export interface CredentialView {
@@ -115,7 +116,7 @@ function auditDetail(detail: Record<string, unknown> | undefined): Html {
   return html`${entries.map(([k, value], i) => html`${i ? '; ' : ''}${k}: ${String(value)}`)}`;
 }
 
-type AuditRow = CredentialView['audit'][number] & { actorInfo?: { name: string }; reason?: string };
+type AuditRow = CredentialView['audit'][number];
 
 /** Who acted: the display name with the actor id (`oidc:<sub>`, `token:<name>`, `cli:<user>`, `rotor`). */
 function actorHtml(e: AuditRow): Html {

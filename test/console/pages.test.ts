@@ -4,10 +4,15 @@
  * actions refused before anything starts when the CSRF token, the reason or the confirmation is
  * missing. Real PostgreSQL and Temporal (startRotorEnv); identity's part is the test's ConsoleAuth.
  */
+import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerConsole, CONTENT_SECURITY_POLICY } from '../../console/routes.js';
-import type { Actor, ConsoleAuth } from '../../console/auth.js';
+import { registerAuth } from '../../daemon/auth/plugin.js';
+import { SESSION_COOKIE } from '../../daemon/auth/oidc.js';
+import { Sealer, type SessionClaims } from '../../daemon/auth/session.js';
+import { rotationWorkflowId } from '../../daemon/rotations.js';
+import { registry } from '../../providers/registry.js';
 import { recordScan } from '../../store/discovery.js';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { dbPolicyYaml } from '../harness/db-rotation.js';
@@ -15,33 +20,18 @@ import { dbPolicyYaml } from '../harness/db-rotation.js';
 let env: RotorEnv;
 let app: FastifyInstance;
 const HOSTILE = '<script>alert("x")</script>';
+const sessionKey = randomBytes(32).toString('base64url');
 
-const actors: Record<string, Actor> = {
-  owner: { kind: 'oidc', subject: 'u-owner', name: 'Olive Owner', groups: ['team-payments'], roles: ['owner-operator'] },
-  viewer: { kind: 'oidc', subject: 'u-viewer', name: 'Vic Viewer', groups: [], roles: ['viewer'] },
+// Sessions as identity's OIDC callback seals them (the browser suite logs in through a real IdP).
+const sessions: Record<string, SessionClaims> = {
+  owner: { sub: 'u-owner', name: 'Olive Owner', groups: ['team-payments'], csrf: randomBytes(16).toString('base64url') },
+  viewer: { sub: 'u-viewer', name: 'Vic Viewer', groups: ['auditors'], csrf: randomBytes(16).toString('base64url') },
 };
-const performed: string[] = [];
-/** Identity's part, as the test's: the actor from a header, a fixed CSRF token per user. */
-const auth: ConsoleAuth = {
-  actor: (request) => actors[String(request.headers['x-test-user'])],
-  loginUrl: (returnTo) => `/ui/login?returnTo=${encodeURIComponent(returnTo)}`,
-  csrfToken: (request) => `csrf-${String(request.headers['x-test-user'])}`,
-  csrfValid: (request, token) => token === `csrf-${String(request.headers['x-test-user'])}`,
-  authorize: (actor, action, credential) =>
-    actor.roles.includes('owner-operator') && credential.owner !== null && actor.groups.includes(credential.owner) && action !== 'approve'
-      ? { allowed: true }
-      : { allowed: false, why: `${actor.name} may not ${action} ${credential.id}` },
-  perform: async (actor, action, id) => {
-    const allowed = auth.authorize(actor, action, { id, owner: (await env.store.getCredential(id))?.owner ?? null });
-    if (!allowed.allowed) return { ok: false, status: 403, message: allowed.why };
-    performed.push(`${action} ${id}`);
-    return { ok: true, message: 'done' };
-  },
-};
+const cookies: Record<string, string> = {};
 
-const get = (url: string, user = 'owner') => app.inject({ method: 'GET', url, headers: { 'x-test-user': user } });
+const get = (url: string, user = 'owner') => app.inject({ method: 'GET', url, headers: { cookie: cookies[user]! } });
 const post = (url: string, form: Record<string, string>, user = 'owner') =>
-  app.inject({ method: 'POST', url, headers: { 'x-test-user': user, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(form).toString() });
+  app.inject({ method: 'POST', url, headers: { cookie: cookies[user]!, 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(form).toString() });
 
 beforeAll(async () => {
   env = await startRotorEnv();
@@ -49,8 +39,14 @@ beforeAll(async () => {
   // Hostile values where the inventory takes text from outside: id, owner, purpose, environment.
   await env.store.upsertCredentials([{ id: HOSTILE, type: 'postgres-password', owner: `team-"><img src=x onerror=alert(1)>`, purpose: HOSTILE, environment: `prod'"<b>`, policyHash: 'x' }]);
   await recordScan(env.store, { sourceType: 'aws-iam-access-key', principal: 'legacy-<i>batch</i>', broadPrivileges: ['AdministratorAccess attached'], credentials: [{ id: 'AKIAUNMANAGED0000001', principal: 'legacy-<i>batch</i>', status: 'active', usageTracked: true, createdAt: new Date(Date.now() - 400 * 86_400_000).toISOString() }] });
+  const sealer = new Sealer(sessionKey);
+  for (const [user, claims] of Object.entries(sessions)) cookies[user] = `${SESSION_COOKIE}=${await sealer.seal('session', claims, 3600)}`;
   app = Fastify();
-  await registerConsole(app, { client: env.client, store: env.store, policies: env.policies, namespace: env.temporal.namespace, temporalUiUrl: 'http://127.0.0.1:1/ui', auth });
+  registerAuth(app, { tokens: [], roles: { 'team-payments': ['owner-operator'], auditors: ['viewer'] }, sessionKey });
+  await registerConsole(app, {
+    client: env.client, providers: registry, policies: env.policies, taskQueue: env.taskQueue, store: env.store,
+    namespace: env.temporal.namespace, temporalUiUrl: 'http://127.0.0.1:1/ui',
+  });
   await app.ready();
 }, 300_000);
 afterAll(async () => {
@@ -110,7 +106,7 @@ describe('the console pages', () => {
     const res = await get('/ui/credentials/payments-db');
     expect(res.statusCode).toBe(200);
     for (const text of ['team-payments', 'End-to-end test login', 'postgres-password', 'vault-kv', 'No rotation is running.', 'Never rotated']) expect(res.body).toContain(text);
-    expect(res.body).toContain('name="_csrf" value="csrf-owner"');
+    expect(res.body).toContain(`name="_csrf" value="${sessions.owner!.csrf}"`);
     expect(res.body).toMatch(/<textarea id="a-rotate-reason" name="reason" required/);
     expect(res.body).toContain('<label for="a-rotate-reason">');
     // References only: the policy's secret references are not even shown, and no resolved value.
@@ -118,7 +114,7 @@ describe('the console pages', () => {
     expect(res.body).not.toContain(env.vault.token);
     // The viewer sees the page, and is told it may not act.
     const viewer = await get('/ui/credentials/payments-db', 'viewer');
-    expect(viewer.body).toContain('Not allowed: Vic Viewer may not rotate payments-db');
+    expect(viewer.body).toContain('Not allowed: rotate needs the owner-operator role');
     expect(viewer.body).not.toContain('action="/ui/credentials/payments-db/actions/rotate"');
   });
 
@@ -141,22 +137,34 @@ describe('the console pages', () => {
     expect(onlyOrders.body).not.toContain('href="/ui/credentials/payments-db"');
   });
 
-  it('refuses an action without the CSRF token, a reason or the confirmation, and a viewer’s: nothing performed', async () => {
+  it('refuses an action without the CSRF token, a reason or the confirmation, a viewer’s and a cross-team one: nothing started', async () => {
     const url = '/ui/credentials/payments-db/actions/rotate';
-    expect((await post(url, { reason: 'r', confirm: 'yes' })).statusCode).toBe(403);
-    expect((await post(url, { reason: 'r', confirm: 'yes', _csrf: 'csrf-viewer' })).statusCode).toBe(403);
-    expect((await post(url, { _csrf: 'csrf-owner', confirm: 'yes' })).statusCode).toBe(400);
-    expect((await post(url, { _csrf: 'csrf-owner', reason: 'r' })).statusCode).toBe(400);
-    expect((await post('/ui/credentials/payments-db/actions/destroy', { _csrf: 'csrf-owner', reason: 'r', confirm: 'yes' })).statusCode).toBe(404);
-    const viewer = await post(url, { _csrf: 'csrf-viewer', reason: 'r', confirm: 'yes' }, 'viewer');
+    const csrf = sessions.owner!.csrf;
+    const missing = await post(url, { reason: 'r', confirm: 'yes' });
+    expect(missing.statusCode).toBe(403);
+    expect(missing.body).toContain('without its CSRF token');
+    expect((await post(url, { reason: 'r', confirm: 'yes', _csrf: sessions.viewer!.csrf })).statusCode).toBe(403);
+    expect((await post(url, { _csrf: csrf, confirm: 'yes' })).statusCode).toBe(400);
+    expect((await post(url, { _csrf: csrf, reason: 'r' })).statusCode).toBe(400);
+    expect((await post('/ui/credentials/payments-db/actions/destroy', { _csrf: csrf, reason: 'r', confirm: 'yes' })).statusCode).toBe(404);
+    const viewer = await post(url, { _csrf: sessions.viewer!.csrf, reason: 'r', confirm: 'yes' }, 'viewer');
     expect(viewer.statusCode).toBe(403);
-    const crossTeam = await post('/ui/credentials/orders-db/actions/rotate', { _csrf: 'csrf-owner', reason: 'r', confirm: 'yes' });
+    expect(viewer.body).toContain('needs the owner-operator role');
+    const crossTeam = await post('/ui/credentials/orders-db/actions/rotate', { _csrf: csrf, reason: 'r', confirm: 'yes' });
     expect(crossTeam.statusCode).toBe(403);
-    expect(performed).toEqual([]);
-    const ok = await post(url, { _csrf: 'csrf-owner', reason: 'quarterly', confirm: 'yes' });
+    expect(crossTeam.body).toContain('orders-db is owned by team-orders');
+    const emergency = await post('/ui/credentials/payments-db/actions/emergency', { _csrf: csrf, reason: 'r', confirm: 'yes' });
+    expect(emergency.statusCode).toBe(403); // emergencies are the security role's
+    const started = async (id: string) => env.client.workflow.getHandle(rotationWorkflowId(id)).describe().then(() => true, () => false);
+    expect(await started('payments-db')).toBe(false);
+    expect(await started('orders-db')).toBe(false);
+    const ok = await post(url, { _csrf: csrf, reason: 'quarterly', confirm: 'yes' });
     expect(ok.statusCode).toBe(303);
     expect(ok.headers.location).toBe('/ui/credentials/payments-db?notice=started');
-    expect(performed).toEqual(['rotate payments-db']);
+    const described = await env.client.workflow.getHandle(rotationWorkflowId('payments-db')).describe();
+    expect(described.memo?.requestedBy).toBe('oidc:u-owner');
+    const audit = await env.store.listAudit({ credentialId: 'orders-db' });
+    expect(audit.find((e) => e.event === 'action.refused')?.actorInfo?.name).toBe('Olive Owner');
   });
 });
 
