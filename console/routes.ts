@@ -9,6 +9,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { SEVERITIES, type Severity } from '../audit/types.js';
 import { liveRotationStatus } from '../daemon/live-status.js';
+import { rotationWorkflowId } from '../daemon/rotations.js';
 import { triggerText, upgradedRuns } from '../daemon/history.js';
 import type { ActionDeps } from '../daemon/actions.js';
 import type { Actor } from '../daemon/auth/actor.js';
@@ -50,6 +51,12 @@ const NOTICES: Record<string, string> = {
 /** The Temporal UI's page of a run. */
 export function temporalRunUrl(base: string, namespace: string, run: Pick<RunRow, 'workflowId' | 'runId'>): string {
   return `${base.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(run.workflowId)}/${encodeURIComponent(run.runId)}/history`;
+}
+
+/** Whether the credential's rotation workflow runs now (Temporal's describe: no worker needed). */
+async function isRunning(deps: Pick<ConsoleDeps, 'client'>, credentialId: string): Promise<boolean> {
+  const described = await deps.client.workflow.getHandle(rotationWorkflowId(credentialId)).describe().catch(() => undefined);
+  return described?.status.name === 'RUNNING';
 }
 
 function formBody(body: unknown): Record<string, string> {
@@ -125,16 +132,19 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
       const credential = await deps.store.getCredential(id);
       if (!credential) return refuse(reply, request, actor, 404, `credential ${id} is not in the inventory`);
       const [runs, upgraded, audit, current] = await Promise.all([deps.store.listRuns(id, 10), upgradedRuns(deps.store, id), deps.store.listAudit({ credentialId: id }), posture.get()]);
-      const live = runs[0]?.outcome === 'running' ? await liveRotationStatus(deps.client, id).catch(() => undefined) : undefined;
+      // Running per Temporal, not the store: a rotation waiting for approval has not opened its run yet.
+      const running = await isRunning(deps, id);
+      const live = running ? await liveRotationStatus(deps.client, id).catch(() => undefined) : undefined;
       const policy: Policy | undefined = deps.policies.get(id) ?? ((await deps.store.policySnapshot(id)) as Policy | undefined);
       const notice = NOTICES[String((request.query as Record<string, unknown>).notice)];
-      const allowed = await authorizer(deps, actor, { id, owner: credential.owner }, runs[0]?.outcome === 'running');
+      const allowed = await authorizer(deps, actor, { id, owner: credential.owner }, running);
       const base = deps.temporalUiUrl;
       const body = credentialBody({
         credential,
         policy,
         runs: runs.map((r) => ({ ...r, triggerText: triggerText(r.trigger, upgraded.has(r.rotationId)) })),
         live,
+        running,
         findings: current.bySubject.get(id) ?? [],
         audit,
         now: now(),

@@ -20,6 +20,8 @@ export interface CredentialView {
   policy?: Policy;
   runs: Array<RunRow & { triggerText: string | null }>;
   live?: LiveStatus;
+  /** Temporal runs the credential's rotation workflow now. */
+  running: boolean;
   findings: Finding[];
   audit: Array<AuditEvent & { seq: number; at: Date }>;
   now: Date;
@@ -131,7 +133,7 @@ function reasonOf(e: AuditRow): string {
 
 export function credentialBody(v: CredentialView): Html {
   const c = v.credential;
-  const running = v.runs[0]?.outcome === 'running';
+  const running = v.running;
   const actions = applicableActions(c, v.live, running);
   const runs = v.runs.map((r) => {
     const href = v.runHref?.(r);
