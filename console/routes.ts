@@ -146,6 +146,7 @@ export async function registerConsole(app: FastifyInstance, deps: ConsoleDeps): 
         live,
         running,
         findings: current.bySubject.get(id) ?? [],
+        findingsAsOf: current.result.generatedAt,
         audit,
         now: now(),
         runHref: base ? (r) => temporalRunUrl(base, deps.namespace, r) : undefined,

@@ -23,6 +23,8 @@ export interface CredentialView {
   /** Temporal runs the credential's rotation workflow now. */
   running: boolean;
   findings: Finding[];
+  /** When the posture the findings come from was computed (it is cached for a few seconds). */
+  findingsAsOf: string;
   audit: Array<AuditEvent & { seq: number; at: Date }>;
   now: Date;
   /** The Temporal UI's page of a run, when its base URL is configured. */
@@ -153,7 +155,7 @@ ${materials(v)}</section>
 ${liveSection(v, running)}
 <section id="actions" aria-labelledby="actions-h" data-actions="${actions.join(' ')}"><h2 id="actions-h">Actions</h2>
 ${actions.length ? html`<div class="actions">${actions.map((a) => actionForm(v, a))}</div>` : html`<p class="muted">None apply: the credential is ${c.status}.</p>`}</section>
-<section aria-labelledby="findings-h"><h2 id="findings-h">Findings and what to do</h2>${renderFindings(v.findings)}</section>
+<section aria-labelledby="findings-h"><h2 id="findings-h">Findings and what to do</h2><p class="muted">As of ${v.findingsAsOf} (the rules of <code>rotor audit</code>, recomputed at most every 15 s).</p>${renderFindings(v.findings)}</section>
 <section id="runs" aria-labelledby="runs-h"><h2 id="runs-h">Recent runs</h2><div class="table-wrap" role="region" aria-labelledby="runs-h" tabindex="0"><table>
 <thead><tr><th scope="col">Started</th><th scope="col">Trigger</th><th scope="col">Outcome</th><th scope="col">Step</th><th scope="col">Error</th><th scope="col">Run</th></tr></thead>
 <tbody>${runs.length ? runs : html`<tr><td colspan="6">No rotation yet.</td></tr>`}</tbody></table></div></section>

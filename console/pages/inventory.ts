@@ -81,7 +81,7 @@ ${select('severity', 'Finding at or above', SEVERITIES, p.severity)}
   const rows = result.items.map((c) => {
     const severity = worstSeverity(posture, c.subject);
     const name = c.status === 'discovered' ? idHtml(c.subject) : html`<a href="/ui/credentials/${encodeURIComponent(c.subject)}">${idHtml(c.subject)}</a>`;
-    return html`<tr><th scope="row">${name}</th><td>${c.status}${c.state ? html` <span class="muted">(${c.state})</span>` : ''}</td><td>${c.type}</td><td>${c.owner ?? html`<span class="muted">none</span>`}</td><td>${c.environment ?? ''}</td>
+    return html`<tr><th scope="row">${name}</th><td>${c.status}${c.state ? html` <span class="muted">(${c.state})</span>` : ''}</td><td>${idHtml(c.type)}</td><td>${c.owner ?? html`<span class="muted">none</span>`}</td><td>${c.environment ?? ''}</td>
 <td>${severity ? severityBadge(severity) : html`<span class="muted">none</span>`}</td><td>${when(c.lastRotatedAt)}</td><td>${when(c.nextDueAt)}</td></tr>`;
   });
   const table = html`<div class="table-wrap" role="region" aria-labelledby="inventory-caption" tabindex="0"><table>

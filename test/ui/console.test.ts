@@ -8,6 +8,7 @@
  * Screenshots at 360 and 1440 px: test-results/, or docs/images/ with ROTOR_UPDATE_SCREENSHOTS=1.
  */
 import { existsSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -30,6 +31,9 @@ let daemon: RunningDaemon;
 let browser: Browser;
 let dir: string;
 let rotor: string;
+/** The application's health endpoint: it answers slowly, so the rotation dwells at its check long enough to be seen. */
+let health: Server;
+let healthUrl: string;
 /** Every HTML document and fragment the browser received, for the secret scan. */
 const received: string[] = [];
 
@@ -61,6 +65,10 @@ dependents:
     address: ${vault.address}
     token: env:VAULT_TOKEN
     path: apps/${id}/db
+healthChecks:
+  - name: ${id}-api
+    http:
+      url: ${healthUrl}
 revoke:
   after: 0s
 ${extra}`;
@@ -69,6 +77,10 @@ ${extra}`;
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`node scripts/setup-tools.mjs chromium\` (npm test runs it)`);
   env = await startRotorEnv({ temporal: 'dev', ui: true });
+  health = createServer((_request, response) => void setTimeout(() => response.end('ok'), 5000));
+  const healthPort = await freePort();
+  await new Promise<void>((done) => health.listen(healthPort, LOOPBACK, done));
+  healthUrl = `http://${LOOPBACK}:${healthPort}/health`;
   const port = await freePort();
   rotor = `http://${LOOPBACK}:${port}`;
   idp = await startTestIdp({
@@ -111,6 +123,7 @@ afterAll(async () => {
   await browser?.close();
   await daemon?.stop();
   await idp?.close();
+  await new Promise((done) => (health ? health.close(done) : done(undefined)));
   await env?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -242,7 +255,7 @@ describe('the console in a browser', () => {
     watching = false;
     await watch;
     expect(steps.has('waiting for approval')).toBe(true);
-    expect(steps.size).toBeGreaterThan(1);
+    expect(steps.size, [...steps].join(", ")).toBeGreaterThan(1);
     await page.reload();
     await seeText(page.locator('#runs tbody tr').first(), 'succeeded');
     // Each run links to its page in the Temporal UI.
