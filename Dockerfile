@@ -11,7 +11,10 @@ FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=pack /out/package/ ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+# The workflow bundle is built here, once: the Helm chart runs with a read-only root filesystem and
+# points ROTOR_WORKFLOW_BUNDLE (values.yaml `workflowBundle`) at this file.
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force \
+ && node bin/rotor.js bundle-workflows /app/dist/workflows.js
 USER node
 ENTRYPOINT ["node", "bin/rotor.js"]
 CMD ["daemon"]

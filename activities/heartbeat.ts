@@ -28,6 +28,11 @@ export function heartbeating<T extends Activities>(activities: T): T {
   return wrapped as T;
 }
 
+/** The running activity's cancellation signal (worker shutdown after its grace, or the workflow cancelling it), for provider calls. */
+export function activityCancellation(): AbortSignal | undefined {
+  return currentContext()?.cancellationSignal;
+}
+
 function currentContext(): Context | undefined {
   try {
     return Context.current();

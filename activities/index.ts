@@ -13,6 +13,7 @@ import { durationMs } from '../config/duration.js';
 import { fingerprintValue, type Material } from '../lib/material.js';
 import type { Logger } from '../lib/logger.js';
 import { postNotification } from '../lib/notify.js';
+import { materialSecrets, redactSecrets } from '../lib/redact.js';
 import { ProviderRefusal, type CredentialSource, type Dependent, type PrimaryStore, type ProviderContext, type Usage } from '../providers/contracts.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotorStore } from '../store/index.js';
@@ -359,14 +360,7 @@ async function expectOld(material: Material | null, expectedId: string): Promise
 
 /** Replaces every secret value of the given materials in a message: defence in depth for error text. */
 export function scrub(message: string, materials: Material[]): string {
-  let out = message;
-  for (const m of materials) {
-    for (const value of Object.values(m.revealAll())) {
-      // The material id (a role name, a key id) is public and worth keeping in the message.
-      if (value.length >= 4 && value !== m.id) out = out.split(value).join('[redacted]');
-    }
-  }
-  return out;
+  return redactSecrets(message, materialSecrets(materials));
 }
 
 /** SHA-256 of each field but the public id, the form a leaked value is matched in. */

@@ -16,7 +16,7 @@ import { renderHtmlReport } from '../audit/report-html.js';
 import { renderTable } from '../audit/report-table.js';
 import { DEFAULT_THRESHOLDS, SEVERITIES, type Severity, type Thresholds } from '../audit/types.js';
 import type { Policy } from '../config/policy.js';
-import { decommissionCredential, DecommissionRefused, isExpired, type DecommissionReport } from '../daemon/decommission.js';
+import { isExpired, runDecommission, type DecommissionReport } from '../daemon/decommission.js';
 import { DISCOVERY_JOB } from '../daemon/job-schedules.js';
 import { createSecretResolver } from '../daemon/secrets.js';
 import { settingsFromEnv } from '../daemon/settings.js';
@@ -29,6 +29,7 @@ import { withTemporalClient, type TemporalFlags } from '../daemon/temporal-conne
 import { temporalTarget, UsageError } from './main.js';
 import { printJson, printRows } from './output.js';
 import { localActor } from './actor.js';
+import { actorId } from '../daemon/auth/actor.js';
 
 /** The global flags; the Temporal ones are TemporalFlags, with `--temporal` for the address. */
 export interface GlobalOptions extends Omit<TemporalFlags, 'address'> {
@@ -168,16 +169,12 @@ export function registerAuditCommands(program: Command, globalOptions: () => Glo
         if (chosen.length === 0) process.stdout.write('nothing to decommission\n');
         return;
       }
-      const reports: DecommissionReport[] = await withStore(g.databaseUrl, async (store) => {
-        const deps = { store, providers: registry, logger: cliLogger(), resolveSecret: secretResolver(), actor: localActor() };
+      // The decommissionCredential workflow on the workers does it: durable, in the Temporal UI.
+      const reports: DecommissionReport[] = await withTemporalClient(temporalTarget(g), async (client) => {
         const out: DecommissionReport[] = [];
         for (const policy of chosen) {
-          try {
-            out.push(await decommissionCredential(deps, policy, { reason: opts.reason ?? (opts.expired ? `expired ${policy.expires}` : undefined) }));
-          } catch (error) {
-            if (error instanceof DecommissionRefused) out.push({ credential: policy.id, material: [], dependents: [], problems: [error.message] });
-            else throw error;
-          }
+          const reason = opts.reason ?? (opts.expired ? `expired ${policy.expires}` : undefined);
+          out.push(await runDecommission(client, policy, { taskQueue: g.taskQueue, actor: actorId(localActor()), reason }));
         }
         return out;
       });

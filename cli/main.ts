@@ -210,7 +210,7 @@ export function buildProgram(): Command {
       const store = await RotorStore.connect(g.databaseUrl);
       try {
         const rows = await withTemporal(g, (client) => rotationHistory(client, store, credentialId, Number(opts.limit)));
-        printRows(rows as unknown as Array<Record<string, unknown>>, { json: opts.json, columns: ['started', 'trigger', 'status', 'outcome', 'step', 'error', 'runId'] });
+        printRows(rows as unknown as Array<Record<string, unknown>>, { json: opts.json, columns: ['started', 'trigger', 'requestedBy', 'reason', 'decisions', 'status', 'outcome', 'step', 'error', 'runId'] });
       } finally {
         await store.close();
       }

@@ -5,7 +5,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { ProviderRegistry } from '../providers/registry.js';
 import type { RotorStore } from '../store/index.js';
-import type { Decision, DecisionOutcome } from '../workflows/decisions.js';
+import { MAX_DECISION_TEXT, type Decision, type DecisionOutcome } from '../workflows/decisions.js';
 import { actorId, actorRecord, authorize, type Action, type Actor } from './auth/actor.js';
 import { DecisionRefused, sendDecision } from './decisions.js';
 import type { PolicySet } from './policies.js';
@@ -24,7 +24,7 @@ export class ActionRefused extends Error {
   override readonly name = 'ActionRefused';
   constructor(
     message: string,
-    readonly status: 403 | 404 | 409,
+    readonly status: 400 | 403 | 404 | 409,
   ) {
     super(message);
   }
@@ -52,6 +52,8 @@ export async function performAction(
   reason?: string,
   options: { revokeFirst?: boolean } = {},
 ): Promise<ActionResult> {
+  if (reason !== undefined && reason.length > MAX_DECISION_TEXT) throw new ActionRefused(`the reason is longer than ${MAX_DECISION_TEXT} characters`, 400);
+  if (credentialId.length > 100) throw new ActionRefused('no such credential', 404);
   const policy = deps.policies.get(credentialId);
   if (!policy) throw new ActionRefused(`no policy for credential ${credentialId}`, 404);
   const decision = DECISION_OF[action];

@@ -12,7 +12,7 @@ import type { RotorMetrics } from './metrics.js';
 import { DECISIONS, MAX_DECISION_TEXT } from '../workflows/decisions.js';
 import { ActionRefused, performAction } from './actions.js';
 import { legacyToken, type NamedToken, type OidcSettings, type RoleMap } from './auth/config.js';
-import { registerAuth, requireActor } from './auth/plugin.js';
+import { registerAuth, requireActor, type AuthDeps } from './auth/plugin.js';
 import type { RotorStore } from '../store/index.js';
 import { handleSecretScanning, type WebhookDeps } from './github-webhook.js';
 import { registerConsole, type ConsoleDeps } from '../console/routes.js';
@@ -28,7 +28,7 @@ export interface HttpDeps {
   /** ROTOR_API_TOKEN_REF's token (resolved): the token named `rotor` (security, owner-operator of all). */
   apiToken: string;
   /** Who may do what: named tokens, the group → roles mapping, the OIDC login (daemon/auth/). */
-  auth?: { tokens?: NamedToken[]; roles?: RoleMap; oidc?: OidcSettings; sessionKey?: string; sessionTtlSeconds?: number };
+  auth?: { tokens?: NamedToken[]; roles?: RoleMap; oidc?: OidcSettings; sessionKey?: string; sessionTtlSeconds?: number; logger?: AuthDeps['logger'] };
   /** Readiness: Temporal and the store answer. */
   ready(): Promise<boolean>;
   /** GitHub secret scanning webhook, when a webhook secret is configured. */
@@ -98,6 +98,7 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
     ...(deps.auth?.oidc ? { oidc: deps.auth.oidc } : {}),
     ...(deps.auth?.sessionKey ? { sessionKey: deps.auth.sessionKey } : {}),
     ...(deps.auth?.sessionTtlSeconds ? { sessionTtlSeconds: deps.auth.sessionTtlSeconds } : {}),
+    ...(deps.auth?.logger ? { logger: deps.auth.logger } : {}),
   });
   /** Runs before the body is read: an unauthenticated caller learns nothing about its body. */
   const authenticate = requireActor;

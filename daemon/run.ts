@@ -166,7 +166,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     metrics,
     store,
     apiToken: o.apiToken,
-    ...(o.auth ? { auth: o.auth } : {}),
+    auth: { ...o.auth, logger },
     // The web console under /ui (console/): login, roles and actions are the auth settings above.
     console: { namespace, temporalUiUrl: o.temporalUiUrl ?? settingsFromEnv().temporalUiUrl, allowedOwners: () => allowedOwners() },
     limits: o.httpLimits,

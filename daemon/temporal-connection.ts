@@ -117,10 +117,18 @@ export class TemporalConnectError extends Error {
   }
 }
 
-/** The client connection (commands, the reconciler, the HTTP API). */
-export async function connectTemporalClient(target: TemporalTarget): Promise<Connection> {
+/**
+ * A target on loopback without TLS, from the address alone (no config file, no TEMPORAL_* variables):
+ * a server Rotor started itself (`rotor dev`, the tests' servers).
+ */
+export function loopbackTemporalTarget(address: string, namespace = DEFAULT_NAMESPACE): TemporalTarget {
+  return resolveTemporalTarget({ address, namespace }, {});
+}
+
+/** The client connection (commands, the reconciler, the HTTP API); `connectTimeout` (ms) for a caller polling a server that is starting. */
+export async function connectTemporalClient(target: TemporalTarget, options: { connectTimeout?: number } = {}): Promise<Connection> {
   try {
-    return await Connection.connect(target.options);
+    return await Connection.connect({ ...target.options, ...options });
   } catch (error) {
     throw new TemporalConnectError(target, await withHandshakeReason(target, error));
   }

@@ -1,7 +1,9 @@
-import { writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
+import { createDecommissionActivities } from '../activities/decommission.js';
 import { createDiscoveryActivities } from '../activities/discovery.js';
 import { createReminderActivities } from '../activities/reminders.js';
 import { loadDiscoveryConfig } from '../config/discovery-load.js';
@@ -22,6 +24,7 @@ export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', impo
  */
 export async function writeWorkflowBundle(path: string): Promise<number> {
   const { code } = await bundleWorkflowCode({ workflowsPath });
+  await mkdir(dirname(path), { recursive: true });
   await writeFile(path, code);
   return code.length;
 }
@@ -78,6 +81,7 @@ export async function createRotorWorkers(deps: WorkerDeps): Promise<Worker[]> {
       resolveSecret: deps.resolveSecret,
     }),
     ...createReminderActivities({ store: deps.store, logger: deps.logger, resolveSecret: deps.resolveSecret }),
+    ...createDecommissionActivities({ store: deps.store, policy: (id) => deps.policies.get(id), providers: deps.providers, logger: deps.logger, resolveSecret: deps.resolveSecret }),
   };
   const workflows = deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath };
   // On shutdown a worker stops polling at once; running activities may finish within the grace.

@@ -10,7 +10,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Connection } from '@temporalio/client';
+import { connectTemporalClient, loopbackTemporalTarget } from '../daemon/temporal-connection.js';
 import { LOOPBACK } from './ports.js';
 import { toolsDir } from './tools.js';
 
@@ -91,7 +91,7 @@ async function untilServing(address: string, uiUrl: string): Promise<string> {
   const deadline = Date.now() + 120_000;
   for (;;) {
     try {
-      const connection = await Connection.connect({ address, connectTimeout: 2_000 });
+      const connection = await connectTemporalClient(loopbackTemporalTarget(address), { connectTimeout: 2_000 });
       try {
         const info = await connection.workflowService.getSystemInfo({});
         const ui = await fetch(uiUrl, { signal: AbortSignal.timeout(2_000) });

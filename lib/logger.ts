@@ -1,4 +1,5 @@
 import { pino, type Logger as PinoLogger } from 'pino';
+import { REDACTED } from './redact.js';
 
 export type Logger = PinoLogger;
 
@@ -28,7 +29,7 @@ export function createLogger(options: { name?: string; level?: string; destinati
     {
       name: options.name ?? 'rotor',
       level,
-      redact: { paths: redactPaths, censor: '[redacted]' },
+      redact: { paths: redactPaths, censor: REDACTED },
     },
     options.destination,
   );

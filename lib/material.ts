@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
-
-const REDACTED = '[redacted]';
+import { REDACTED } from './redact.js';
 
 /**
  * Secret material of one credential version: a public id (an AWS access key id, a role name, a key id)

@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { SecretRefSchema } from '../config/secret-ref.js';
 import { ProviderRefusal, type ProviderContext } from './contracts.js';
+import { redactSecrets } from '../lib/redact.js';
 
 export const AwsConnectionFields = {
   region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { message: 'must be an AWS region like us-east-1' }).default('us-east-1'),
@@ -104,7 +105,7 @@ export function awsFailure(action: string, error: unknown, secrets: string[] = [
   const code = awsErrorCode(error);
   const e = error as { message?: unknown; code?: unknown; $metadata?: { httpStatusCode?: number; requestId?: string } };
   let message = typeof e?.message === 'string' ? e.message.slice(0, 300) : String(error).slice(0, 300);
-  for (const secret of secrets) if (secret) message = message.split(secret).join('[redacted]');
+  message = redactSecrets(message, secrets);
   const where = [e?.$metadata?.httpStatusCode && `HTTP ${e.$metadata.httpStatusCode}`, e?.$metadata?.requestId && `request ${e.$metadata.requestId}`].filter(Boolean);
   const network = !code && typeof e?.code === 'string' ? `${e.code}: ` : '';
   const text = `${action}: ${code ? `${code}: ` : network}${message}${where.length ? ` (${where.join(', ')})` : ''}`;

@@ -14,6 +14,7 @@ import { ClientSecretCredential } from '@azure/identity';
 import { z } from 'zod';
 import { SecretRefSchema } from '../config/secret-ref.js';
 import { ProviderRefusal, type ProviderContext } from './contracts.js';
+import { redactSecrets } from '../lib/redact.js';
 
 const GUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 
@@ -182,7 +183,7 @@ export function azureFailure(action: string, error: unknown, secrets: string[] =
   const status = typeof e?.statusCode === 'number' ? e.statusCode : undefined;
   const code = typeof e?.code === 'string' ? e.code : undefined;
   let message = typeof e?.message === 'string' ? e.message : String(error);
-  for (const secret of secrets) if (secret) message = message.split(secret).join('[redacted]');
+  message = redactSecrets(message, secrets);
   // One line: Key Vault's 403 names the refused data action on a later line of its message.
   message = message.split(/\r?\n/).map((l) => l.trim()).filter(Boolean).join(' ').slice(0, 600);
   const requestId = e?.response?.headers?.get?.('x-ms-request-id') ?? e?.response?.headers?.get?.('request-id');

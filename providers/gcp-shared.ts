@@ -14,6 +14,7 @@ import { GoogleAuth, JWT, type AuthClient } from 'google-auth-library';
 import { z } from 'zod';
 import { SecretRefSchema } from '../config/secret-ref.js';
 import { ProviderRefusal, type ProviderContext } from './contracts.js';
+import { redactSecrets } from '../lib/redact.js';
 
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
@@ -180,7 +181,7 @@ export function gcpFailure(action: string, error: unknown, secrets: string[] = [
   if (error instanceof ProviderRefusal) return error;
   const info = gcpErrorInfo(error);
   let message = info.message.slice(0, 400);
-  for (const secret of secrets) if (secret) message = message.split(secret).join('[redacted]');
+  message = redactSecrets(message, secrets);
   const text = `${action}: ${info.code ? `${info.code}: ` : ''}${message}${info.httpStatus ? ` (HTTP ${info.httpStatus})` : ''}`;
   return info.code && REFUSALS.has(info.code) ? new ProviderRefusal(text) : new Error(text);
 }

@@ -29,3 +29,4 @@ export { scheduledRotation } from './scheduled.js';
 export { groupLock } from './group-lock.js';
 export { discoverCredentials } from './discovery.js';
 export { remindManualCredentials } from './reminders.js';
+export { decommissionCredential } from './decommission.js';

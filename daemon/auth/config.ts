@@ -119,7 +119,11 @@ async function readYaml<T>(file: string, schema: z.ZodType<T>): Promise<T> {
   }
   const result = schema.safeParse(value);
   if (!result.success) {
-    const problems = result.error.issues.slice(0, 10).map((i) => `${file}:${lineOf(doc, i.path, lineCounter)}: ${i.path.join('.') || '(document)'}: ${i.message}`);
+    const problems = result.error.issues.slice(0, 10).map((i) => {
+      // An unknown key is reported at its own line.
+      const path = i.code === 'unrecognized_keys' ? [...i.path, i.keys[0]!] : i.path;
+      return `${file}:${lineOf(doc, path, lineCounter)}: ${path.join('.') || '(document)'}: ${i.message}`;
+    });
     throw new AuthConfigError(problems.join('\n'));
   }
   return result.data;

@@ -7,8 +7,9 @@
  */
 import * as oidc from 'openid-client';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from '../../lib/logger.js';
 import type { OidcSettings, RoleMap } from './config.js';
-import { CSRF_FIELD, escapeHtml, page, refuse } from './plugin.js';
+import { escapeHtml, page, refuse, wantsHtml } from './pages.js';
 import { randomToken, revokeSealed, type LoginClaims, type Sealer, type SessionClaims } from './session.js';
 
 export const SESSION_COOKIE = 'rotor_session';
@@ -23,6 +24,7 @@ interface OidcDeps {
   roles: RoleMap;
   sealer: Sealer;
   sessionTtlSeconds?: number;
+  logger?: Pick<Logger, 'warn'>;
 }
 
 /** Plain-http IdPs are accepted only on loopback (tests, local development). */
@@ -61,7 +63,7 @@ export function registerOidcRoutes(app: FastifyInstance, deps: OidcDeps): void {
     try {
       config = await configuration();
     } catch (error) {
-      request.log.warn({ error: (error as Error).message }, 'OIDC discovery failed');
+      deps.logger?.warn({ error: (error as Error).message }, 'OIDC discovery failed');
       return refuse(request, reply, 503, `the identity provider ${settings.issuer} cannot be reached: try again shortly`);
     }
     const login: LoginClaims = { state: oidc.randomState(), nonce: oidc.randomNonce(), verifier: oidc.randomPKCECodeVerifier(), returnTo };
@@ -98,8 +100,9 @@ export function registerOidcRoutes(app: FastifyInstance, deps: OidcDeps): void {
       }
     } catch (error) {
       // The library's message names the check that failed (state, nonce, PKCE); never a token.
-      const why = (error as Error).message.slice(0, 200);
-      request.log.warn({ error: why }, 'OIDC login refused');
+      const cause = (error as { cause?: unknown }).cause;
+      const why = `${(error as Error).message}${cause instanceof Error ? `: ${cause.message}` : ''}`.slice(0, 300);
+      deps.logger?.warn({ error: why }, 'OIDC login refused');
       return refuse(request, reply, 400, `login refused: ${why}. Start again at /ui/login`);
     }
     const session: SessionClaims = {
@@ -122,7 +125,7 @@ export function registerOidcRoutes(app: FastifyInstance, deps: OidcDeps): void {
     if (!request.actor || request.authenticatedBy !== 'session') {
       return reply.type('text/html; charset=utf-8').send(page('Logged out', '<p>You are not logged in. <a href="/ui/login">Log in</a></p>'));
     }
-    const form = `<form method="post" action="/ui/logout"><input type="hidden" name="${CSRF_FIELD}" value="${escapeHtml(request.csrfToken!)}"><button type="submit">Log out ${escapeHtml(request.actor.name)}</button></form>`;
+    const form = `<form method="post" action="/ui/logout"><input type="hidden" name="_csrf" value="${escapeHtml(request.csrfToken!)}"><button type="submit">Log out ${escapeHtml(request.actor.name)}</button></form>`;
     return reply.type('text/html; charset=utf-8').send(page('Log out', form));
   });
 
@@ -131,7 +134,7 @@ export function registerOidcRoutes(app: FastifyInstance, deps: OidcDeps): void {
     // The cookie is also refused from now on, should a copy of it be replayed (this process only).
     await revokeSealed(deps.sealer, 'session', app.parseCookie(request.headers.cookie ?? '')[SESSION_COOKIE]);
     reply.clearCookie(SESSION_COOKIE, { path: '/', httpOnly: true, sameSite: 'lax', secure });
-    if (/text\/html/.test(request.headers.accept ?? '') || request.headers['content-type']?.startsWith('application/x-www-form-urlencoded')) {
+    if (wantsHtml(request) || request.headers['content-type']?.startsWith('application/x-www-form-urlencoded')) {
       return reply.type('text/html; charset=utf-8').send(page('Logged out', '<p>You are logged out of Rotor. <a href="/ui/login">Log in again</a></p>'));
     }
     return reply.send({ loggedOut: true });

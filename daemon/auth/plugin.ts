@@ -15,10 +15,14 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from '../../lib/logger.js';
 import { authorize, type Action, type Actor } from './actor.js';
 import { rolesOf, tokenActor, type NamedToken, type OidcSettings, type RoleMap } from './config.js';
 import { registerOidcRoutes, SESSION_COOKIE } from './oidc.js';
+import { refuse, wantsHtml } from './pages.js';
 import { Sealer, type SessionClaims } from './session.js';
+
+export { escapeHtml, page, refuse } from './pages.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -43,6 +47,8 @@ export interface AuthDeps {
   sessionKey?: string;
   /** How long a console session lasts (default 8 hours). */
   sessionTtlSeconds?: number;
+  /** Where refused logins and an unreachable IdP are logged (never a token or code). */
+  logger?: Pick<Logger, 'warn'>;
 }
 
 /** Compares digests so the comparison takes the same time whatever the token's length or content. */
@@ -105,6 +111,8 @@ export function registerAuth(app: FastifyInstance, deps: AuthDeps): void {
     if (typeof presented !== 'string' || !tokenMatches(presented, request.csrfToken!)) {
       return refuse(request, reply, 403, `this request came with your session cookie but without its CSRF token (form field ${CSRF_FIELD} or header ${CSRF_HEADER}): refused, nothing changed. Reload the page and try again`);
     }
+    // Checked: routes (and their strict body schemas) never see it.
+    if (body && typeof body === 'object' && !Buffer.isBuffer(body)) delete body[CSRF_FIELD];
   });
 
   registerOidcRoutes(app, { ...deps, sealer });
@@ -136,24 +144,3 @@ export function requireAction(
   };
 }
 
-function wantsHtml(request: FastifyRequest): boolean {
-  return /text\/html/.test(request.headers.accept ?? '');
-}
-
-/** Answers a refusal as JSON `{ error, why }`, or a short HTML page for a browser. */
-export function refuse(request: FastifyRequest, reply: FastifyReply, status: number, why: string): FastifyReply {
-  const error = status === 401 ? 'unauthorized' : status === 403 ? 'forbidden' : status === 404 ? 'not found' : 'refused';
-  if (wantsHtml(request)) {
-    return reply.code(status).type('text/html; charset=utf-8').send(page(error, `<p>${escapeHtml(why)}</p><p><a href="/ui">Back to the console</a></p>`));
-  }
-  return reply.code(status).send({ error, why });
-}
-
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
-
-/** A minimal page for the login, logout and refusals (the console's own pages have their layout). */
-export function page(title: string, body: string): string {
-  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(title)} · Rotor</title></head><body><main><h1>${escapeHtml(title)}</h1>${body}</main></body></html>`;
-}

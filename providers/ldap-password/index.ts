@@ -22,6 +22,7 @@ import {
 } from '../contracts.js';
 import { PASSWORD_MODIFY_OID, passwordModifyRequest } from './ber.js';
 import { LdapPasswordSpecSchema, type LdapPasswordSpec } from './spec.js';
+import { redactedMessage } from '../../lib/redact.js';
 
 export { LdapPasswordSpecSchema, type LdapPasswordSpec } from './spec.js';
 
@@ -56,8 +57,7 @@ async function bound<T>(
     return await work(client);
   } catch (error) {
     if (error instanceof ProviderRefusal) throw error;
-    let reason = error instanceof Error ? error.message : String(error);
-    for (const s of secrets) if (s) reason = reason.split(s).join('[redacted]');
+    const reason = redactedMessage(error, secrets);
     const code = error instanceof ResultCodeError ? error.code : undefined;
     const message = `${action} (${where(spec)}): ${reason}${code !== undefined ? ` (LDAP result ${code})` : ''}`;
     throw options.refuse && code !== undefined && REFUSALS.has(code) ? new ProviderRefusal(message) : new Error(message);

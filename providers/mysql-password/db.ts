@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { ProviderRefusal, type ProviderContext } from '../contracts.js';
 import type { MysqlPasswordSpec } from './spec.js';
+import { redactSecrets } from '../../lib/redact.js';
 
 /** Server error numbers a retry cannot fix: refused login, missing privilege, unknown account. */
 const REFUSALS = new Set([1044, 1045, 1142, 1143, 1227, 1396, 1698, 3530]);
@@ -23,7 +24,7 @@ export function account(user: string, host: string): string {
 
 export function describeError(error: unknown, secrets: string[]): string {
   let message = error instanceof Error ? error.message : String(error);
-  for (const secret of secrets) if (secret) message = message.split(secret).join('[redacted]');
+  message = redactSecrets(message, secrets);
   const { errno, code } = error as { errno?: unknown; code?: unknown };
   return typeof errno === 'number' && typeof code === 'string' ? `${message} (${code} ${errno})` : message;
 }

@@ -8,6 +8,7 @@ import { explainTlsFailure, pgSsl } from '../../lib/postgres-tls.js';
 import { ProviderRefusal, type ProviderContext } from '../contracts.js';
 import { scramSecret } from './scram.js';
 import type { PostgresPasswordSpec } from './spec.js';
+import { redactSecrets } from '../../lib/redact.js';
 
 /** SQLSTATEs a retry cannot fix: refused login, missing privilege, unknown database. */
 const REFUSALS = new Set(['28P01', '28000', '42501', '3D000']);
@@ -20,7 +21,7 @@ export function where(spec: PostgresPasswordSpec): string {
 /** The pg error's message and SQLSTATE, with every secret replaced; never the statement. */
 export function describeError(error: unknown, secrets: string[]): string {
   let message = error instanceof Error ? error.message : String(error);
-  for (const secret of secrets) if (secret) message = message.split(secret).join('[redacted]');
+  message = redactSecrets(message, secrets);
   const code = (error as { code?: unknown }).code;
   return typeof code === 'string' ? `${message} (SQLSTATE ${code})` : message;
 }

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { ProviderRefusal, type ProviderContext } from '../contracts.js';
 import type { RedisAclPasswordSpec } from './spec.js';
+import { redactedMessage } from '../../lib/redact.js';
 
 /** Replies no retry can fix: a refused login or a missing permission. */
 const REFUSALS = /^(NOPERM|WRONGPASS|NOAUTH)\b/;
@@ -31,11 +32,6 @@ export interface Session {
   /** Remember a secret so that errors of this session are scrubbed of it. */
   secret(value: string): void;
   call(...args: string[]): Promise<unknown>;
-}
-
-function scrub(message: string, secrets: string[]): string {
-  for (const secret of secrets) if (secret) message = message.split(secret).join('[redacted]');
-  return message;
 }
 
 export async function withConnection<T>(
@@ -78,7 +74,7 @@ export async function withConnection<T>(
     return await work(session);
   } catch (error) {
     if (error instanceof ProviderRefusal) throw error;
-    const reason = scrub(error instanceof Error ? error.message : String(error), secrets);
+    const reason = redactedMessage(error, secrets);
     const message = `${action} (${where(spec)}): ${reason}`;
     throw options.refuse && REFUSALS.test(reason) ? new ProviderRefusal(message) : new Error(message);
   } finally {

@@ -8,7 +8,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { type NativeConnection, Worker } from '@temporalio/worker';
+import { connectTemporalWorker, loopbackTemporalTarget } from '../../daemon/temporal-connection.js';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startRotorEnv, workflowBundle, type RotorEnv } from '../harness/env.js';
 import { startAwsEmulator, type AwsEmulator } from '../harness/aws/index.js';
@@ -118,7 +119,7 @@ beforeAll(async () => {
   await env.startWorker();
 
   const logger = createLogger({ level: 'silent' });
-  native = await NativeConnection.connect({ address: env.temporal.address });
+  native = await connectTemporalWorker(loopbackTemporalTarget(env.temporal.address, env.temporal.namespace));
   worker = await Worker.create({
     connection: native,
     namespace: env.temporal.namespace,

@@ -24,7 +24,7 @@ async function cli(args: string[]): Promise<{ code: number; out: string }> {
   const saved = { ...process.env };
   Object.assign(process.env, env.env);
   try {
-    return { code: await runCli(['--database-url', env.postgres.url, '--policies', dir, ...args]), out };
+    return { code: await runCli(['--database-url', env.postgres.url, '--policies', dir, '--temporal', env.temporal.address, '--task-queue', env.taskQueue, ...args]), out };
   } finally {
     spy.mockRestore();
     process.env = saved;

@@ -10,32 +10,16 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../harness/webhook.js';
+import { manualCredentialYaml } from '../harness/manual-credentials.js';
 import { captureOutput, cliFor } from '../harness/cli.js';
 import { REMINDERS_JOB, reconcileReminderSchedule } from '../../daemon/job-schedules.js';
 import { listRotorSchedules } from '../../daemon/schedules.js';
 
-const DAY_MS = 86_400_000;
 let env: RotorEnv;
 let hook: WebhookReceiver;
 let dir: string;
 
-/** A manual credential whose expiry date is `days` days after the virtual clock's today. */
-async function manualYaml(id: string, days: number, extra = ''): Promise<string> {
-  const expires = new Date((await env.temporal.now()) + days * DAY_MS).toISOString().slice(0, 10);
-  return `kind: manual-credential
-id: ${id}
-owner: team-release
-purpose: Fine-grained PAT the release bot uses to push tags
-environment: production
-system: github
-type: github-fine-grained-pat
-expires: ${expires}
-remindBefore: [14d, 3d]
-howToRotate: https://wiki.example.com/runbooks/${id}
-notify:
-  webhook: env:RELEASE_HOOK
-${extra}`;
-}
+const manualYaml = (id: string, days: number, extra = '') => manualCredentialYaml(env, id, days, extra);
 
 beforeAll(async () => {
   env = await startRotorEnv({ temporal: 'dev' });

@@ -12,32 +12,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@temporalio/client';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../harness/webhook.js';
+import { manualCredentialYaml } from '../harness/manual-credentials.js';
 import { historyText } from '../harness/leaks.js';
 import type { ReminderOutcome } from '../../activities/reminders.js';
 
-const DAY_MS = 86_400_000;
 let env: RotorEnv;
 let hook: WebhookReceiver;
 let dir: string;
 let runs = 0;
 
-/** A manual credential whose expiry date is `days` days after the virtual clock's today. */
-async function manualYaml(id: string, days: number, extra = ''): Promise<string> {
-  const expires = new Date((await env.temporal.now()) + days * DAY_MS).toISOString().slice(0, 10);
-  return `kind: manual-credential
-id: ${id}
-owner: team-release
-purpose: Fine-grained PAT the release bot uses to push tags
-environment: production
-system: github
-type: github-fine-grained-pat
-expires: ${expires}
-remindBefore: [14d, 3d]
-howToRotate: https://wiki.example.com/runbooks/${id}
-notify:
-  webhook: env:RELEASE_HOOK
-${extra}`;
-}
+const manualYaml = (id: string, days: number, extra = '') => manualCredentialYaml(env, id, days, extra);
 
 /**
  * One run of the reminders job, with virtual time held still: the test moves time itself

@@ -7,7 +7,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import { connectTemporalClient, loopbackTemporalTarget, withTemporalClient } from '../../daemon/temporal-connection.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { incidentPolicy, inspectPolicyDirectory, loadPolicies, PolicyLoadError } from '../../config/load.js';
 import { registry } from '../../providers/registry.js';
@@ -32,7 +32,7 @@ beforeAll(async () => {
   // As `rotor migrate` would: only it and the daemon change the store's schema.
   await (await RotorStore.connect(postgres.url, { migrate: true })).close();
   // As the daemon does at start: declare Rotor's search attributes on the real server.
-  const connection = await Connection.connect({ address: temporal.address });
+  const connection = await connectTemporalClient(loopbackTemporalTarget(temporal.address, temporal.namespace));
   await registerSearchAttributes(connection, temporal.namespace).finally(() => connection.close());
   await writeFile(join(dir, 'demo.yaml'), validPolicy('demo-db-app'));
   await writeFile(join(dir, 'legacy.yaml'), validPolicy('legacy-db').replace('owner: team-payments', 'ownr: team-payments')); // the unrelated typo
@@ -47,13 +47,8 @@ afterEach(() => vi.restoreAllMocks());
 const cli = (...args: string[]) => runCli([...args, '--policies', dir, '--temporal', temporal.address, '--database-url', postgres.url, '--task-queue', 'rotor-incident']);
 
 async function running(workflowId: string): Promise<boolean> {
-  const connection = await Connection.connect({ address: temporal.address });
-  try {
-    const described = await new Client({ connection }).workflow.getHandle(workflowId).describe();
-    return described.status.name === 'RUNNING';
-  } finally {
-    await connection.close();
-  }
+  const described = await withTemporalClient(loopbackTemporalTarget(temporal.address, temporal.namespace), (client) => client.workflow.getHandle(workflowId).describe());
+  return described.status.name === 'RUNNING';
 }
 
 describe('the loader API for incidents', () => {

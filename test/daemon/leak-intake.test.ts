@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { resolveTemporalTarget } from '../../daemon/temporal-connection.js';
+import { loopbackTemporalTarget } from '../../daemon/temporal-connection.js';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { dbPolicyYaml, login, servedLogin, type DbLogin } from '../harness/db-rotation.js';
 import { startTestDaemon } from '../harness/daemon.js';
@@ -39,7 +39,7 @@ beforeAll(async () => {
   const yaml = dbPolicyYaml(env, 'leak-db', { role: 'leak_app' });
   await writeFile(join(dir, 'p.yaml'), yaml);
   // Rotor's own retry is slow here, so that what acts in the first test is the redelivery.
-  daemon = await startTestDaemon(env, dir, { apiToken, githubWebhookSecret: webhookSecret, temporal: resolveTemporalTarget({ address: proxy.address, namespace: env.temporal.namespace }, {}), leakRetryEveryMs: 3_600_000 });
+  daemon = await startTestDaemon(env, dir, { apiToken, githubWebhookSecret: webhookSecret, temporal: loopbackTemporalTarget(proxy.address, env.temporal.namespace), leakRetryEveryMs: 3_600_000 });
   // A first rotation, so Rotor holds the fingerprint of the password in service.
   const [policy] = parsePolicyText(yaml, 'p.yaml', registry.catalog, []);
   await (await startRotation(env.client, registry, policy!, { taskQueue: env.taskQueue, trigger: 'manual' })).handle.result();
@@ -164,7 +164,7 @@ describe('webhook intake that cannot lose a leak', () => {
 
   it('Rotor starts a pending leak by itself once Temporal is back, without a redelivery', async () => {
     // A second daemon whose own retry is quick, on the same policies.
-    const quick = await startTestDaemon(env, dir, { apiToken, githubWebhookSecret: webhookSecret, temporal: resolveTemporalTarget({ address: proxy.address, namespace: env.temporal.namespace }, {}), leakRetryEveryMs: 300 });
+    const quick = await startTestDaemon(env, dir, { apiToken, githubWebhookSecret: webhookSecret, temporal: loopbackTemporalTarget(proxy.address, env.temporal.namespace), leakRetryEveryMs: 300 });
     try {
       const leaked = await servedLogin(env, 'leak-db');
       seen.push(leaked);

@@ -10,7 +10,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { resolveTemporalTarget } from '../../daemon/temporal-connection.js';
+import { loopbackTemporalTarget } from '../../daemon/temporal-connection.js';
 import { capturedLogs, startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { dbPolicyYaml } from '../harness/db-rotation.js';
 import { startTestDaemon } from '../harness/daemon.js';
@@ -77,7 +77,7 @@ beforeAll(async () => {
   await writeFile(join(dir, 'first.yaml'), policy('first-db'));
   daemon = await startTestDaemon(env, dir, {
     apiToken: randomBytes(24).toString('base64url'),
-    temporal: resolveTemporalTarget({ address: proxy.address, namespace: env.temporal.namespace }, {}),
+    temporal: loopbackTemporalTarget(proxy.address, env.temporal.namespace),
     reconcileRetry: { initialMs: 200, maxMs: 1000 },
     reconcileTimeoutMs: 5000,
   });

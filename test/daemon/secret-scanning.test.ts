@@ -79,6 +79,12 @@ describe('GitHub secret scanning webhook', () => {
     const result = (await env.client.workflow.getHandle(workflowId).result()) as RotationResult;
     expect(result.outcome).toBe('succeeded');
     expect(await login(env, leaked)).toBe(false);
+    // The webhook is the actor of the emergency, with GitHub's reason.
+    expect((await env.store.listAudit({ rotationId: result.rotationId })).find((e) => e.event === 'rotation.requested')).toMatchObject({
+      actor: 'token:github-secret-scanning',
+      actorInfo: { kind: 'token', name: 'GitHub secret scanning' },
+      detail: { trigger: 'emergency', workflowId },
+    });
     const before = await rotationsOf('ci-db');
     const replay = await deliver(alert(leaked.password), { delivery });
     expect(replay.status).toBe(200);

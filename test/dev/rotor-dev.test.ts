@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
+import { resolveTemporalTarget, withTemporalClient } from '../../daemon/temporal-connection.js';
 import { READY_LINE } from '../../dev/run.js';
 import { statusQuery } from '../../workflows/protocol.js';
 import type { RotationResult } from '../../workflows/types.js';
@@ -129,24 +130,16 @@ function demoDbLogin(env: Record<string, string>, secret: { username: string; pa
 }
 
 async function runsInTemporal(env: Record<string, string>): Promise<string[]> {
-  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS! });
-  try {
-    const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+  return withClient(env, async (client) => {
     const runs: string[] = [];
     for await (const w of client.workflow.list({ query: "RotorCredentialId = 'demo-db-app'" })) runs.push(w.runId);
     return runs;
-  } finally {
-    await connection.close();
-  }
+  });
 }
 
 async function withClient<T>(env: Record<string, string>, use: (client: Client) => Promise<T>): Promise<T> {
-  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS! });
-  try {
-    return await use(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }));
-  } finally {
-    await connection.close();
-  }
+  // As `rotor` itself connects, from the variables `rotor dev` printed.
+  return withTemporalClient(resolveTemporalTarget({}, env), use);
 }
 
 beforeAll(async () => {

@@ -15,6 +15,17 @@ import { workflowBundle, type RotorEnv } from './env.js';
 
 const ROTOR_BIN = fileURLToPath(new URL('../../bin/rotor.js', import.meta.url));
 
+/** What a Rotor process started by a test connects to: the environment's Temporal, task queue and store. */
+export function rotorProcessEnv(env: RotorEnv): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    TEMPORAL_ADDRESS: env.temporal.address,
+    TEMPORAL_NAMESPACE: env.temporal.namespace,
+    ROTOR_TASK_QUEUE: env.taskQueue,
+    ROTOR_DATABASE_URL: env.postgres.url,
+  };
+}
+
 export interface DaemonProcess {
   child: ChildProcess;
   /** http://127.0.0.1:PORT of its HTTP API. */
@@ -63,11 +74,7 @@ export async function startDaemonProcess(env: RotorEnv, policyDir: string, extra
   const child = spawn(process.execPath, [ROTOR_BIN, 'daemon'], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
-      PATH: process.env.PATH,
-      TEMPORAL_ADDRESS: env.temporal.address,
-      TEMPORAL_NAMESPACE: env.temporal.namespace,
-      ROTOR_TASK_QUEUE: env.taskQueue,
-      ROTOR_DATABASE_URL: env.postgres.url,
+      ...rotorProcessEnv(env),
       ROTOR_POLICIES: policyDir,
       ROTOR_HTTP_HOST: LOOPBACK,
       ROTOR_HTTP_PORT: String(port),

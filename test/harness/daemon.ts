@@ -3,7 +3,7 @@ import { createLogger } from '../../lib/logger.js';
 import { registry } from '../../providers/registry.js';
 import { createSecretResolver } from '../../daemon/secrets.js';
 import { startDaemon, type DaemonOptions, type RunningDaemon } from '../../daemon/run.js';
-import { resolveTemporalTarget } from '../../daemon/temporal-connection.js';
+import { loopbackTemporalTarget } from '../../daemon/temporal-connection.js';
 import { capturedLogs, workflowBundle, type RotorEnv } from './env.js';
 
 /**
@@ -14,7 +14,7 @@ export async function startTestDaemon(env: RotorEnv, policyDir: string, options:
   return startDaemon({
     databaseUrl: env.postgres.url,
     // An empty environment: the machine's TEMPORAL_* variables must not reach the tests.
-    temporal: resolveTemporalTarget({ address: env.temporal.address, namespace: env.temporal.namespace }, {}),
+    temporal: loopbackTemporalTarget(env.temporal.address, env.temporal.namespace),
     taskQueue: env.taskQueue,
     policyDir,
     http: { host: '127.0.0.1', port: 0 },

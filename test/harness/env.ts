@@ -6,7 +6,7 @@
 import { Writable } from 'node:stream';
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, type ActivityInboundCallsInterceptor, NativeConnection, Runtime, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, type ActivityInboundCallsInterceptor, type NativeConnection, Runtime, type Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Policy } from '../../config/policy.js';
 import { parsePolicyText, PolicyLoadError, type DeclaredManualCredential, type PolicyProblem } from '../../config/load.js';
 import { syncManualCredentials } from '../../store/manual.js';
@@ -16,6 +16,7 @@ import { RotorStore } from '../../store/index.js';
 import { PolicySet } from '../../daemon/policies.js';
 import { createSecretResolver } from '../../daemon/secrets.js';
 import { createRotorWorkers, workflowsPath } from '../../daemon/worker.js';
+import { connectTemporalWorker, loopbackTemporalTarget } from '../../daemon/temporal-connection.js';
 import { inventoryEntry } from '../../daemon/inventory.js';
 import { startPostgres, type PostgresServer } from './postgres.js';
 import { startVaultEmulator, type VaultEmulator } from './vault/index.js';
@@ -155,7 +156,7 @@ export async function startRotorEnv(options: RotorEnvOptions = {}): Promise<Roto
       return [...temporal.started, ...rows].filter((e) => !seen.has(`${e.workflowId}/${e.runId}`) && seen.add(`${e.workflowId}/${e.runId}`));
     },
     async startWorker() {
-      const native = await watched('connecting the worker', NativeConnection.connect({ address: temporal.address }));
+      const native = await watched('connecting the worker', connectTemporalWorker(loopbackTemporalTarget(temporal.address, temporal.namespace)));
       nativeConnections.push(native);
       const workflowBundleBuilt = await workflowBundle();
       const created = await watched('creating the workers', createRotorWorkers({

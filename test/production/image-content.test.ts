@@ -3,7 +3,8 @@
  * `files`) plus the lockfile, and installs production dependencies only: this test assembles
  * exactly that in a temp dir, installs it with `npm ci --omit=dev`, and runs Rotor from there as the
  * image does — `--version`, `validate docs/policies`, the dev-only `rotor dev` refusing, and
- * `rotor daemon` rotating a PostgreSQL login end to end through its HTTP API.
+ * `rotor daemon` rotating a PostgreSQL login end to end through its HTTP API, on the workflow bundle
+ * the image builds (the Helm chart's read-only root filesystem cannot bundle at start).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import vault from 'node-vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { RotorStore } from '../../store/index.js';
 import { freePort } from '../harness/ports.js';
 import { canLogin, startPostgres, type PostgresServer } from '../harness/postgres.js';
@@ -28,6 +30,12 @@ let work: string;
 /** Where the image's /app would be. */
 let app: string;
 
+const dockerfile = readFileSync(join(repo, 'Dockerfile'), 'utf8');
+/** Where the image's build writes the workflow bundle (`rotor bundle-workflows <path>`), if it does. */
+const bundleInImage = /bin\/rotor\.js bundle-workflows (\/app\/\S+)/.exec(dockerfile)?.[1];
+/** That path in the assembled content. */
+const bundleInApp = () => join(app, bundleInImage!.slice('/app/'.length));
+
 /** The content of the image, as the Dockerfile makes it: the packed package plus the lockfile, production deps. */
 async function assembleImageContent(into: string): Promise<string> {
   const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', into], { cwd: repo });
@@ -36,6 +44,8 @@ async function assembleImageContent(into: string): Promise<string> {
   const dir = join(into, 'package');
   await copyFile(join(repo, 'package-lock.json'), join(dir, 'package-lock.json'));
   await run('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: dir, env: { ...process.env, NODE_ENV: 'production' }, timeout: 600_000 });
+  // The image's build step, from production dependencies only.
+  if (bundleInImage) await run(process.execPath, ['bin/rotor.js', 'bundle-workflows', join(dir, bundleInImage.slice('/app/'.length))], { cwd: dir, env: { PATH: process.env.PATH!, HOME: into, NODE_ENV: 'production' }, timeout: 300_000 });
   return dir;
 }
 
@@ -58,7 +68,6 @@ afterAll(async () => {
 
 describe('the Dockerfile', () => {
   it('builds the image from `npm pack` (package.json files) and the lockfile, production dependencies only, as a non-root user', () => {
-    const dockerfile = readFileSync(join(repo, 'Dockerfile'), 'utf8');
     const stages = dockerfile.split(/^FROM /m).slice(1);
     const runtime = stages.at(-1)!;
     expect(stages[0]).toMatch(/npm pack --ignore-scripts --pack-destination \/out/);
@@ -68,6 +77,12 @@ describe('the Dockerfile', () => {
     expect(runtime).toMatch(/RUN npm ci --omit=dev/);
     expect(runtime).toMatch(/^USER node$/m);
     expect(runtime).toMatch(/ENTRYPOINT \["node", "bin\/rotor\.js"\]/);
+  });
+
+  it('builds the workflow bundle the Helm chart points ROTOR_WORKFLOW_BUNDLE at (its root filesystem is read-only)', () => {
+    const values = parseYaml(readFileSync(join(repo, 'deploy/helm/rotor/values.yaml'), 'utf8')) as { workflowBundle: string };
+    expect(dockerfile.split(/^FROM /m).at(-1)).toMatch(/bin\/rotor\.js bundle-workflows \/app\//);
+    expect(bundleInImage).toBe(values.workflowBundle);
   });
 });
 
@@ -164,6 +179,8 @@ revoke: { after: 0s }
         TEMPORAL_ADDRESS: temporal.address,
         TEMPORAL_NAMESPACE: temporal.namespace,
         ROTOR_POLICIES: policies,
+        // As the Helm chart runs it: on the bundle built into the image.
+        ROTOR_WORKFLOW_BUNDLE: bundleInApp(),
         ROTOR_HTTP_HOST: '127.0.0.1',
         ROTOR_HTTP_PORT: String(port),
         ROTOR_API_TOKEN_REF: 'env:ROTOR_API_TOKEN',

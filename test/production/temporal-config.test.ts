@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { resolveTemporalTarget, TemporalConfigError } from '../../daemon/temporal-connection.js';
+import { loopbackTemporalTarget, resolveTemporalTarget, TemporalConfigError } from '../../daemon/temporal-connection.js';
 import { issueClient, makeCa, writePems } from '../harness/certs.js';
 
 let dir: string;
@@ -32,6 +32,19 @@ describe('Temporal settings', () => {
     const target = resolveTemporalTarget({}, { HOME: dir });
     expect(target).toMatchObject({ address: '127.0.0.1:7233', namespace: 'default', options: { tls: undefined, apiKey: undefined } });
     expect(target.describe).toBe('Temporal at 127.0.0.1:7233 (namespace default, plaintext)');
+  });
+
+  it('a server Rotor started itself is reached in plaintext at its address, whatever TEMPORAL_* and the config file say', () => {
+    const saved = { ...process.env };
+    Object.assign(process.env, { TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'prod', TEMPORAL_API_KEY: 'k-not-for-this-server', TEMPORAL_TLS: 'true' });
+    try {
+      const target = loopbackTemporalTarget('127.0.0.1:7999', 'dev');
+      expect(target).toMatchObject({ address: '127.0.0.1:7999', namespace: 'dev', options: { address: '127.0.0.1:7999', tls: undefined, apiKey: undefined } });
+      // What the same variables do to an ordinary target, so the test can fail.
+      expect(resolveTemporalTarget({ address: '127.0.0.1:7999' }).options.apiKey).toBe('k-not-for-this-server');
+    } finally {
+      process.env = saved;
+    }
   });
 
   it('reads a profile, lets TEMPORAL_* override it and flags override both', () => {

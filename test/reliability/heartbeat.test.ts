@@ -6,65 +6,33 @@
  * heartbeat timeout each step was scheduled with and the heartbeat-timeout failure that caused the
  * retry — not wall-clock time, so this holds on the in-memory server and on the official ones.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import proto from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { startRotorEnv, workflowBundle, type RotorEnv } from '../harness/env.js';
+import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { dbPolicyYaml, login, servedLogin, startDbRotation } from '../harness/db-rotation.js';
 import { captureOutput, cliFor } from '../harness/cli.js';
 import type { RotationResult } from '../../workflows/types.js';
 import { ACTIVITY_HEARTBEAT_TIMEOUT } from '../../workflows/timeouts.js';
+import { workerProcesses, type WorkerProcesses } from './worker-processes.js';
 
-const WORKER_SCRIPT = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
 const { EventType, TimeoutType } = proto.temporal.api.enums.v1;
 let env: RotorEnv;
 let dir: string;
-let bundlePath: string;
-const children = new Set<ChildProcess>();
+let workers: WorkerProcesses;
 
 beforeAll(async () => {
   env = await startRotorEnv({ temporal: 'dev' }); // real time: the worker it kills runs in another process, which cannot hold virtual time
   dir = await mkdtemp(join(tmpdir(), 'rotor-heartbeat-'));
-  bundlePath = join(dir, 'workflows.js');
-  await writeFile(bundlePath, (await workflowBundle()).code);
+  workers = await workerProcesses(env, dir);
 });
 afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  workers?.killAll();
   await env?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
-
-/** A worker in its own process (see worker-process.ts), so it can really die. */
-async function startWorkerProcess(policyFile: string): Promise<ChildProcess> {
-  const output: string[] = [];
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT], {
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    env: {
-      PATH: process.env.PATH,
-      TEMPORAL_ADDRESS: env.temporal.address,
-      TEMPORAL_NAMESPACE: env.temporal.namespace,
-      ROTOR_TASK_QUEUE: env.taskQueue,
-      ROTOR_DATABASE_URL: env.postgres.url,
-      ROTOR_POLICY_FILE: policyFile,
-      ROTOR_WORKFLOW_BUNDLE: bundlePath,
-      VAULT_TOKEN: env.env.VAULT_TOKEN,
-      PG_ADMIN_PASSWORD: env.env.PG_ADMIN_PASSWORD,
-    },
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  child.stdout!.on('data', (c) => output.push(String(c)));
-  child.stderr!.on('data', (c) => output.push(String(c)));
-  await new Promise<void>((resolve, reject) => {
-    child.once('message', () => resolve());
-    child.once('exit', (code) => reject(new Error(`worker process exited (${code}) before it was ready:\n${output.join('').slice(-2000)}`)));
-  });
-  return child;
-}
 
 /** Polls until the probe answers (the test's own timeout bounds it); `what` names it when it does not. */
 async function until<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
@@ -86,16 +54,14 @@ describe('a worker that dies mid-step', () => {
     await env.usePolicies(yaml);
     const policyFile = join(dir, `${id}.yaml`);
     await writeFile(policyFile, yaml);
-    const doomed = await startWorkerProcess(policyFile);
+    const doomed = await workers.start(policyFile);
 
     // Vault holds the dependent write: the worker dies with it in flight.
     const dependentPath = `/v1/secret/data/apps/${id}/db`;
     env.vault.faults.add({ match: (r) => r.method === 'POST' && r.path === dependentPath, delayMs: 20_000 });
     const handle = await startDbRotation(env, id);
     await until('the dependent write to arrive', async () => (env.vault.requests.some((r) => r.method === 'POST' && r.path === dependentPath) ? true : undefined));
-    const exited = new Promise((resolve) => doomed.once('exit', resolve));
-    doomed.kill('SIGKILL');
-    await exited;
+    await workers.kill(doomed);
 
     // No worker at all: Temporal itself gives the attempt up when its heartbeats stop.
     const retrying = await until('the step to be rescheduled', async () => {

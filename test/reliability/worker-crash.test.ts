@@ -12,72 +12,36 @@
  * from a dead worker is the server's own clock (the heartbeat timeout of its attempt in flight, the
  * timeout of its sticky queue), so grace periods are short: seconds, not 24h.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRotorEnv, workflowBundle, type RotorEnv } from '../harness/env.js';
+import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { dbPolicyYaml, login, rotateDb, servedLogin, startDbRotation, untilStep, type DbLogin } from '../harness/db-rotation.js';
 import type { RotationResult } from '../../workflows/types.js';
 import { findLeaks, rotorOutputs, vaultSecretValues } from './leaks.js';
+import { workerProcesses, type WorkerProcesses } from './worker-processes.js';
 
-const WORKER_SCRIPT = fileURLToPath(new URL('./worker-process.ts', import.meta.url));
 let env: RotorEnv;
 let dir: string;
-let bundlePath: string;
-/** Everything the child workers printed, for the leak scan. */
-const childOutput: string[] = [];
+let workers: WorkerProcesses;
 const seenLogins: DbLogin[] = [];
-/** Worker processes still alive, killed at the end whatever a test did. */
-const children = new Set<ChildProcess>();
 
 beforeAll(async () => {
   env = await startRotorEnv({ temporal: 'dev' });
   dir = await mkdtemp(join(tmpdir(), 'rotor-crash-'));
-  bundlePath = join(dir, 'workflows.js');
-  await writeFile(bundlePath, (await workflowBundle()).code);
+  workers = await workerProcesses(env, dir);
 });
 afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  workers?.killAll();
   await env?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** Starts a worker process for the policies in `policyFile`; resolves once its workers poll. */
-async function startWorkerProcess(policyFile: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', WORKER_SCRIPT], {
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-    env: {
-      PATH: process.env.PATH,
-      TEMPORAL_ADDRESS: env.temporal.address,
-      TEMPORAL_NAMESPACE: env.temporal.namespace,
-      ROTOR_TASK_QUEUE: env.taskQueue,
-      ROTOR_DATABASE_URL: env.postgres.url,
-      ROTOR_POLICY_FILE: policyFile,
-      ROTOR_WORKFLOW_BUNDLE: bundlePath,
-      VAULT_TOKEN: env.env.VAULT_TOKEN,
-      PG_ADMIN_PASSWORD: env.env.PG_ADMIN_PASSWORD,
-    },
-  });
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  child.stdout!.on('data', (chunk) => childOutput.push(String(chunk)));
-  child.stderr!.on('data', (chunk) => childOutput.push(String(chunk)));
-  await new Promise<void>((resolve, reject) => {
-    child.once('message', () => resolve());
-    child.once('exit', (code) => reject(new Error(`worker process exited (${code}) before it was ready:\n${childOutput.join('').slice(-2000)}`)));
-  });
-  return child;
-}
-
 async function kill(child: ChildProcess): Promise<void> {
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGKILL');
-  await exited;
-  expect(child.signalCode).toBe('SIGKILL');
+  expect(await workers.kill(child)).toBe('SIGKILL');
 }
 
 /** A policy for `role` whose old login is revoked `grace` after the new one is promoted. */
@@ -119,7 +83,7 @@ describe('worker killed mid-rotation', () => {
     const id = 'crash-grace';
     // Long enough to kill the worker inside it (the test asserts the rotation is still running then).
     const policyFile = await writePolicy(id, 'crash_grace', '20s');
-    const first = await startWorkerProcess(policyFile);
+    const first = await workers.start(policyFile);
     expect((await rotateDb(env, id)).outcome).toBe('succeeded');
     const before = await servedLogin(env, id);
     const dependentVersions = await vaultVersions(`apps/${id}/db`);
@@ -169,7 +133,7 @@ describe('worker killed mid-rotation', () => {
     const dependentPath = `/v1/secret/data/apps/${id}/db`;
     const dependentVersions = await vaultVersions(`apps/${id}/db`);
 
-    const doomed = await startWorkerProcess(policyFile);
+    const doomed = await workers.start(policyFile);
     // Vault holds the write for a while: the worker dies with the request in flight, and the write
     // still lands afterwards, as it can with a real server.
     env.vault.faults.add({ match: (r) => r.method === 'POST' && r.path === dependentPath, delayMs: 1500 });
@@ -205,7 +169,7 @@ describe('worker killed mid-rotation', () => {
   it('no secret value from Vault or PostgreSQL appears in histories, logs (the killed workers too), metrics or the store', async () => {
     const secrets = [...(await vaultSecretValues(env)), ...seenLogins.map((l) => l.password)];
     expect(secrets.length).toBeGreaterThanOrEqual(4);
-    const outputs = await rotorOutputs(env, { 'worker process output': childOutput.join('') });
+    const outputs = await rotorOutputs(env, { 'worker process output': workers.output.join('') });
     expect(outputs['worker process output']).toContain('postgres password set');
     expect(findLeaks(secrets, outputs)).toEqual([]);
     // The scan can fail: a value planted in the child's log is found.

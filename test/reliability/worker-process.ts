@@ -6,7 +6,6 @@
  * comes from the environment (secret values only for the references the policies name).
  * Logs go to stdout (the test scans them for leaks); it tells the parent "ready" over IPC.
  */
-import { NativeConnection } from '@temporalio/worker';
 import { loadPolicies } from '../../config/load.js';
 import { createLogger } from '../../lib/logger.js';
 import { registry } from '../../providers/registry.js';
@@ -14,6 +13,7 @@ import { RotorStore } from '../../store/index.js';
 import { PolicySet } from '../../daemon/policies.js';
 import { createSecretResolver } from '../../daemon/secrets.js';
 import { createRotorWorkers } from '../../daemon/worker.js';
+import { connectTemporalWorker, resolveTemporalTarget } from '../../daemon/temporal-connection.js';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -23,10 +23,12 @@ function required(name: string): string {
 
 const policies = PolicySet.of(await loadPolicies(required('ROTOR_POLICY_FILE'), registry.catalog), registry.catalog);
 const store = await RotorStore.connect(required('ROTOR_DATABASE_URL'), { migrate: false });
-const connection = await NativeConnection.connect({ address: required('TEMPORAL_ADDRESS') });
+// As `rotor worker` connects: TEMPORAL_ADDRESS and TEMPORAL_NAMESPACE from the environment.
+const target = resolveTemporalTarget({ address: required('TEMPORAL_ADDRESS'), namespace: required('TEMPORAL_NAMESPACE') });
+const connection = await connectTemporalWorker(target);
 const workers = await createRotorWorkers({
   connection,
-  namespace: required('TEMPORAL_NAMESPACE'),
+  namespace: target.namespace,
   taskQueue: required('ROTOR_TASK_QUEUE'),
   store,
   policies,

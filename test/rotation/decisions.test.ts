@@ -9,7 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startRotorEnv } from '../harness/env.js';
@@ -121,8 +121,10 @@ describe('decisions are Updates: accepted or refused at once', () => {
     expect(done.outcome).toBe('succeeded');
     const decisions = (await audit(done.rotationId)).filter((e) => e.event === 'rotation.decision');
     expect(decisions).toEqual([
-      expect.objectContaining({ actor: 'operator:alice', detail: { step: 'waiting for approval', decision: 'approve', reason: 'change 4711', via: 'update' } }),
+      // The CLI's actor is its local user; `--by` is the name recorded with it.
+      expect.objectContaining({ actor: `cli:${userInfo().username}`, detail: { step: 'waiting for approval', decision: 'approve', reason: 'change 4711', via: 'update' } }),
     ]);
+    expect((await audit()).find((e) => e.event === 'rotation.decided')).toMatchObject({ actor: `cli:${userInfo().username}`, actorInfo: { name: 'alice' }, reason: 'change 4711' });
 
     output.clear();
     expect(await rotor('approve', id)).toBe(1);
@@ -268,7 +270,7 @@ describe('refusals', () => {
     expect(await rotor('rotate', id)).toBe(2);
     expect(output.text()).toMatch(new RegExp(`${id} is retired .*nothing was started\\. Remove its policy file`));
     expect((await env.store.listRuns(id)).length).toBe(runsBefore);
-    expect((await audit()).at(-1)).toMatchObject({ actor: 'cli', event: 'rotation.refused', detail: { trigger: 'manual', refused: expect.stringMatching(/is retired/) } });
+    expect((await audit()).at(-1)).toMatchObject({ actor: `cli:${userInfo().username}`, event: 'rotation.refused', detail: { trigger: 'manual', refused: expect.stringMatching(/is retired/) } });
     // A schedule (or any client) that starts the workflow anyway: the workflow refuses before anything changes.
     const refused = (await (await startDbRotation(env, id, { trigger: 'scheduled' })).result()) as RotationResult;
     expect(refused).toMatchObject({ outcome: 'failed', error: expect.stringMatching(/is retired/) });
@@ -380,7 +382,8 @@ describe('the HTTP API', () => {
     expect(accepted.json()).toMatchObject({ accepted: true, decision: 'revokeNow', step: 'grace period' });
     const done = await result();
     expect(done.outcome).toBe('succeeded');
-    expect((await audit(done.rotationId)).find((e) => e.event === 'rotation.decision')).toMatchObject({ actor: 'operator:carol', detail: { reason: 'incident INC-9' } });
+    // The actor is the token that authenticated (`by` is still accepted, no longer trusted as the actor).
+    expect((await audit(done.rotationId)).find((e) => e.event === 'rotation.decision')).toMatchObject({ actor: 'token:rotor', detail: { reason: 'incident INC-9' } });
     await app.close();
   });
 

@@ -9,6 +9,30 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { activityRuns, dbPolicyYaml, login, rotateDb, servedLogin, startDbRotation, untilStep } from '../harness/db-rotation.js';
 import type { RotationResult } from '../../workflows/types.js';
+import { rotationWorkflowId } from '../../daemon/rotations.js';
+
+/** Each attempt of a rotation to take its group's lock, from its history: when (server time), whether it won, the wait after it (s). */
+async function lockAttempts(env: RotorEnv, workflowId: string): Promise<Array<{ at: number; won: boolean; waitS: number }>> {
+  const events = (await env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const ms = (t: { seconds?: unknown; nanos?: number | null } | null | undefined) => Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
+  const attempts: Array<{ at: number; won: boolean; waitS: number }> = [];
+  for (const [i, e] of events.entries()) {
+    if (e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowType?.name !== 'groupLock') continue;
+    const outcome = events.slice(i + 1).find((o) => o.startChildWorkflowExecutionFailedEventAttributes || o.childWorkflowExecutionStartedEventAttributes);
+    const won = outcome?.childWorkflowExecutionStartedEventAttributes !== undefined && outcome.childWorkflowExecutionStartedEventAttributes !== null;
+    const timer = won ? undefined : events.slice(i + 1).find((t) => t.timerStartedEventAttributes);
+    attempts.push({ at: ms(e.eventTime), won, waitS: Number(timer?.timerStartedEventAttributes?.startToFireTimeout?.seconds ?? 0) });
+  }
+  return attempts;
+}
+
+/** When the group lock held by this rotation ended (server time). */
+async function lockReleasedAt(env: RotorEnv, workflowId: string): Promise<number> {
+  const events = (await env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const started = events.find((e) => e.childWorkflowExecutionStartedEventAttributes?.workflowType?.name === 'groupLock')!.childWorkflowExecutionStartedEventAttributes!;
+  const lock = await env.client.workflow.getHandle(started.workflowExecution!.workflowId!, started.workflowExecution!.runId!).describe();
+  return lock.closeTime!.getTime();
+}
 
 let env: RotorEnv;
 let n = 0;
@@ -103,6 +127,19 @@ describe('staggering', () => {
     const finishedA = (await env.store.listAudit({ rotationId: ra.rotationId })).find((e) => e.event === 'rotation.finished')!;
     const createdB = (await env.store.listAudit({ rotationId: rb.rotationId })).find((e) => e.event === 'material.created')!;
     expect(createdB.seq).toBeGreaterThan(finishedA.seq);
+
+    // The lock backoff ran the iterations production would run: b looked again after 30 s, 60 s, …
+    // doubling to 15 min, every look before a released the lock failed, and the first after it won.
+    const attempts = await lockAttempts(env, rotationWorkflowId(b));
+    const released = await lockReleasedAt(env, rotationWorkflowId(a));
+    const failed = attempts.filter((t) => !t.won);
+    expect(failed.length).toBeGreaterThan(5); // a's 24 h grace outlasts the doubling phase
+    expect(failed.map((t) => t.waitS)).toEqual(failed.map((_, i) => Math.min(30 * 2 ** i, 15 * 60)));
+    expect(attempts.at(-1)!.won).toBe(true);
+    expect(failed.at(-1)!.at).toBeLessThan(released);
+    expect(attempts.at(-1)!.at).toBeGreaterThanOrEqual(released);
+    // No look was skipped: the winning one came within one wait of the release.
+    expect(attempts.at(-1)!.at - released).toBeLessThanOrEqual(failed.at(-1)!.waitS * 1000);
   });
 });
 
