@@ -5,6 +5,8 @@
  */
 export const CONSOLE_JS = `
 (function () {
+  // The notice of an action is shown once: a reload or a bookmark of the page does not repeat it.
+  if (location.search.indexOf('notice=') !== -1) history.replaceState(null, '', location.pathname);
   var live = document.getElementById('live');
   if (!live) return;
   var busy = false;

@@ -257,6 +257,8 @@ describe('the console in a browser', () => {
     expect(steps.has('waiting for approval')).toBe(true);
     expect(steps.size, [...steps].join(", ")).toBeGreaterThan(1);
     await page.reload();
+    // The action's notice was shown once (console.js took it off the address).
+    expect(await page.locator('[role=status]').count()).toBe(0);
     await seeText(page.locator('#runs tbody tr').first(), 'succeeded');
     // Each run links to its page in the Temporal UI.
     const href = await page.locator('#runs a').first().getAttribute('href');
