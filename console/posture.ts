@@ -23,16 +23,24 @@ export class PostureCache {
     private readonly maxAgeMs = 15_000,
   ) {}
 
+  /**
+   * The posture; a stale one is answered at once while a fresh one is computed in the background
+   * (at 100,000 credentials a run takes seconds: no page waits for it but the very first).
+   */
   async get(): Promise<Posture> {
     const now = this.deps.now?.() ?? new Date();
     if (this.#current && now.getTime() - this.#current.at < this.maxAgeMs) return this.#current.posture;
     this.#running ??= this.compute(now).finally(() => (this.#running = undefined));
+    if (this.#current) {
+      this.#running.catch(() => undefined); // the next request tries again
+      return this.#current.posture;
+    }
     return this.#running;
   }
 
-  /** Forgets the last result (after an action, so the next page shows its effect). */
+  /** Marks the last result stale (after an action): the next request starts a fresh one. */
   invalidate(): void {
-    this.#current = undefined;
+    if (this.#current) this.#current.at = 0;
   }
 
   private async compute(now: Date): Promise<Posture> {
