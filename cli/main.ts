@@ -7,7 +7,7 @@ import { Command, CommanderError } from 'commander';
 import type { Client } from '@temporalio/client';
 import { incidentPolicy, inspectPolicyDirectory, loadPolicies, loadPolicyDirectory, PolicyLoadError, formatProblem, type PolicyInspection } from '../config/load.js';
 import { loadDiscoveryConfig } from '../config/discovery-load.js';
-import { OperatorSettingError, secretRefAllowlist } from '../config/secret-ref.js';
+import { addOwnRefs, OperatorSettingError, secretRefAllowlist } from '../config/secret-ref.js';
 import { applyPolicyDirectory } from '../daemon/apply.js';
 import { expiryInstant } from '../config/policy.js';
 import { daysBetween } from '../audit/types.js';
@@ -287,8 +287,13 @@ export function buildProgram(): Command {
         if (value && !isSecretRef(value)) throw new UsageError(`${name} is not a secret reference (env:NAME, file:/path or vault:mount/path#key); its value is not shown`);
       }
       const resolveSecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken });
-      // Policies' references are resolved only where the operator's allowlist allows (Rotor's own above are not policies').
-      const resolvePolicySecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken, allow: secretRefAllowlist() });
+      const auth = await authFromEnv(process.env, resolveSecret).catch((error: Error) => {
+        throw new UsageError(error.message);
+      });
+      // Policies' references are resolved only where the operator's allowlist allows (Rotor's own above are not policies');
+      // the named API tokens are Rotor's own too: no policy may reference them (on this daemon's workers).
+      const allow = addOwnRefs(secretRefAllowlist(), auth.tokens.map((t) => t.ref));
+      const resolvePolicySecret = createSecretResolver({ vaultAddress: settings.vaultAddress, vaultTokenRef: settings.vaultToken, allow });
       const daemon = await startDaemon({
         databaseUrl: g.databaseUrl,
         temporal: temporalTarget(g),
@@ -296,9 +301,7 @@ export function buildProgram(): Command {
         policyDir: g.policies,
         http: { host: settings.httpHost, port: settings.httpPort },
         apiToken: await resolveSecret(settings.apiTokenRef),
-        auth: await authFromEnv(process.env, resolveSecret).catch((error: Error) => {
-          throw new UsageError(error.message);
-        }),
+        auth,
         githubWebhookSecret: settings.githubWebhookSecretRef ? await resolveSecret(settings.githubWebhookSecretRef) : undefined,
         httpLimits: {
           ...(settings.httpMaxConnections ? { maxConnections: settings.httpMaxConnections } : {}),

@@ -70,6 +70,15 @@ export class OperatorSettingError extends Error {
   override readonly name = 'OperatorSettingError';
 }
 
+/** Marks what these references name as Rotor's own (e.g. the named API tokens' references): no policy may use it. */
+export function addOwnRefs(list: SecretRefAllowlist, refs: Array<string | undefined>): SecretRefAllowlist {
+  for (const ref of refs) {
+    if (ref?.startsWith('env:')) list.ownEnv.add(ref.slice(4));
+    if (ref?.startsWith('file:')) list.ownFiles.add(posix.normalize(ref.slice(5)));
+  }
+  return list;
+}
+
 /** Parses ROTOR_SECRET_REFS_ALLOW (comma- or space-separated `env:NAME`, `env:PREFIX*`, `file:/dir/`, `vault:mount/`, `vault:*`). */
 export function secretRefAllowlist(env: NodeJS.ProcessEnv = process.env): SecretRefAllowlist {
   const given = env[SECRET_REFS_SETTING]?.trim();
@@ -81,11 +90,7 @@ export function secretRefAllowlist(env: NodeJS.ProcessEnv = process.env): Secret
     ownEnv: new Set(OWN_ENV_NAMES),
     ownFiles: new Set(),
   };
-  for (const setting of OWN_REF_SETTINGS) {
-    const ref = env[setting]?.trim();
-    if (ref?.startsWith('env:')) list.ownEnv.add(ref.slice(4));
-    if (ref?.startsWith('file:')) list.ownFiles.add(posix.normalize(ref.slice(5)));
-  }
+  addOwnRefs(list, OWN_REF_SETTINGS.map((setting) => env[setting]?.trim()));
   for (const entry of (given || DEFAULT_SECRET_REFS_ALLOW).split(/[\s,]+/).filter(Boolean)) {
     const bad = (why: string) => new OperatorSettingError(`${SECRET_REFS_SETTING}: "${entry}" ${why}; entries are env:NAME, env:PREFIX*, env:*, file:/dir/, file:/path, vault:mount/path/, vault:*`);
     if (entry.startsWith('env:')) {

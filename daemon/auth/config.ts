@@ -47,6 +47,8 @@ export type RoleMap = Record<string, Role[]>;
 export interface NamedToken {
   name: string;
   secret: string;
+  /** The secret reference it was read from (so policies can be refused it); absent for ROTOR_API_TOKEN_REF's. */
+  ref?: string;
   roles: Role[];
   groups: string[];
 }
@@ -93,7 +95,7 @@ export async function loadTokensFile(file: string, resolveSecret: (ref: string) 
     if (secret.length < MIN_API_TOKEN_LENGTH) {
       throw new AuthConfigError(`${file}: tokens[${i}] (${t.name}) has ${secret.length} characters; at least ${MIN_API_TOKEN_LENGTH} are required (e.g. openssl rand -base64 32)`);
     }
-    tokens.push({ name: t.name, secret, roles: t.roles, groups: t.groups });
+    tokens.push({ name: t.name, secret, ref: t.token, roles: t.roles, groups: t.groups });
   }
   return tokens;
 }

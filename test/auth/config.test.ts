@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { authorize, type Actor } from '../../daemon/auth/actor.js';
+import { addOwnRefs, secretRefAllowlist, secretRefRefusal } from '../../config/secret-ref.js';
 import { authFromEnv, legacyToken, loadRolesFile, loadTokensFile, MAX_AUTH_FILE_BYTES, rolesOf } from '../../daemon/auth/config.js';
 
 const person = (groups: string[], roles: Actor['roles'], subject = 'u1'): Actor => ({ kind: 'oidc', subject, name: subject, groups, roles });
@@ -89,7 +90,7 @@ describe('the operator’s files', () => {
 
   it('tokens: named, with roles and groups; a short token, a literal value or a duplicate name is refused without printing it', async () => {
     const ok = await file('tokens.yaml', 'tokens:\n  - name: ci-payments\n    token: env:CI_TOKEN\n    roles: [owner-operator]\n    groups: [team-payments]\n');
-    expect(await loadTokensFile(ok, resolve)).toEqual([{ name: 'ci-payments', secret: 'c'.repeat(40), roles: ['owner-operator'], groups: ['team-payments'] }]);
+    expect(await loadTokensFile(ok, resolve)).toEqual([{ name: 'ci-payments', secret: 'c'.repeat(40), ref: 'env:CI_TOKEN', roles: ['owner-operator'], groups: ['team-payments'] }]);
     const short = await file('short.yaml', 'tokens:\n  - name: weak\n    token: env:SHORT\n    roles: [viewer]\n');
     const error = await loadTokensFile(short, resolve).catch((e: Error) => e);
     expect(String(error)).toMatch(/weak\) has 5 characters; at least 32/);
@@ -102,6 +103,13 @@ describe('the operator’s files', () => {
     await expect(loadTokensFile(twice, resolve)).rejects.toThrow(/a is used twice/);
     const rotor = await file('rotor.yaml', 'tokens:\n  - { name: rotor, token: "env:CI_TOKEN", roles: [viewer] }\n');
     await expect(loadTokensFile(rotor, resolve)).rejects.toThrow(/ROTOR_API_TOKEN_REF/);
+  });
+
+  it('the named tokens’ references are Rotor’s own: a policy referencing one is refused', async () => {
+    const tokens = await loadTokensFile(await file('own.yaml', 'tokens:\n  - name: ci\n    token: env:CI_TOKEN\n    roles: [viewer]\n'), resolve);
+    expect(secretRefRefusal('env:CI_TOKEN', secretRefAllowlist({}))).toBeUndefined();
+    const allow = addOwnRefs(secretRefAllowlist({}), tokens.map((t) => t.ref));
+    expect(secretRefRefusal('env:CI_TOKEN', allow)).toMatch(/Rotor's own secrets/);
   });
 
   it('OIDC settings are all or none; OIDC without a roles file is refused', async () => {

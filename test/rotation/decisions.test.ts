@@ -137,7 +137,8 @@ describe('decisions are Updates: accepted or refused at once', () => {
     await untilAt('waiting for approval');
     expect(await rotor('reject', id, '--reason', 'freeze week', '--by', 'bob')).toBe(0);
     const done = await result();
-    expect(done).toMatchObject({ outcome: 'aborted', error: 'rejected by bob: freeze week; nothing was changed' });
+    // The workflow names the actor by id (the CLI's local user); `--by` is the display name in the audit log.
+    expect(done).toMatchObject({ outcome: 'aborted', error: `rejected by cli:${userInfo().username}: freeze week; nothing was changed` });
     await expect(servedLogin(env, id)).rejects.toThrow(); // nothing was ever written
   });
 
