@@ -9,8 +9,8 @@ export interface AuditResult {
   bySeverity: Record<Severity, number>;
   byOwner: Record<string, number>;
   byType: Record<string, number>;
-  /** Age in days of each live credential's material (for the age chart); unknown ages are left out. */
-  ages: Array<{ subject: string; type: string; days: number }>;
+  /** Age in days of each live credential's material (for the age chart); null when Rotor cannot tell. */
+  ages: Array<{ subject: string; type: string; days: number | null }>;
 }
 
 /** Findings, worst first; a rule that throws is a bug, not a finding, so it is not caught. */
@@ -23,11 +23,15 @@ export function runAudit(facts: CredentialFacts[], context: AuditContext, rules:
     findings.reduce<Record<string, number>>((acc, f) => ((acc[key(f)] = (acc[key(f)] ?? 0) + 1), acc), {});
   const bySeverity = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
   for (const f of findings) bySeverity[f.severity]++;
+  // Every live credential is in the chart: one whose age Rotor cannot tell (never rotated by Rotor,
+  // or its system does not say when it was made) has days null, shown as "unknown", not left out.
   const ages = facts
-    .filter((f) => f.status === 'active' || f.status === 'managed')
-    .map((f) => ({ f, madeAt: f.kind === 'discovered' ? f.createdAt : f.lastRotatedAt }))
-    .filter((x): x is { f: CredentialFacts; madeAt: Date } => x.madeAt instanceof Date)
-    .map(({ f, madeAt }) => ({ subject: f.subject, type: f.type, days: Math.max(0, Math.floor((context.now.getTime() - madeAt.getTime()) / 86_400_000)) }));
+    .filter((f) => f.status === 'active' || f.status === 'managed' || f.status === 'manual')
+    .map((f) => {
+      const madeAt = f.kind === 'discovered' ? f.createdAt : f.lastRotatedAt;
+      const days = madeAt instanceof Date ? Math.max(0, Math.floor((context.now.getTime() - madeAt.getTime()) / 86_400_000)) : null;
+      return { subject: f.subject, type: f.type, days };
+    });
   return {
     generatedAt: context.now.toISOString(),
     credentials: facts.length,

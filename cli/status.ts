@@ -5,13 +5,13 @@
  */
 import type { Command } from 'commander';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { describePendingStep, liveRotationStatus, type LiveStatus } from '../daemon/live-status.js';
+import { describeLive, describePendingStep, liveRotationStatus, materialStages, type LiveStatus } from '../daemon/live-status.js';
 import { humanDuration } from '../lib/human-duration.js';
 import type { CredentialRow, RotorStore } from '../store/index.js';
 import { RotorStore as Store } from '../store/index.js';
 import { triggerText, upgradedRuns } from '../daemon/history.js';
 import { statusQuery } from '../workflows/messages.js';
-import { isOutcome, type MaterialStages, type RotationResult, type RotationStatus } from '../workflows/types.js';
+import { isOutcome, type RotationResult, type RotationStatus } from '../workflows/types.js';
 import { printJson, printRows } from './output.js';
 
 /** The credential columns, the same in the list and the detail view. */
@@ -19,24 +19,6 @@ export const CREDENTIAL_COLUMNS = ['id', 'type', 'status', 'owner', 'lastRotated
 
 export function credentialRow(c: CredentialRow): Record<(typeof CREDENTIAL_COLUMNS)[number], unknown> {
   return { id: c.id, type: c.type, status: c.status, owner: c.owner, lastRotated: c.lastRotatedAt, nextDue: c.nextDueAt, current: c.currentMaterial };
-}
-
-/** "grace period since 12:00:05Z (5s ago): waiting 55s more for the old material's grace (…)". */
-export function describeLive(live: RotationStatus, now: Date): string {
-  const since = new Date(live.since);
-  const time = since.toISOString().replace(/\.\d{3}Z$/, 'Z');
-  let text = `${live.step} since ${time} (${humanDuration(now.getTime() - since.getTime())} ago)`;
-  if (live.waitingFor) {
-    const left = live.until ? new Date(live.until).getTime() - now.getTime() : undefined;
-    text += left !== undefined ? `: waiting ${humanDuration(left)} more for ${live.waitingFor}` : `: waiting for ${live.waitingFor}`;
-  }
-  return text;
-}
-
-/** Which material is pending, current and previous: the live rotation's view, else the inventory's. */
-export function materialStages(credential: CredentialRow, live: RotationStatus | undefined): MaterialStages {
-  if (live) return live.materials;
-  return { pending: null, current: credential.currentMaterial, previous: null };
 }
 
 /** Runs `run` with a client of Rotor's Temporal (daemon/temporal-connection.ts), closing it after. */

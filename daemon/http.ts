@@ -15,6 +15,7 @@ import { legacyToken, type NamedToken, type OidcSettings, type RoleMap } from '.
 import { registerAuth, requireActor, type AuthDeps } from './auth/plugin.js';
 import type { RotorStore } from '../store/index.js';
 import { handleSecretScanning, type WebhookDeps } from './github-webhook.js';
+import { registerConsole, type ConsoleDeps } from '../console/routes.js';
 
 export interface HttpDeps {
   client: Client;
@@ -33,6 +34,8 @@ export interface HttpDeps {
   /** GitHub secret scanning webhook, when a webhook secret is configured. */
   githubWebhook?: Omit<WebhookDeps, 'client' | 'providers' | 'policies' | 'taskQueue'>;
   limits?: Partial<HttpLimits>;
+  /** The web console under /ui (console/), when login is configured. */
+  console?: Pick<ConsoleDeps, 'namespace' | 'temporalUiUrl' | 'allowedOwners'>;
 }
 
 /** What one client, and all of them together, can hold of the daemon. */
@@ -148,6 +151,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
       }
     });
   });
+
+  if (deps.console && deps.store) void app.register(async (ui) => registerConsole(ui, { ...deps.console!, ...actions, store: deps.store! }));
 
   if (deps.githubWebhook) {
     const webhook: WebhookDeps = { ...deps.githubWebhook, client: deps.client, providers: deps.providers, policies: deps.policies, taskQueue: deps.taskQueue };

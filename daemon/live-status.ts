@@ -6,7 +6,9 @@
 import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
 import { statusQuery } from '../workflows/messages.js';
-import type { RotationStatus } from '../workflows/types.js';
+import type { MaterialStages, RotationStatus } from '../workflows/types.js';
+import { humanDuration } from '../lib/human-duration.js';
+import type { CredentialRow } from '../store/index.js';
 import { rotationWorkflowId } from './rotations.js';
 
 export interface PendingStep {
@@ -70,4 +72,22 @@ function failureText(f: proto.temporal.api.failure.v1.IFailure): string {
 
 function timestampDate(t: { seconds?: unknown; nanos?: number | null }): Date {
   return new Date(Number(t.seconds ?? 0) * 1000 + Math.floor((t.nanos ?? 0) / 1e6));
+}
+
+/** "grace period since 12:00:05Z (5s ago): waiting 55s more for the old material's grace (…)". */
+export function describeLive(live: RotationStatus, now: Date): string {
+  const since = new Date(live.since);
+  const time = since.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  let text = `${live.step} since ${time} (${humanDuration(now.getTime() - since.getTime())} ago)`;
+  if (live.waitingFor) {
+    const left = live.until ? new Date(live.until).getTime() - now.getTime() : undefined;
+    text += left !== undefined ? `: waiting ${humanDuration(left)} more for ${live.waitingFor}` : `: waiting for ${live.waitingFor}`;
+  }
+  return text;
+}
+
+/** Which material is pending, current and previous: the live rotation's view, else the inventory's. */
+export function materialStages(credential: CredentialRow, live: RotationStatus | undefined): MaterialStages {
+  if (live) return live.materials;
+  return { pending: null, current: credential.currentMaterial, previous: null };
 }

@@ -10,6 +10,8 @@ import { formatProblem, PolicyLoadError } from '../config/load.js';
 import type { Logger } from '../lib/logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import { RotorStore } from '../store/index.js';
+import { allowedOwners } from '../audit/owners.js';
+import { settingsFromEnv } from './settings.js';
 import { ApiTokenTooShort, buildHttpServer, MIN_API_TOKEN_LENGTH, type HttpDeps, type HttpLimits } from './http.js';
 import { retryPendingLeaks, type WebhookDeps } from './github-webhook.js';
 import { registerSearchAttributes } from './history.js';
@@ -29,6 +31,8 @@ export interface DaemonOptions {
   policyDir: string;
   http: { host: string; port: number };
   apiToken: string;
+  /** The Temporal UI's base URL, for the console's links to runs (default: ROTOR_TEMPORAL_UI_URL). */
+  temporalUiUrl?: string;
   /** Named tokens, roles, OIDC login (daemon/auth/config.ts authFromEnv). */
   auth?: HttpDeps['auth'];
   providers: ProviderRegistry;
@@ -163,6 +167,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     store,
     apiToken: o.apiToken,
     auth: { ...o.auth, logger },
+    // The web console under /ui (console/): login, roles and actions are the auth settings above.
+    console: { namespace, temporalUiUrl: o.temporalUiUrl ?? settingsFromEnv().temporalUiUrl, allowedOwners: () => allowedOwners() },
     limits: o.httpLimits,
     ...(webhook ? { githubWebhook: webhook } : {}),
     // Policies are loaded before the server listens; the workers must be polling, the store and

@@ -22,6 +22,8 @@ export interface Settings {
   /** HTTP limits (daemon/http.ts HttpLimits); unset: the defaults there. */
   httpMaxConnections?: number;
   httpRequestsPerMinute?: number;
+  /** The Temporal UI's base URL (ROTOR_TEMPORAL_UI_URL): the console links each run to its page there. */
+  temporalUiUrl?: string;
 }
 
 /** The settings whose values are secret references: a value that is not one is refused by name, unprinted. */
@@ -42,7 +44,18 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     workflowBundle: env.ROTOR_WORKFLOW_BUNDLE,
     httpMaxConnections: positiveInteger(env.ROTOR_HTTP_MAX_CONNECTIONS),
     httpRequestsPerMinute: positiveInteger(env.ROTOR_HTTP_REQUESTS_PER_MINUTE),
+    temporalUiUrl: httpUrl(env.ROTOR_TEMPORAL_UI_URL),
   };
+}
+
+/** An http(s) URL, or undefined (anything else would become a link of every page: dropped). */
+function httpUrl(text: string | undefined): string | undefined {
+  if (!text || text.length > 500) return undefined;
+  try {
+    return ['http:', 'https:'].includes(new URL(text).protocol) ? text : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function positiveInteger(text: string | undefined): number | undefined {

@@ -3,9 +3,12 @@
  * PostgreSQL, filled in bulk with generate_series, then the queries operators run: the inventory
  * (listCredentials), the overdue count the metrics report, one credential's audit trail and runs.
  */
-import { existsSync } from 'node:fs';
 import { startPostgres } from '../../test/harness/postgres.js';
 import { RotorStore } from '../../store/index.js';
+import { listInventoryPage } from '../../store/inventory.js';
+import { collectFacts } from '../../audit/facts.js';
+import { runAudit } from '../../audit/index.js';
+import { DEFAULT_THRESHOLDS } from '../../audit/types.js';
 import { measure, numberArg, report } from '../lib.js';
 
 const credentials = numberArg('credentials', 100_000);
@@ -48,6 +51,19 @@ try {
   );
   const trail = await measure(() => store.listAudit({ credentialId: 'cred-4242' }));
   const runs = await measure(() => store.listRuns('cred-4240'));
+  // The console's inventory pages (store/inventory.ts): first, deep (by cursor), filtered and sorted, searched.
+  const firstPage = await measure(() => listInventoryPage(store, { limit: 50 }));
+  const deepCursor = (await listInventoryPage(store, { limit: 50, search: `cred-${Math.floor(credentials * 0.9)}` })).items.at(-1)?.subject;
+  const deepPage = await measure(() => listInventoryPage(store, { limit: 50, descending: true, sort: 'nextDue', owner: 'team-7' }));
+  const afterFirst = firstPage.value.next;
+  const nextPage = await measure(() => listInventoryPage(store, { limit: 50, after: afterFirst }));
+  const searchPage = await measure(() => listInventoryPage(store, { limit: 50, search: deepCursor ?? 'cred-9' }));
+  // The posture the console caches (15 s) and `rotor audit` reports: facts and rules over everything.
+  const posture = await measure(async () => {
+    const now = new Date();
+    const facts = await collectFacts(store, { now, failureWindowDays: 7 });
+    return runAudit(facts, { now, policies: [], allowedOwners: [], thresholds: DEFAULT_THRESHOLDS });
+  });
   const { rows: size } = await store.query<{ mb: string }>(`SELECT round(pg_database_size(current_database()) / 1048576.0) AS mb`);
   report({
     scenario: 'audit',
@@ -63,8 +79,12 @@ try {
     auditTrailOfOneCredentialMs: trail.wallMs,
     auditTrailRows: trail.value.length,
     runsOfOneCredentialMs: runs.wallMs,
-    // `rotor audit` (audit/, cli/audit.ts) is being built by a colleague; timed here once it exists.
-    rotorAudit: existsSync(new URL('../../cli/audit.ts', import.meta.url)) ? 'present: not timed yet' : 'not present',
+    consoleFirstPageMs: firstPage.wallMs,
+    consoleNextPageMs: nextPage.wallMs,
+    consoleOwnerNextDueDescPageMs: deepPage.wallMs,
+    consoleSearchPageMs: searchPage.wallMs,
+    rotorAuditMs: posture.wallMs,
+    rotorAuditFindings: posture.value.findings.length,
   });
 } finally {
   await store.close();
