@@ -69,6 +69,14 @@ const everything = {
   githubWebhook: { secretName: 'rotor-github-webhook' },
   secretMounts: [{ name: 'payments-db-admin', secretName: 'payments-db-admin' }],
   serviceMonitor: { enabled: true, labels: { release: 'prometheus' } },
+  access: {
+    configMap: 'rotor-access',
+    rolesKey: 'roles.yaml',
+    apiTokensKey: 'api-tokens.yaml',
+    oidc: { issuer: 'https://idp.example.com', clientId: 'rotor', redirectUrl: 'https://rotor.example.com/ui/callback', clientSecret: { secretName: 'rotor-oidc', key: 'client-secret' } },
+    sessionKey: { secretName: 'rotor-session', key: 'session-key' },
+    temporalUiUrl: 'https://temporal.example.com',
+  },
 };
 
 describe('helm chart', () => {
@@ -193,6 +201,17 @@ describe('helm chart', () => {
       expect(secretMountOf(env[name!]!.slice(5)), name).toBe(secret);
     }
     expect(secretMountOf('/var/run/secrets/rotor/payments-db-admin/password')).toBe('payments-db-admin');
+    // The console's login: the client secret and the session key from mounted Secrets, the roles and
+    // named tokens files from the operator's ConfigMap.
+    for (const [name, secret] of [['ROTOR_OIDC_CLIENT_SECRET_REF', 'rotor-oidc'], ['ROTOR_SESSION_KEY_REF', 'rotor-session']]) {
+      expect(env[name!], name).toMatch(/^file:\//);
+      expect(secretMountOf(env[name!]!.slice(5)), name).toBe(secret);
+    }
+    expect(env).toMatchObject({ ROTOR_OIDC_ISSUER: 'https://idp.example.com', ROTOR_OIDC_CLIENT_ID: 'rotor', ROTOR_OIDC_REDIRECT_URL: 'https://rotor.example.com/ui/callback', ROTOR_TEMPORAL_UI_URL: 'https://temporal.example.com' });
+    expect([env.ROTOR_ROLES_FILE, env.ROTOR_API_TOKENS_FILE]).toEqual(['/etc/rotor/access/roles.yaml', '/etc/rotor/access/api-tokens.yaml']);
+    const accessMount = container.volumeMounts.find((m: { mountPath: string }) => m.mountPath === '/etc/rotor/access');
+    expect(accessMount.readOnly).toBe(true);
+    expect(pod.volumes.find((v: { name: string }) => v.name === accessMount.name).configMap.name).toBe('rotor-access');
     expect(secretMountOf('/var/run/secrets/rotor/database-ca/ca.crt')).toBe('rotor-database-ca');
     for (const v of pod.volumes.filter((x: { secret?: unknown }) => x.secret)) expect(v.secret.defaultMode, v.name).toBe(0o440);
 
@@ -204,7 +223,7 @@ describe('helm chart', () => {
   });
 
   it('refuses values outside its schema, such as a secret value, and renders nothing', async () => {
-    for (const values of [{ database: { url: 'postgres://rotor:hunter2@db:5432/rotor' } }, { apiToken: { value: 'hunter2' } }, { temporal: { address: 'no port' } }, { policies: { files: { 'notes.txt': 'x' } } }]) {
+    for (const values of [{ database: { url: 'postgres://rotor:hunter2@db:5432/rotor' } }, { apiToken: { value: 'hunter2' } }, { access: { oidc: { clientSecret: { value: 'hunter2' } } } }, { temporal: { address: 'no port' } }, { policies: { files: { 'notes.txt': 'x' } } }]) {
       const refused = render(values);
       await expect(refused, JSON.stringify(values)).rejects.toThrow(/schema/);
     }
