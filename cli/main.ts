@@ -21,6 +21,7 @@ import { parseDuration } from '../config/duration.js';
 import { isSecretRef } from '../config/secret-ref.js';
 import { ApiTokenTooShort } from '../daemon/http.js';
 import { createRotorWorkers, DEFAULT_SHUTDOWN_GRACE_MS, writeWorkflowBundle } from '../daemon/worker.js';
+import { closeProviderConnections } from '../providers/connection-pools.js';
 import { startDaemon } from '../daemon/run.js';
 import { rotationHistory } from '../daemon/history.js';
 import { preflightPolicy } from '../daemon/preflight.js';
@@ -371,6 +372,7 @@ export function buildProgram(): Command {
       } finally {
         await connection.close();
         await store.close();
+        await closeProviderConnections();
       }
     });
 
