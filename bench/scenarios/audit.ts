@@ -48,6 +48,21 @@ try {
   );
   const trail = await measure(() => store.listAudit({ credentialId: 'cred-4242' }));
   const runs = await measure(() => store.listRuns('cred-4240'));
+  // Audit appends from 16 concurrent callers (activities of different rotations), against the floor:
+  // the same rows inserted without a chain, from as many callers.
+  const APPENDS = 2000;
+  const lanes = (work: (i: number) => Promise<unknown>) => measure(async () => {
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      for (let i = next++; i < APPENDS; i = next++) await work(i);
+    }));
+  });
+  const appends = await lanes((i) => store.appendAudit({ credentialId: `cred-${i}`, rotationId: `run-${i}`, actor: 'rotor', event: 'material.created', detail: { material: `m-${i}` } }));
+  const plainInserts = await lanes((i) =>
+    store.query(`INSERT INTO audit_log (at, credential_id, rotation_id, actor, event, detail, prev_hash, hash) VALUES (now(), $1, $2, 'rotor', 'material.created', $3, '', '')`, [
+      `cred-${i}`, `run-${i}`, JSON.stringify({ material: `m-${i}` }),
+    ]),
+  );
   const { rows: size } = await store.query<{ mb: string }>(`SELECT round(pg_database_size(current_database()) / 1048576.0) AS mb`);
   report({
     scenario: 'audit',
@@ -63,6 +78,9 @@ try {
     auditTrailOfOneCredentialMs: trail.wallMs,
     auditTrailRows: trail.value.length,
     runsOfOneCredentialMs: runs.wallMs,
+    auditAppendsPerSecond: Math.round(APPENDS / (appends.wallMs / 1000)),
+    plainInsertsPerSecond: Math.round(APPENDS / (plainInserts.wallMs / 1000)),
+    appendToFloor: Math.round((appends.wallMs / plainInserts.wallMs) * 100) / 100,
     // `rotor audit` (audit/, cli/audit.ts) is being built by a colleague; timed here once it exists.
     rotorAudit: existsSync(new URL('../../cli/audit.ts', import.meta.url)) ? 'present: not timed yet' : 'not present',
   });
