@@ -65,7 +65,10 @@ await writeFile(file, JSON.stringify({ startedAt, machine, results }, null, 2));
 const rows: Array<[string, string, string]> = [];
 for (const r of results) {
   const mem = `${r.peakRssMb} MB`;
-  if (r.scenario === 'throughput') rows.push([`throughput (${r.credentials} credentials)`, `${r.rotationsPerSecond} rotations/s, CPU ${Math.round(Number(r.cpuMs) / 1000)} s / wall ${Math.round(Number(r.wallMs) / 1000)} s`, mem]);
+  if (r.scenario === 'throughput') {
+    rows.push([`throughput (${r.credentials} credentials)`, `${r.rotationsPerSecond} rotations/s (floor ${r.floorRotationsPerSecond}/s; goal ≥ 20), CPU ${Math.round(Number(r.cpuMs) / 1000)} s / wall ${Math.round(Number(r.wallMs) / 1000)} s`, mem]);
+    rows.push([`CPU per rotation (${r.activitiesPerRotation} activities)`, `${r.cpuMsPerRotation} ms vs floor ${r.floorCpuMsPerRotation} ms: ${r.cpuToFloor}× (goal ≤ 1.3×); Rotor's own ${r.rotorOwnCpuMsPerRotation} ms (goal ≤ 20 ms)`, `RSS ${r.peakRssMbDuringRotations} MB, heap ${r.peakHeapMbDuringRotations} MB, rotations only`]);
+  }
   if (r.scenario === 'workers') {
     for (const w of r.rounds as Array<Record<string, unknown>>) {
       rows.push([`throughput, ${w.processes} worker process(es) (${r.credentials} credentials)`, `${w.rotationsPerSecond} rotations/s, wall ${Math.round(Number(w.wallMs) / 1000)} s, split ${(w.rotationsCreatedPerProcess as number[]).join('/')}`, mem]);
@@ -76,8 +79,12 @@ for (const r of results) {
     const backlog = r.withBacklogMs as Record<string, number>;
     rows.push([`emergency latency (${r.runs} runs)`, `alone p50 ${alone.p50} ms, p99 ${alone.p99} ms; ${r.queued} queued p50 ${backlog.p50} ms, p99 ${backlog.p99} ms`, mem]);
   }
-  if (r.scenario === 'plan') rows.push([`plan (${r.policies} policies)`, `${(Number(r.totalPlanMs) / 1000).toFixed(1)} s (load ${(Number(r.loadPoliciesMs) / 1000).toFixed(1)} s)`, mem]);
+  if (r.scenario === 'plan') {
+    rows.push([`plan (${r.policies} policies)`, `${(Number(r.totalPlanMs) / 1000).toFixed(1)} s (load ${(Number(r.loadPoliciesMs) / 1000).toFixed(2)} s; floor ${(Number(r.floorMs) / 1000).toFixed(2)} s; ratio ${r.loadToFloor}×; CPU ${r.loadCpuMs} ms vs floor ${r.floorCpuMs} ms, ${r.loadToFloorCpu}×; goal ≤ 1.5×)`, mem]);
+    rows.push([`daemon reload, 1 of ${r.files} files changed (${r.policies} policies)`, `${r.reloadOneFileChangedMs} ms (goal ≤ 100 ms)`, mem]);
+  }
   if (r.scenario === 'audit') rows.push([`inventory (${r.credentials} cred., ${r.auditRows} audit rows)`, `listCredentials ${r.listCredentialsMs} ms, overdue count ${r.overdueCountMs} ms, one trail ${r.auditTrailOfOneCredentialMs} ms`, mem]);
+  if (r.scenario === 'audit') rows.push([`audit appends, 16 callers at once`, `${r.auditAppendsPerSecond}/s vs unchained inserts ${r.plainInsertsPerSecond}/s: ${r.appendToFloor}× the floor's time`, mem]);
 }
 const width = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length), ['scenario', 'result', 'peak RSS'][i]!.length));
 const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(width[i]!)).join(' | ')} |`;

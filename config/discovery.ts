@@ -22,7 +22,7 @@
 import { z } from 'zod';
 import { quotedTypeName } from './secret-ref.js';
 import { PositiveDurationSchema } from './duration.js';
-import type { ProviderCatalog } from './load.js';
+import type { ProviderCatalog } from '../providers/catalog.js';
 
 export const DISCOVERY_KIND = 'discovery';
 

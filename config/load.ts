@@ -1,41 +1,22 @@
 import { LineCounter, parseAllDocuments, isMap, isScalar, isSeq, type Document } from 'yaml';
+import { CORE_SCHEMA, loadAll as loadAllYaml } from 'js-yaml';
 import type { z } from 'zod';
 import { PolicySchema, type Policy } from './policy.js';
 import { quotedTypeName } from './secret-ref.js';
 import { isDiscoveryDocument, parseDiscoveryDocument, type DiscoveryConfig } from './discovery.js';
 import { isManualCredentialDocument, parseManualCredentialDocument, type ManualCredential } from './manual-credential.js';
-import { listPolicyFiles, readPolicyFile } from './policy-files.js';
+import { stat } from 'node:fs/promises';
+import { listPolicyFiles, readPolicyFile, type PolicyFile } from './policy-files.js';
 import { operatorSettingsFromEnv, type OperatorSettings } from './operator.js';
 import { isSecretRef, secretRefRefusal } from './secret-ref.js';
 import { cronProblems, everyProblems } from './schedule.js';
 import { knownKeys, nearest } from './suggest.js';
-import { printable } from '../lib/printable.js';
-
-export { MAX_POLICY_FILE_BYTES } from './policy-files.js';
-
+import { formatProblem, PolicyLoadError, type PolicyProblem } from './problems.js';
 import type { ProviderCatalog } from '../providers/catalog.js';
 import { capabilityProblems } from './capabilities.js';
-export type { ProviderCatalog } from '../providers/catalog.js';
 
-/** One reason a policy file was refused: file, YAML path, line where known, and why. */
-export interface PolicyProblem {
-  file: string;
-  path: string;
-  line?: number;
-  message: string;
-}
-
-export class PolicyLoadError extends Error {
-  override readonly name = 'PolicyLoadError';
-  constructor(readonly problems: PolicyProblem[]) {
-    super(problems.map(formatProblem).join('\n'));
-  }
-}
-
-/** One problem on one line; file names, paths and messages are made safe to print (lib/printable.ts). */
-export function formatProblem(p: PolicyProblem): string {
-  return printable(`${p.file}${p.line ? `:${p.line}` : ''}: ${p.path || '(file)'}: ${p.message}`);
-}
+export { MAX_POLICY_FILE_BYTES } from './policy-files.js';
+export { formatProblem, PolicyLoadError, type PolicyProblem, type ProviderCatalog };
 
 /** Aliases allowed per file: stops "billion laughs" expansion. */
 const MAX_ALIASES = 50;
@@ -58,8 +39,10 @@ const INLINE_SECRET_PATTERNS: Array<[RegExp, string]> = [
   // case (a git commit id, 40 lower-case hex digits, is not one).
   [/(?:[=:]\s*["']?)(?=[A-Za-z0-9+/]*[a-z])(?=[A-Za-z0-9+/]*[A-Z])[A-Za-z0-9+/]{40}(?![A-Za-z0-9+/=])/, 'an AWS secret access key'],
   // A password in a URL's user-info: https://admin:…@host.
-  [/\b[a-z][a-z0-9+.-]*:\/\/[^\s/?#@:]*:[^\s/?#@]+@/i, 'a URL with a password in it (user:password@)'],
+  [/\b[A-Za-z][A-Za-z0-9+.-]*:\/\/[^\s/?#@:]*:[^\s/?#@]+@/, 'a URL with a password in it (user:password@)'],
 ];
+/** All the patterns as one: most values match none, and one scan of a value is cheaper than nine. */
+const ANY_INLINE_SECRET = new RegExp(INLINE_SECRET_PATTERNS.map(([pattern]) => `(?:${pattern.source})`).join('|'));
 
 const UNPAIRED_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -93,6 +76,8 @@ export interface PolicyInspection extends PolicyDirectory {
 export interface LoadOptions {
   /** The operator's settings (allowed secret references, minimum interval); default: from the environment. */
   settings?: OperatorSettings;
+  /** Reuse the results of files unchanged since the last load with this cache (the daemon's reloads). */
+  cache?: PolicyFileCache;
 }
 
 /**
@@ -116,10 +101,17 @@ export async function inspectPolicyDirectory(target: string, catalog: ProviderCa
   const problems: PolicyProblem[] = [];
   const found: PolicyInspection = { policies: [], manual: [], discovery: [], problems: [], discoveryProblems: [], declared: [] };
   const files = await listPolicyFiles(target, problems);
-  for (const file of files) {
-    const text = await readPolicyFile(file, problems);
-    if (text !== undefined) found.policies.push(...parsePolicyText(text, file.file, catalog, problems, found.manual, { settings, into: found }));
+  const cache = options.cache?.forSettings(settings);
+  const results = await mapConcurrently(files, READ_CONCURRENCY, (file) => (cache ? cache.read(file, catalog) : checkFile(file, catalog, settings)));
+  for (const r of results) {
+    problems.push(...r.problems);
+    found.policies.push(...r.policies);
+    found.manual.push(...r.manual);
+    found.discovery.push(...r.discovery);
+    found.discoveryProblems.push(...r.discoveryProblems);
+    found.declared.push(...r.declared);
   }
+  cache?.keepOnly(files);
   const seen = new Map<string, string>();
   for (const { id, source } of [...found.policies, ...found.manual]) {
     const earlier = seen.get(id);
@@ -129,6 +121,69 @@ export async function inspectPolicyDirectory(target: string, catalog: ProviderCa
   if (files.length === 0 && problems.length === 0) problems.push({ file: target, path: '', message: 'no policy files (*.yaml, *.yml) found' });
   found.problems = uniqueProblems(problems);
   return found;
+}
+
+/** Files read and parsed at once: enough to keep the disk and the thread pool busy, bounded in memory. */
+const READ_CONCURRENCY = 64;
+
+/** What one file declares, valid or not: the part of a PolicyInspection that comes from it. */
+type FileResult = Omit<PolicyInspection, 'problems'> & { problems: PolicyProblem[] };
+
+async function checkFile(file: PolicyFile, catalog: ProviderCatalog, settings: OperatorSettings): Promise<FileResult> {
+  const r: FileResult = { policies: [], manual: [], discovery: [], problems: [], discoveryProblems: [], declared: [] };
+  const text = await readPolicyFile(file, r.problems);
+  if (text !== undefined) r.policies = parsePolicyText(text, file.file, catalog, r.problems, r.manual, { settings, into: r });
+  return r;
+}
+
+/** `work` over `items`, at most `limit` at a time; results in the order of `items`. */
+async function mapConcurrently<T, R>(items: T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < items.length; i = next++) results[i] = await work(items[i]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
+}
+
+/**
+ * What the daemon keeps between reloads: each file's result, reused while the file's inode, size,
+ * modification and change times are those it was read with, so a reload after one edit parses one
+ * file. The change time (ctime) moves on every write and rename and cannot be set back by a user.
+ * A change of operator settings starts afresh (they decide what is valid).
+ */
+export class PolicyFileCache {
+  #entries = new Map<string, { stamp: string; result: FileResult }>();
+  #settingsKey = '';
+
+  /** @internal the cache for one reload under `settings`. */
+  forSettings(settings: OperatorSettings): { read(file: PolicyFile, catalog: ProviderCatalog): Promise<FileResult>; keepOnly(files: PolicyFile[]): void } {
+    const key = JSON.stringify(settings, (_key, value: unknown) => (value instanceof Set ? [...value] : value));
+    if (key !== this.#settingsKey) this.#entries.clear();
+    this.#settingsKey = key;
+    const entries = this.#entries;
+    return {
+      async read(file, catalog) {
+        const id = `${file.file}\0${file.real}`;
+        const info = await stat(file.real, { bigint: true }).catch(() => undefined);
+        const stamp = info ? `${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}` : '';
+        const held = entries.get(id);
+        if (held && stamp && held.stamp === stamp) return held.result;
+        const result = await checkFile(file, catalog, settings);
+        if (stamp) entries.set(id, { stamp, result });
+        return result;
+      },
+      keepOnly(files) {
+        const wanted = new Set(files.map((f) => `${f.file}\0${f.real}`));
+        for (const id of entries.keys()) if (!wanted.has(id)) entries.delete(id);
+      },
+    };
+  }
+
+  get size(): number {
+    return this.#entries.size;
+  }
 }
 
 /**
@@ -160,9 +215,16 @@ function uniqueProblems(problems: PolicyProblem[]): PolicyProblem[] {
   });
 }
 
+type SideOutputs = Pick<PolicyInspection, 'discovery' | 'discoveryProblems' | 'declared'>;
+
 /**
  * Parses the YAML text of one file into policies, adding any problems to `problems` and any
  * manual credentials to `manual`.
+ *
+ * Two parsers: a fast one (js-yaml, no positions) takes every file that turns out valid; a file
+ * with any problem, or with anything the fast parser is not trusted with (an alias, a YAML error,
+ * deep nesting), is parsed again by the position-keeping `yaml` parser, so every problem is
+ * reported exactly as before, with its line.
  */
 export function parsePolicyText(
   text: string,
@@ -170,16 +232,62 @@ export function parsePolicyText(
   catalog: ProviderCatalog,
   problems: PolicyProblem[],
   manual: DeclaredManualCredential[] = [],
-  options: LoadOptions & { into?: Pick<PolicyInspection, 'discovery' | 'discoveryProblems' | 'declared'> } = {},
+  options: LoadOptions & { into?: SideOutputs } = {},
 ): Policy[] {
   const settings = options.settings ?? operatorSettingsFromEnv();
+  const values = quickDocuments(text);
+  if (values) {
+    const found = { problems: [] as PolicyProblem[], manual: [] as DeclaredManualCredential[], into: { discovery: [], discoveryProblems: [], declared: [] } as SideOutputs };
+    const check = documentChecker(file, catalog, settings, found.problems, found.manual, found.into);
+    const policies = values.flatMap((value) => check(value, () => undefined));
+    if (found.problems.length === 0) {
+      manual.push(...found.manual);
+      options.into?.discovery.push(...found.into.discovery);
+      options.into?.declared.push(...found.into.declared);
+      return policies;
+    }
+  }
+  return parseWithPositions(text, file, catalog, settings, problems, manual, options.into);
+}
+
+/**
+ * The documents of `text` by the fast parser, or undefined when the text is for the
+ * position-keeping parser: it may hold an anchor (so aliases, whose limit is counted there), does
+ * not parse, or nests too deeply. Duplicate keys are refused by both.
+ */
+function quickDocuments(text: string): unknown[] | undefined {
+  if (MAYBE_ANCHOR.test(text)) return undefined;
+  try {
+    const values = loadAllYaml(text, undefined, { schema: CORE_SCHEMA });
+    return values.some((v) => depthOver(v, MAX_NESTING)) ? undefined : values;
+  } catch {
+    return undefined; // a YAML error, or deeper than js-yaml's own depth limit: the other parser says why
+  }
+}
+
+/**
+ * Could `text` hold an anchor (`&name`)? An alias needs one. Matches a `&` wherever a YAML node may
+ * start (line start, after a space or a flow indicator); a `&` in some quoted text matches too, and
+ * such a file just takes the slower parser.
+ */
+const MAYBE_ANCHOR = /(?:^|[\s[{,:])&/m;
+
+/** The position-keeping parse: slower, exact lines for every problem. */
+function parseWithPositions(
+  text: string,
+  file: string,
+  catalog: ProviderCatalog,
+  settings: OperatorSettings,
+  problems: PolicyProblem[],
+  manual: DeclaredManualCredential[],
+  into: SideOutputs | undefined,
+): Policy[] {
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (!Array.isArray(docs)) return [];
+  const check = documentChecker(file, catalog, settings, problems, manual, into);
   const policies: Policy[] = [];
-  let index = 0;
   for (const doc of docs) {
-    const lineOf = (path: PropertyKey[]) => nodeLine(doc, path, lineCounter);
     if (doc.errors.length > 0) {
       if (doc.errors.some((e) => /Maximum call stack/.test(e.message))) {
         problems.push({ file, path: '', line: doc.errors[0]!.linePos?.[0]?.line, message: `nested too deeply: documents are limited to ${MAX_NESTING} levels` });
@@ -195,10 +303,30 @@ export function parsePolicyText(
       problems.push({ file, path: '', message: `YAML: ${(error as Error).message}` });
       continue;
     }
-    if (value === null || value === undefined) continue; // an empty document, e.g. after a trailing ---
+    policies.push(...check(value, (path) => nodeLine(doc, path, lineCounter)));
+  }
+  return policies;
+}
+
+/**
+ * Checks one parsed document after another (policies, discovery targets, manual credentials),
+ * numbering the policies of the file in order; `lineOf` gives the line of a path where known.
+ */
+function documentChecker(
+  file: string,
+  catalog: ProviderCatalog,
+  settings: OperatorSettings,
+  problems: PolicyProblem[],
+  manual: DeclaredManualCredential[],
+  into: SideOutputs | undefined,
+): (value: unknown, lineOf: (path: PropertyKey[]) => number | undefined) => Policy[] {
+  let index = 0;
+  return (value, lineOf) => {
+    const policies: Policy[] = [];
+    if (value === null || value === undefined) return policies; // an empty document, e.g. after a trailing ---
     if (depthOver(value, MAX_NESTING)) {
       problems.push({ file, path: '', line: lineOf([]), message: `nested more than ${MAX_NESTING} levels deep: documents are limited to ${MAX_NESTING} levels` });
-      continue;
+      return policies;
     }
     // Other kinds of document (discovery targets, manual credentials) are checked here too, so a bad
     // one refuses the set, and never hold a secret value either.
@@ -207,38 +335,38 @@ export function parsePolicyText(
       const report: Report = (path, message) => {
         const problem = { file, path: formatPath(path), line: lineOf(path), message };
         problems.push(problem);
-        if (discovery) options.into?.discoveryProblems.push(problem);
+        if (discovery) into?.discoveryProblems.push(problem);
       };
       scanValues(value, [], report, settings);
       if (discovery) {
         const config = parseDiscoveryDocument(value, catalog, report);
         const every = config && everyProblems(config.every, settings);
         if (every) report(['every'], every);
-        else if (config) options.into?.discovery.push(config);
+        else if (config) into?.discovery.push(config);
       } else {
-        declare(value, file, options.into);
+        declare(value, file, into);
         const credential = parseManualCredentialDocument(value, report);
         if (credential) manual.push({ ...credential, source: { file } });
       }
-      continue;
+      return policies;
     }
     const isList = typeof value === 'object' && !Array.isArray(value) && 'policies' in value && Object.keys(value).length === 1;
     const items: unknown[] = isList ? (value as { policies: unknown }).policies as unknown[] : [value];
     if (!Array.isArray(items)) {
       problems.push({ file, path: 'policies', line: lineOf(['policies']), message: 'must be a list of policies' });
-      continue;
+      return policies;
     }
     items.forEach((item, i) => {
       const prefix: PropertyKey[] = isList ? ['policies', i] : [];
       const report = (path: PropertyKey[], message: string) =>
         problems.push({ file, path: formatPath([...prefix, ...path]), line: lineOf([...prefix, ...path]), message });
-      declare(item, file, options.into);
+      declare(item, file, into);
       const policy = validatePolicy(item, catalog, settings, report);
-      if (policy) policies.push({ ...policy, source: { file, index: index } });
+      if (policy) policies.push({ ...policy, source: { file, index } });
       index++;
     });
-  }
-  return policies;
+    return policies;
+  };
 }
 
 function declare(item: unknown, file: string, into: Pick<PolicyInspection, 'declared'> | undefined): void {
@@ -382,7 +510,7 @@ function scanValues(value: unknown, path: PropertyKey[], report: Report, setting
   if (typeof value === 'string') {
     if (value.includes('\0')) return report(path, 'holds a NUL character: values must be text');
     if (UNPAIRED_SURROGATE.test(value)) return report(path, 'holds an unpaired UTF-16 surrogate (an invalid \\u escape): values must be valid Unicode');
-    const hit = INLINE_SECRET_PATTERNS.find(([pattern]) => pattern.test(value));
+    const hit = ANY_INLINE_SECRET.test(value) ? INLINE_SECRET_PATTERNS.find(([pattern]) => pattern.test(value)) : undefined;
     const key = path[path.length - 1];
     if (hit) return report(path, `looks like ${hit[1]}: never write secret values in a policy; ${SECRET_REF_HINT}`);
     if (isSecretRef(value)) {

@@ -75,11 +75,7 @@ async function actorsOfRuns(store: RotorStore, credentialId: string): Promise<Ma
  * `rotation.upgraded`), so their trigger reads `scheduled → emergency`.
  */
 export async function upgradedRuns(store: RotorStore, credentialId: string): Promise<Set<string>> {
-  const { rows } = await store.query<{ rotation_id: string }>(
-    `SELECT rotation_id FROM audit_log WHERE credential_id = $1 AND event = 'rotation.upgraded' AND rotation_id IS NOT NULL`,
-    [credentialId],
-  );
-  return new Set(rows.map((r) => r.rotation_id));
+  return new Set(await store.upgradedRotationIds(credentialId));
 }
 
 /** A run's trigger as the operator should read it: with the upgrade, when there was one. */

@@ -30,10 +30,7 @@ export class RotorMetrics implements RotationMetrics {
       help: 'Managed credentials past their next due date',
       registers: [this.registry],
       async collect() {
-        const { rows } = await store.query<{ n: string }>(
-          `SELECT count(*) AS n FROM credentials WHERE status = 'managed' AND next_due_at < now()`,
-        );
-        this.set(Number(rows[0]?.n ?? 0));
+        this.set(await store.overdueCount());
       },
     });
     new Gauge({
@@ -42,9 +39,7 @@ export class RotorMetrics implements RotationMetrics {
       labelNames: ['credential'] as const,
       registers: [this.registry],
       async collect() {
-        const { rows } = await store.query<{ id: string; at: Date }>(
-          `SELECT id, last_rotated_at AS at FROM credentials WHERE last_rotated_at IS NOT NULL`,
-        );
+        const rows = await store.lastRotations();
         this.reset();
         for (const r of rows) this.set({ credential: r.id }, r.at.getTime() / 1000);
       },

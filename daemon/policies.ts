@@ -1,4 +1,4 @@
-import { inspectPolicyDirectory, PolicyLoadError, type DeclaredManualCredential, type PolicyProblem, type ProviderCatalog } from '../config/load.js';
+import { inspectPolicyDirectory, PolicyFileCache, PolicyLoadError, type DeclaredManualCredential, type PolicyProblem, type ProviderCatalog } from '../config/load.js';
 import { mergeDiscovery } from '../config/discovery-load.js';
 import type { DiscoveryConfig } from '../config/discovery.js';
 import type { Policy } from '../config/policy.js';
@@ -12,6 +12,8 @@ export class PolicySet {
   #manual: DeclaredManualCredential[] = [];
   #discovery: DiscoveryConfig | null = null;
   #refused: PolicyProblem[] = [];
+  /** Each file's last result: a reload after one edit parses that file only. */
+  #files = new PolicyFileCache();
 
   constructor(private readonly dir: string, private readonly catalog: ProviderCatalog) {}
 
@@ -29,7 +31,7 @@ export class PolicySet {
 
   /** Throws PolicyLoadError (and keeps the old set) when any file is invalid. */
   async reload(): Promise<Policy[]> {
-    const { policies, manual, discovery, problems } = await inspectPolicyDirectory(this.dir, this.catalog);
+    const { policies, manual, discovery, problems } = await inspectPolicyDirectory(this.dir, this.catalog, { cache: this.#files });
     this.#refused = problems;
     if (problems.length > 0) throw new PolicyLoadError(problems);
     this.replace(policies, manual, mergeDiscovery(discovery));

@@ -21,6 +21,7 @@ import { ScheduleApplyError, type ScheduleChange } from './schedules.js';
 import { applyPolicyDirectory } from './apply.js';
 import { createRotorWorkers, DEFAULT_SHUTDOWN_GRACE_MS, type WorkerDeps } from './worker.js';
 import { watchPolicyDirectory } from './policy-watcher.js';
+import { closeProviderConnections } from '../providers/connection-pools.js';
 import { connectTemporalClient, connectTemporalWorker, type TemporalTarget } from './temporal-connection.js';
 
 export interface DaemonOptions {
@@ -175,7 +176,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     // Temporal answering. Draining turns it false at once.
     ready: async () => {
       if (draining || workers.some((w) => w.getState() !== 'RUNNING')) return false;
-      await store.query('SELECT 1');
+      await store.ping();
       await client.workflowService.getSystemInfo({});
       return true;
     },
@@ -217,6 +218,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       await native.close();
       await connection.close();
       await store.close();
+      await closeProviderConnections();
       const failed = drained.find((r) => r.status === 'rejected');
       if (failed) throw failed.reason;
       logger.info('rotor daemon stopped');

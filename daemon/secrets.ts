@@ -13,8 +13,12 @@ export function createSecretResolver(
   let reader: VaultReader | undefined;
   if (options.vaultAddress && options.vaultTokenRef) {
     const tokenRef = options.vaultTokenRef;
+    // One client per token value, kept: a token that changes (a new file, a new variable) gets a new one.
+    let kept: { token: string; client: vault.client } | undefined;
     reader = async (mount, path, key) => {
-      const client = vault({ endpoint: options.vaultAddress, token: await resolveSecretRef(tokenRef, { env: options.env }), noCustomHTTPVerbs: true });
+      const token = await resolveSecretRef(tokenRef, { env: options.env });
+      if (kept?.token !== token) kept = { token, client: vault({ endpoint: options.vaultAddress, token, noCustomHTTPVerbs: true }) };
+      const client = kept.client;
       const response = (await client.read(`${mount}/data/${path}`).catch((error: { response?: { statusCode?: number } }) => {
         throw new SecretRefError(`cannot read vault:${mount}/${path} (HTTP ${error.response?.statusCode ?? 'error'})`);
       })) as { data?: { data?: Record<string, unknown> } };

@@ -82,11 +82,15 @@ export class StoreSchemaBehind extends Error {
 export class StoreConnectError extends Error {
   override readonly name = 'StoreConnectError';
 }
-const GENESIS_HASH = '0'.repeat(64);
-/** Serialises audit appends so the hash chain has one order. */
-const AUDIT_LOCK = 0x0a0d17;
 /** Serialises schedule reconciles of all replicas (daemon/apply.ts). */
 export const RECONCILE_LOCK = 0x0a0d18;
+/** Inventory rows written per statement by upsertCredentials. */
+const UPSERT_BATCH = 1000;
+
+/** What a transaction's work may do: queries on the transaction's own connection. */
+export interface StoreTransaction {
+  query<R extends pg.QueryResultRow>(sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>;
+}
 
 /** Rotor's own PostgreSQL: inventory, rotation runs and their steps, and the audit log. */
 export class RotorStore {
@@ -156,20 +160,42 @@ export class RotorStore {
     await this.pool.end();
   }
 
-  /** Records managed credentials from the policies; keeps their rotation history. */
+  /**
+   * Records managed credentials from the policies; keeps their rotation history. One statement per
+   * thousand entries (a reconcile of 100,000 policies is 100 round trips, not 100,000), all in one
+   * transaction: the inventory never shows half a reconcile.
+   */
   async upsertCredentials(entries: InventoryEntry[]): Promise<void> {
-    for (const e of entries) {
-      await this.pool.query(
-        `INSERT INTO credentials (id, type, owner, purpose, environment, expires, status, policy_hash, cadence_ms, policy_snapshot)
-         VALUES ($1, $2, $3, $4, $5, $6, 'managed', $7, $8, $9)
-         ON CONFLICT (id) DO UPDATE SET type = $2, owner = $3, purpose = $4, environment = $5, expires = $6,
-           status = 'managed', policy_hash = $7, cadence_ms = $8, policy_snapshot = COALESCE($9, credentials.policy_snapshot),
-           last_seen_at = now(), updated_at = now(),
-           next_due_at = CASE WHEN credentials.last_rotated_at IS NULL THEN NULL
-                              ELSE credentials.last_rotated_at + ($8::bigint * interval '1 millisecond') END`,
-        [e.id, e.type, e.owner, e.purpose, e.environment, e.expires ?? null, e.policyHash, e.cadenceMs ?? null, e.snapshot === undefined ? null : JSON.stringify(e.snapshot)],
-      );
-    }
+    if (entries.length === 0) return;
+    await this.transaction(async (tx) => {
+      for (let i = 0; i < entries.length; i += UPSERT_BATCH) {
+        const batch = entries.slice(i, i + UPSERT_BATCH);
+        const column = <T>(pick: (e: InventoryEntry) => T) => batch.map(pick);
+        await tx.query(
+          `INSERT INTO credentials (id, type, owner, purpose, environment, expires, status, policy_hash, cadence_ms, policy_snapshot)
+           SELECT id, type, owner, purpose, environment, expires, 'managed', policy_hash, cadence_ms, policy_snapshot
+           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[], $7::text[], $8::bigint[], $9::jsonb[])
+             AS e(id, type, owner, purpose, environment, expires, policy_hash, cadence_ms, policy_snapshot)
+           ON CONFLICT (id) DO UPDATE SET type = excluded.type, owner = excluded.owner, purpose = excluded.purpose,
+             environment = excluded.environment, expires = excluded.expires, status = 'managed', policy_hash = excluded.policy_hash,
+             cadence_ms = excluded.cadence_ms, policy_snapshot = COALESCE(excluded.policy_snapshot, credentials.policy_snapshot),
+             last_seen_at = now(), updated_at = now(),
+             next_due_at = CASE WHEN credentials.last_rotated_at IS NULL THEN NULL
+                                ELSE credentials.last_rotated_at + (excluded.cadence_ms * interval '1 millisecond') END`,
+          [
+            column((e) => e.id),
+            column((e) => e.type),
+            column((e) => e.owner),
+            column((e) => e.purpose),
+            column((e) => e.environment),
+            column((e) => e.expires ?? null),
+            column((e) => e.policyHash),
+            column((e) => e.cadenceMs ?? null),
+            column((e) => (e.snapshot === undefined ? null : JSON.stringify(e.snapshot))),
+          ],
+        );
+      }
+    });
   }
 
   /** Marks credentials whose policy was removed; their history stays. */
@@ -223,31 +249,17 @@ export class RotorStore {
     await this.pool.query(`UPDATE credentials SET current_material = $2, updated_at = now() WHERE id = $1`, [credentialId, materialId]);
   }
 
-  /** Closes a run; on success the inventory learns the new material and the next due date. Idempotent. */
+  /** Closes a run; on success the inventory learns the new material and the next due date. Idempotent. One statement. */
   async finishRun(rotationId: string, outcome: Exclude<Outcome, 'running'>, error?: string): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      const { rows } = await client.query(
-        `UPDATE rotation_runs SET outcome = $2, error = $3, finished_at = now()
-         WHERE rotation_id = $1 AND outcome = 'running' RETURNING credential_id, new_material`,
-        [rotationId, outcome, error ?? null],
-      );
-      if (rows[0] && outcome === 'succeeded') {
-        await client.query(
-          `UPDATE credentials SET last_rotated_at = now(), current_material = $2, updated_at = now(),
-             next_due_at = CASE WHEN cadence_ms IS NULL THEN NULL ELSE now() + cadence_ms * interval '1 millisecond' END
-           WHERE id = $1`,
-          [rows[0].credential_id, rows[0].new_material],
-        );
-      }
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK');
-      throw error;
-    } finally {
-      client.release();
-    }
+    await this.pool.query(
+      `WITH run AS (
+         UPDATE rotation_runs SET outcome = $2, error = $3, finished_at = now()
+         WHERE rotation_id = $1 AND outcome = 'running' RETURNING credential_id, new_material)
+       UPDATE credentials SET last_rotated_at = now(), current_material = run.new_material, updated_at = now(),
+         next_due_at = CASE WHEN cadence_ms IS NULL THEN NULL ELSE now() + cadence_ms * interval '1 millisecond' END
+       FROM run WHERE credentials.id = run.credential_id AND $2::text = 'succeeded'`,
+      [rotationId, outcome, error ?? null],
+    );
   }
 
   async getRun(rotationId: string): Promise<RunRow | undefined> {
@@ -271,15 +283,16 @@ export class RotorStore {
     return rows;
   }
 
-  /** Records the fingerprints of a rotation's new material (idempotent per rotation and field). */
+  /** Records the fingerprints of a rotation's new material (idempotent per rotation and field). One statement. */
   async recordFingerprints(credentialId: string, rotationId: string, materialId: string, fingerprints: Record<string, string>): Promise<void> {
-    for (const [field, fingerprint] of Object.entries(fingerprints)) {
-      await this.pool.query(
-        `INSERT INTO material_fingerprints (credential_id, material_id, field, fingerprint, rotation_id)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (rotation_id, field) DO NOTHING`,
-        [credentialId, materialId, field, fingerprint, rotationId],
-      );
-    }
+    const fields = Object.keys(fingerprints);
+    if (fields.length === 0) return;
+    await this.pool.query(
+      `INSERT INTO material_fingerprints (credential_id, material_id, field, fingerprint, rotation_id)
+       SELECT $1, $2, f.field, f.fingerprint, $3 FROM unnest($4::text[], $5::text[]) AS f(field, fingerprint)
+       ON CONFLICT (rotation_id, field) DO NOTHING`,
+      [credentialId, materialId, rotationId, fields, fields.map((f) => fingerprints[f])],
+    );
   }
 
   /** Credentials whose material has this public id or this value fingerprint, newest first. */
@@ -293,32 +306,26 @@ export class RotorStore {
     return rows.map((r) => ({ credentialId: r.credential_id, materialId: r.material_id, rotationId: r.rotation_id, createdAt: r.created_at }));
   }
 
-  /** Appends one hash-chained audit row. */
+  /**
+   * Appends one hash-chained audit row, in one statement: the update of the chain's head row
+   * (audit_chain_head) takes its row lock, computes the new hash in SQL from the head's hash, and
+   * the insert follows; the lock is held for that statement only, not for round trips. The hash is
+   * auditHash's, byte for byte: JSON of [prevHash, ...rest], the rest serialised here.
+   */
   async appendAudit(event: AuditEvent): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
-      await client.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_LOCK]);
-      const { rows } = await client.query(`SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1`);
-      const prevHash: string = rows[0]?.hash ?? GENESIS_HASH;
-      const at = new Date().toISOString();
-      const detail = event.detail ?? {};
-      const hash = auditHash(prevHash, at, event, detail);
-      await client.query(
-        `INSERT INTO audit_log (at, credential_id, rotation_id, actor, event, detail, prev_hash, hash, actor_info, reason)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
-        [
-          at, event.credentialId ?? null, event.rotationId ?? null, event.actor, event.event, JSON.stringify(detail), prevHash, hash,
-          event.actorInfo ? JSON.stringify(event.actorInfo) : null, event.reason ?? null,
-        ],
-      );
-      await client.query('COMMIT');
-    } catch (error) {
-      await client.query('ROLLBACK');
-      throw error;
-    } finally {
-      client.release();
-    }
+    const at = new Date().toISOString();
+    const detail = event.detail ?? {};
+    await this.pool.query(
+      `WITH head AS (
+         UPDATE audit_chain_head SET prev_hash = hash, hash = encode(sha256(convert_to('["' || hash || '",' || $7, 'UTF8')), 'hex')
+         RETURNING prev_hash, hash)
+       INSERT INTO audit_log (at, credential_id, rotation_id, actor, event, detail, prev_hash, hash, actor_info, reason)
+       SELECT $1::timestamptz, $2::text, $3::text, $4::text, $5::text, $6::jsonb, head.prev_hash, head.hash, $8::jsonb, $9::text FROM head`,
+      [
+        at, event.credentialId ?? null, event.rotationId ?? null, event.actor, event.event, JSON.stringify(detail), auditHashTail(at, event, detail),
+        event.actorInfo ? JSON.stringify(event.actorInfo) : null, event.reason ?? null,
+      ],
+    );
   }
 
   async listAudit(filter: { credentialId?: string; rotationId?: string } = {}): Promise<Array<AuditEvent & { seq: number; at: Date }>> {
@@ -360,7 +367,57 @@ export class RotorStore {
     }
   }
 
-  /** For tests and `rotor` internals that need a raw query (e.g. the leak scan of the audit table). */
+  /**
+   * Runs `work` in one transaction: committed when it resolves, rolled back when it throws. The one
+   * place Rotor's store opens a transaction.
+   */
+  async transaction<T>(work: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const result = await work({ query: (sql, params = []) => client.query(sql, params) });
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch((rollback: Error) => void (broken = rollback));
+      throw error;
+    } finally {
+      // A connection whose rollback failed is closed rather than returned mid-transaction.
+      client.release(broken);
+    }
+  }
+
+  /** Answers when the store does (the daemon's /readyz). */
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  /** Managed credentials past their next due date (a metric). */
+  async overdueCount(): Promise<number> {
+    const { rows } = await this.pool.query<{ n: string }>(`SELECT count(*) AS n FROM credentials WHERE status = 'managed' AND next_due_at < now()`);
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /** When each credential was last rotated successfully (a metric). */
+  async lastRotations(): Promise<Array<{ id: string; at: Date }>> {
+    const { rows } = await this.pool.query<{ id: string; at: Date }>(`SELECT id, last_rotated_at AS at FROM credentials WHERE last_rotated_at IS NOT NULL`);
+    return rows;
+  }
+
+  /** Rotation ids of a credential's runs that an emergency upgraded while they ran (`rotation.upgraded`). */
+  async upgradedRotationIds(credentialId: string): Promise<string[]> {
+    const { rows } = await this.pool.query<{ rotation_id: string }>(
+      `SELECT rotation_id FROM audit_log WHERE credential_id = $1 AND event = 'rotation.upgraded' AND rotation_id IS NOT NULL`,
+      [credentialId],
+    );
+    return rows.map((r) => r.rotation_id);
+  }
+
+  /**
+   * A raw query, for the store's own modules (store/*.ts) and tests (e.g. the leak scan of the audit
+   * table). Code outside store/ asks RotorStore's methods instead.
+   */
   query<R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<pg.QueryResult<R>> {
     return this.pool.query<R>(sql, params);
   }
@@ -371,11 +428,23 @@ export class RotorStore {
  * only a canonical form can be recomputed from the stored row (`rotor audit verify-log`).
  */
 export function auditHash(prevHash: string, at: string, e: AuditEvent, detail: Record<string, unknown>): string {
-  const fields: unknown[] = [prevHash, at, e.credentialId ?? null, e.rotationId ?? null, e.actor, e.event, sortedKeys(JSON.parse(JSON.stringify(detail)))];
+  return createHash('sha256').update(JSON.stringify([prevHash, ...auditFields(at, e, detail)])).digest('hex');
+}
+
+/** What a row's hash covers after the previous hash. */
+function auditFields(at: string, e: AuditEvent, detail: Record<string, unknown>): unknown[] {
+  const fields: unknown[] = [at, e.credentialId ?? null, e.rotationId ?? null, e.actor, e.event, sortedKeys(JSON.parse(JSON.stringify(detail)))];
   // Rows with an actor's details or a reason (migration 009) hash them too; older rows hash as they always did.
   if (e.actorInfo || e.reason !== undefined) fields.push(sortedKeys(e.actorInfo ?? null), e.reason ?? null);
-  const canonical = JSON.stringify(fields);
-  return createHash('sha256').update(canonical).digest('hex');
+  return fields;
+}
+
+/**
+ * auditHash's canonical JSON after its first element (`"at",…]`): appendAudit prefixes `["<prevHash>",`
+ * in SQL, where the previous hash is known. A hash is hex, so it needs no escaping.
+ */
+function auditHashTail(at: string, e: AuditEvent, detail: Record<string, unknown>): string {
+  return JSON.stringify(auditFields(at, e, detail)).slice(1);
 }
 
 function sortedKeys(value: unknown): unknown {

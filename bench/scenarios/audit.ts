@@ -64,6 +64,21 @@ try {
     const facts = await collectFacts(store, { now, failureWindowDays: 7 });
     return runAudit(facts, { now, policies: [], allowedOwners: [], thresholds: DEFAULT_THRESHOLDS });
   });
+  // Audit appends from 16 concurrent callers (activities of different rotations), against the floor:
+  // the same rows inserted without a chain, from as many callers.
+  const APPENDS = 2000;
+  const lanes = (work: (i: number) => Promise<unknown>) => measure(async () => {
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      for (let i = next++; i < APPENDS; i = next++) await work(i);
+    }));
+  });
+  const appends = await lanes((i) => store.appendAudit({ credentialId: `cred-${i}`, rotationId: `run-${i}`, actor: 'rotor', event: 'material.created', detail: { material: `m-${i}` } }));
+  const plainInserts = await lanes((i) =>
+    store.query(`INSERT INTO audit_log (at, credential_id, rotation_id, actor, event, detail, prev_hash, hash) VALUES (now(), $1, $2, 'rotor', 'material.created', $3, '', '')`, [
+      `cred-${i}`, `run-${i}`, JSON.stringify({ material: `m-${i}` }),
+    ]),
+  );
   const { rows: size } = await store.query<{ mb: string }>(`SELECT round(pg_database_size(current_database()) / 1048576.0) AS mb`);
   report({
     scenario: 'audit',
@@ -85,6 +100,9 @@ try {
     consoleSearchPageMs: searchPage.wallMs,
     rotorAuditMs: posture.wallMs,
     rotorAuditFindings: posture.value.findings.length,
+    auditAppendsPerSecond: Math.round(APPENDS / (appends.wallMs / 1000)),
+    plainInsertsPerSecond: Math.round(APPENDS / (plainInserts.wallMs / 1000)),
+    appendToFloor: Math.round((appends.wallMs / plainInserts.wallMs) * 100) / 100,
   });
 } finally {
   await store.close();

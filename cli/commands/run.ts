@@ -10,6 +10,7 @@ import { SECRET_REF_SETTINGS } from '../../daemon/settings.js';
 import { connectTemporalWorker } from '../../daemon/temporal-connection.js';
 import { createRotorWorkers, DEFAULT_SHUTDOWN_GRACE_MS, writeWorkflowBundle } from '../../daemon/worker.js';
 import { createLogger } from '../../lib/logger.js';
+import { closeProviderConnections } from '../../providers/connection-pools.js';
 import { registry } from '../../providers/registry.js';
 import { RotorStore } from '../../store/index.js';
 import { prebuiltBundle, settings, shutdownGrace, temporalTarget, untilSignalled, UsageError, type GlobalOptions } from '../context.js';
@@ -87,6 +88,7 @@ export function registerRunCommands(program: Command, global: () => GlobalOption
       } finally {
         await connection.close();
         await store.close();
+        await closeProviderConnections();
       }
     });
 

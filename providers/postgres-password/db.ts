@@ -1,9 +1,14 @@
 /**
- * Connections and role statements for the postgres-password provider. Every connection is closed
- * in `finally`; every error is rebuilt from the role, database and SQLSTATE, with any secret the
- * call handled scrubbed out, and never carries the SQL text (ALTER ROLE holds the password).
+ * Connections and role statements for the postgres-password provider. The admin login is pooled,
+ * one small pool per admin identity (server, database, user, password and TLS settings: never
+ * shared between two), closed at shutdown (providers/connection-pools.ts); a login as the rotated
+ * role (verify) is always a fresh connection, closed in `finally`, since logging in is what it
+ * proves. Every error is rebuilt from the role, database and SQLSTATE, with any secret the call
+ * handled scrubbed out, and never carries the SQL text (ALTER ROLE holds the password).
  */
+import { createHash } from 'node:crypto';
 import pg from 'pg';
+import { onShutdownClose } from '../connection-pools.js';
 import { explainTlsFailure, pgSsl } from '../../lib/postgres-tls.js';
 import { ProviderRefusal, type ProviderContext } from '../contracts.js';
 import { scramSecret } from './scram.js';
@@ -32,14 +37,45 @@ function sqlState(error: unknown): string | undefined {
 }
 
 interface Session {
-  client: pg.Client;
+  client: pg.ClientBase;
   /** Remember a secret so that errors of this session are scrubbed of it. */
   secret(value: string): void;
 }
 
+function clientConfig(spec: PostgresPasswordSpec, login: { user: string; password: string }, action: string): pg.ClientConfig {
+  let ssl: pg.ClientConfig['ssl'];
+  try {
+    ssl = pgSsl({ sslmode: spec.sslmode, caFile: spec.sslrootcert });
+  } catch (error) {
+    throw new ProviderRefusal(`${action} (${where(spec)}): ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return {
+    host: spec.host,
+    port: spec.port,
+    database: spec.database,
+    user: login.user,
+    password: login.password,
+    ssl,
+    application_name: 'rotor',
+    connectionTimeoutMillis: 10_000,
+    statement_timeout: 30_000,
+  };
+}
+
+/** The error of a call, as the activity reports it (see the file header). */
+function callError(error: unknown, spec: PostgresPasswordSpec, action: string, secrets: string[], refuse: boolean): Error {
+  if (error instanceof ProviderRefusal) return error;
+  // A certificate that does not verify is not fixed by a retry.
+  const tls = explainTlsFailure(error);
+  if (tls) return new ProviderRefusal(`${action} (${where(spec)}): ${tls}`);
+  const message = `${action} (${where(spec)}): ${describeError(error, secrets)}`;
+  const code = sqlState(error);
+  return refuse && code && REFUSALS.has(code) ? new ProviderRefusal(message) : new Error(message);
+}
+
 /**
- * Runs `work` on one connection as `login`. Errors become `<action> (<database>): <reason>`; with `refuse`, the
- * SQLSTATEs no retry can fix become ProviderRefusal.
+ * Runs `work` on one fresh connection as `login`, closed afterwards. Errors become `<action>
+ * (<database>): <reason>`; with `refuse`, the SQLSTATEs no retry can fix become ProviderRefusal.
  */
 export async function withConnection<T>(
   ctx: ProviderContext,
@@ -51,53 +87,70 @@ export async function withConnection<T>(
 ): Promise<T> {
   ctx.signal?.throwIfAborted();
   const secrets = [login.password];
-  let ssl: pg.ClientConfig['ssl'];
-  try {
-    ssl = pgSsl({ sslmode: spec.sslmode, caFile: spec.sslrootcert });
-  } catch (error) {
-    throw new ProviderRefusal(`${action} (${where(spec)}): ${error instanceof Error ? error.message : String(error)}`);
-  }
-  const client = new pg.Client({
-    host: spec.host,
-    port: spec.port,
-    database: spec.database,
-    user: login.user,
-    password: login.password,
-    ssl,
-    application_name: 'rotor',
-    connectionTimeoutMillis: 10_000,
-    statement_timeout: 30_000,
-  });
+  const client = new pg.Client(clientConfig(spec, login, action));
   // A dropped connection emits 'error' on the client; the pending query rejects anyway.
   client.on('error', () => undefined);
   try {
     await client.connect();
     return await work({ client, secret: (value) => secrets.push(value) });
   } catch (error) {
-    if (error instanceof ProviderRefusal) throw error;
-    // A certificate that does not verify is not fixed by a retry.
-    const tls = explainTlsFailure(error);
-    if (tls) throw new ProviderRefusal(`${action} (${where(spec)}): ${tls}`);
-    const message = `${action} (${where(spec)}): ${describeError(error, secrets)}`;
-    const code = sqlState(error);
-    throw options.refuse && code && REFUSALS.has(code) ? new ProviderRefusal(message) : new Error(message);
+    throw callError(error, spec, action, secrets, options.refuse);
   } finally {
     await client.end().catch(() => undefined);
   }
 }
 
-/** Runs `work` as the spec's admin login. */
-export async function withAdmin<T>(ctx: ProviderContext, spec: PostgresPasswordSpec, action: string, work: (session: Session) => Promise<T>): Promise<T> {
-  const password = await ctx.resolveSecret(spec.admin.password);
-  return withConnection(ctx, spec, { user: spec.admin.user, password }, action, { refuse: true }, work);
+/** Admin connections kept per admin identity: a rotation's steps reuse one login instead of a SCRAM handshake each. */
+const adminPools = new Map<string, pg.Pool>();
+/** Connections per admin identity: the steps of concurrent rotations share them. */
+const ADMIN_POOL_SIZE = 4;
+/** An idle admin connection is closed after this long. */
+const ADMIN_IDLE_MS = 30_000;
+
+onShutdownClose(async () => {
+  const pools = [...adminPools.values()];
+  adminPools.clear();
+  await Promise.allSettled(pools.map((p) => p.end()));
+});
+
+function adminPool(config: pg.ClientConfig): pg.Pool {
+  // The identity: everything that decides who logs in where. The password is hashed, not kept as a key.
+  const key = JSON.stringify([config.host, config.port, config.database, config.user, createHash('sha256').update(String(config.password)).digest('hex'), config.ssl ?? null]);
+  let pool = adminPools.get(key);
+  if (!pool) {
+    pool = new pg.Pool({ ...config, max: ADMIN_POOL_SIZE, idleTimeoutMillis: ADMIN_IDLE_MS, allowExitOnIdle: true });
+    // An idle connection the server drops must not crash the worker; the next call connects afresh.
+    pool.on('error', () => undefined);
+    adminPools.set(key, pool);
+  }
+  return pool;
 }
 
-export async function roleExists(client: pg.Client, role: string): Promise<boolean> {
+/** Runs `work` as the spec's admin login, on a pooled connection of that admin identity. */
+export async function withAdmin<T>(ctx: ProviderContext, spec: PostgresPasswordSpec, action: string, work: (session: Session) => Promise<T>): Promise<T> {
+  ctx.signal?.throwIfAborted();
+  const password = await ctx.resolveSecret(spec.admin.password);
+  const secrets = [password];
+  let client: pg.PoolClient | undefined;
+  let broken: Error | undefined;
+  try {
+    client = await adminPool(clientConfig(spec, { user: spec.admin.user, password }, action)).connect();
+    return await work({ client, secret: (value) => secrets.push(value) });
+  } catch (error) {
+    // A connection that failed a statement may be in any state: it is closed, not reused.
+    broken = error instanceof Error ? error : new Error(String(error));
+    throw callError(error, spec, action, secrets, true);
+  } finally {
+    client?.release(broken);
+  }
+}
+
+export async function roleExists(client: pg.ClientBase, role: string): Promise<boolean> {
   const { rowCount } = await client.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
   return (rowCount ?? 0) > 0;
 }
 
-export async function canRoleLogin(client: pg.Client, role: string): Promise<boolean> {
+export async function canRoleLogin(client: pg.ClientBase, role: string): Promise<boolean> {
   const { rows } = await client.query<{ ok: boolean }>(
     `SELECT rolcanlogin AND (rolvaliduntil IS NULL OR rolvaliduntil > now()) AS ok FROM pg_roles WHERE rolname = $1`,
     [role],
@@ -106,7 +159,7 @@ export async function canRoleLogin(client: pg.Client, role: string): Promise<boo
 }
 
 /** Creates a role that cannot log in yet, optionally as a member of a group role; a no-op if it exists. */
-export async function ensureRole(client: pg.Client, role: string, memberOf?: string): Promise<void> {
+export async function ensureRole(client: pg.ClientBase, role: string, memberOf?: string): Promise<void> {
   if (!(await roleExists(client, role))) {
     const inRole = memberOf ? ` IN ROLE ${client.escapeIdentifier(memberOf)}` : '';
     try {
@@ -135,6 +188,6 @@ export async function setPassword(session: Session, role: string, password: stri
 }
 
 /** The role can no longer log in: no password and NOLOGIN. Sessions already open are left alone. */
-export async function disableLogin(client: pg.Client, role: string): Promise<void> {
+export async function disableLogin(client: pg.ClientBase, role: string): Promise<void> {
   await client.query(`ALTER ROLE ${client.escapeIdentifier(role)} WITH NOLOGIN PASSWORD NULL`);
 }

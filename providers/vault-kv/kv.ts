@@ -3,6 +3,7 @@
  * path and HTTP status, never a value: node-vault's own errors are not passed on, because the
  * request behind them (axios config) carries the secret data that was being written.
  */
+import { createHash } from 'node:crypto';
 import vault from 'node-vault';
 import { ProviderRefusal } from '../contracts.js';
 import type { VaultKvSpec } from './spec.js';
@@ -43,6 +44,34 @@ function asCustom(value: unknown): CustomMetadata {
   return value && typeof value === 'object' ? asFields(value) : {};
 }
 
+/**
+ * One node-vault client per address, namespace and token, kept between activities: building one
+ * (its command table, an HTTP client) cost more than the requests a step makes, and a kept client
+ * reuses its keep-alive connections. A token is never shared: a new token gets its own client.
+ * Bounded, oldest first out, so rotated tokens do not pile up.
+ */
+const clients = new Map<string, vault.client>();
+const MAX_CLIENTS = 64;
+
+function vaultClient(address: string, namespace: string | undefined, token: string): vault.client {
+  const key = JSON.stringify([address, namespace ?? null, createHash('sha256').update(token).digest('hex')]);
+  let client = clients.get(key);
+  if (!client) {
+    client = vault({
+      apiVersion: 'v1',
+      endpoint: address,
+      token,
+      namespace,
+      // Node's HTTP stack (and some proxies) refuse the LIST verb: list with GET ?list=true.
+      noCustomHTTPVerbs: true,
+      requestOptions: { timeout: REQUEST_TIMEOUT_MS },
+    });
+    if (clients.size >= MAX_CLIENTS) clients.delete(clients.keys().next().value!);
+    clients.set(key, client);
+  }
+  return client;
+}
+
 export class KvClient {
   readonly #client: vault.client;
 
@@ -50,15 +79,7 @@ export class KvClient {
     readonly spec: VaultKvSpec,
     token: string,
   ) {
-    this.#client = vault({
-      apiVersion: 'v1',
-      endpoint: spec.address,
-      token,
-      namespace: spec.namespace,
-      // Node's HTTP stack (and some proxies) refuse the LIST verb: list with GET ?list=true.
-      noCustomHTTPVerbs: true,
-      requestOptions: { timeout: REQUEST_TIMEOUT_MS },
-    });
+    this.#client = vaultClient(spec.address, spec.namespace, token);
   }
 
   /** `mount/path` as error messages and logs name it. */

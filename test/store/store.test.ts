@@ -1,6 +1,8 @@
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RotorStore } from '../../store/index.js';
+import pg from 'pg';
+import { auditHash, RotorStore } from '../../store/index.js';
+import { verifyAuditChain } from '../../store/discovery.js';
 import { startPostgres, type PostgresServer } from '../harness/postgres.js';
 
 let postgres: PostgresServer;
@@ -50,5 +52,49 @@ describe('RotorStore', () => {
     for (let i = 1; i < rows.length; i++) expect(rows[i]!.prev_hash).toBe(rows[i - 1]!.hash);
     await expect(store.query(`UPDATE audit_log SET event = 'forged'`)).rejects.toThrow(/append-only/);
     await expect(store.query(`DELETE FROM audit_log`)).rejects.toThrow(/append-only/);
+  });
+
+  it('audit appends at once chain into one verifiable order, each hash the one auditHash computes', async () => {
+    await Promise.all(Array.from({ length: 40 }, (_, i) => store.appendAudit({ credentialId: `c-${i % 4}`, actor: 'rotor', event: 'concurrent', detail: { i, nested: { b: 1, a: 'é' } } })));
+    const report = await verifyAuditChain(store);
+    expect(report).toMatchObject({ ok: true });
+    const { rows } = await store.query<{ at: Date; credential_id: string; actor: string; event: string; detail: Record<string, unknown>; prev_hash: string; hash: string }>(
+      'SELECT * FROM audit_log ORDER BY seq DESC LIMIT 1',
+    );
+    const last = rows[0]!;
+    expect(auditHash(last.prev_hash, last.at.toISOString(), { credentialId: last.credential_id, actor: last.actor, event: last.event }, last.detail)).toBe(last.hash);
+  });
+
+  it('an audit append takes no lock that serialises the whole system (the old advisory lock is free to hold elsewhere)', async () => {
+    const other = new pg.Client({ connectionString: postgres.url });
+    await other.connect();
+    try {
+      await other.query('SELECT pg_advisory_lock($1)', [0x0a0d17]); // the lock every append used to take
+      await store.appendAudit({ actor: 'rotor', event: 'not.blocked' });
+      expect((await verifyAuditChain(store)).ok).toBe(true);
+    } finally {
+      await other.end();
+    }
+  });
+
+  it('batches the inventory: many credentials in one call, and an update keeps their history', async () => {
+    const many = Array.from({ length: 2500 }, (_, i) => ({ ...entry, id: `batch-${i}`, expires: i % 2 ? '2030-01-31' : undefined, snapshot: { i } }));
+    await store.upsertCredentials(many);
+    await store.upsertCredentials(many.map((e) => ({ ...e, owner: 'team-b' })));
+    const listed = (await store.listCredentials()).filter((c) => c.id.startsWith('batch-'));
+    expect(listed).toHaveLength(2500);
+    expect(listed.every((c) => c.owner === 'team-b' && c.status === 'managed')).toBe(true);
+    expect((await store.getCredential('batch-1'))!.expires).toBe('2030-01-31');
+    expect(await store.policySnapshot('batch-7')).toEqual({ i: 7 });
+  });
+
+  it('a transaction rolls back everything when its work throws', async () => {
+    await expect(
+      store.transaction(async (tx) => {
+        await tx.query(`UPDATE credentials SET owner = 'rolled-back' WHERE id = 'orders-db'`);
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect((await store.getCredential('orders-db'))!.owner).toBe('team-a');
   });
 });
