@@ -26,6 +26,11 @@ import { canBePrimary } from '../../config/capabilities.js';
 import { PolicyLoadError } from '../../config/load.js';
 import { registry } from '../../providers/registry.js';
 import type { RotationResult } from '../../workflows/types.js';
+import pg from 'pg';
+import vault from 'node-vault';
+import { generatePassword } from '../../lib/password.js';
+import { generateSshKeyPair, normalizePublicKey } from '../../providers/github-deploy-key/ssh-key.js';
+import { canLogin } from '../harness/postgres.js';
 
 const GCP_PROJECT = 'rotor-matrix';
 
@@ -217,10 +222,112 @@ store:
   };
 }
 
+/** The material in service before Rotor, in the fixture's own Vault store, as the store's current version. */
+async function seedVault(env: RotorEnv, id: string, materialId: string, fields: Fields): Promise<void> {
+  const client = vault({ endpoint: env.vault.address, token: env.vault.token, noCustomHTTPVerbs: true });
+  await client.write(`secret/data/rotor/${id}`, { data: fields });
+  await client.write(`secret/metadata/rotor/${id}`, { custom_metadata: { rotor_current_version: '1', rotor_current_id: materialId } });
+}
+
+const ownVaultStore = (env: RotorEnv, id: string) => `store:
+  type: vault-kv
+  address: ${env.vault.address}
+  token: env:VAULT_TOKEN
+  path: rotor/${id}`;
+
+/** PostgreSQL (the environment's own server): the group role, its login `_a` in service, `_b` not yet able to log in. */
+function postgresFixture(): CredentialFixture {
+  return {
+    type: 'postgres-password',
+    workflow: 'rotateDatabasePassword',
+    start: async () => undefined,
+    async prepare(env, id) {
+      const role = id.replace(/[^a-z0-9]/g, '_');
+      const password = generatePassword();
+      const { postgres } = env;
+      const admin = new pg.Client({ host: postgres.host, port: postgres.port, database: postgres.database, user: postgres.adminUser, password: postgres.adminPassword });
+      await admin.connect();
+      try {
+        await admin.query(`CREATE ROLE ${role} NOLOGIN`);
+        await admin.query(`CREATE ROLE ${role}_a LOGIN PASSWORD '${password}' IN ROLE ${role}`);
+        await admin.query(`CREATE ROLE ${role}_b NOLOGIN IN ROLE ${role}`);
+      } finally {
+        await admin.end();
+      }
+      const initial = { username: `${role}_a`, password };
+      await seedVault(env, id, `${role}_a`, initial);
+      return {
+        initial,
+        yaml: fixturePolicy(
+          env,
+          id,
+          'Payments database login',
+          `credential:
+  type: postgres-password
+  host: ${postgres.host}
+  port: ${postgres.port}
+  database: ${postgres.database}
+  admin:
+    user: ${postgres.adminUser}
+    password: env:PG_ADMIN_PASSWORD
+  role: ${role}
+strategy: dual
+${ownVaultStore(env, id)}`,
+        ),
+        works: (fields) => canLogin({ host: postgres.host, port: postgres.port, database: postgres.database, user: fields.username!, password: fields.password! }),
+        issuedSecrets: () => [],
+      };
+    },
+    close: async () => undefined,
+  };
+}
+
+/** A GitHub deploy key (its id is its fingerprint, no field): a key already attached to the repository is in service. */
+function deployKeyFixture(): CredentialFixture {
+  let github: GitHubEmulator;
+  return {
+    type: 'github-deploy-key',
+    workflow: 'rotateCiToken',
+    async start(env) {
+      github = await startGitHubEmulator();
+      env.env.DEPLOY_KEY_GITHUB_TOKEN = github.token;
+    },
+    async prepare(env, id) {
+      github.createRepo('acme', id);
+      const pair = generateSshKeyPair(`operator-${id}`);
+      const added = await fetch(`${github.baseUrl}/repos/acme/${id}/keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${github.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ title: `operator ${id}`, key: pair.publicKey, read_only: true }),
+      });
+      expect(added.status).toBe(201);
+      const initial = { privateKey: pair.privateKey, publicKey: pair.publicKey };
+      await seedVault(env, id, pair.fingerprint, initial);
+      return {
+        initial,
+        yaml: fixturePolicy(
+          env,
+          id,
+          'Deploy key of the payments repository',
+          `credential:
+  type: github-deploy-key
+  baseUrl: ${github.baseUrl}
+  token: env:DEPLOY_KEY_GITHUB_TOKEN
+  repo: acme/${id}
+${ownVaultStore(env, id)}`,
+        ),
+        works: async (fields) => github.deployKeys('acme', id).some((k) => normalizePublicKey(k.key) === normalizePublicKey(fields.publicKey!)),
+        issuedSecrets: () => [],
+      };
+    },
+    close: async () => github?.close(),
+  };
+}
+
 const stores: StoreSide[] = [vaultStore, awsStore(), azureStore(), gcpStore()];
 /** Every store as a dependent (Vault is every fixture's own dependent already). */
 const dependentStores: StoreSide[] = [stores[1]!, stores[2]!, stores[3]!, kubernetesStore(), githubStore()];
-const fixtures: CredentialFixture[] = [awsFixture(moto), azureFixture(), gcpFixture(), mysqlFixture(), redisFixture(), ldapFixture(), gitlabFixture()];
+const fixtures: CredentialFixture[] = [postgresFixture(), awsFixture(moto), azureFixture(), gcpFixture(), mysqlFixture(), redisFixture(), ldapFixture(), gitlabFixture(), deployKeyFixture()];
 
 const allStores = [...new Set([...stores, ...dependentStores])];
 beforeAll(async () => {
@@ -230,7 +337,8 @@ afterAll(async () => {
   for (const s of allStores) await s.close();
 });
 
-it('covers every store type, as primary store and as a dependent', () => {
+it('covers every credential type, and every store type as primary store and as a dependent', () => {
+  expect(fixtures.map((f) => f.type).sort()).toEqual(registry.catalog.credentialTypes());
   expect(stores.map((s) => s.type).sort()).toEqual(registry.catalog.storeTypes().filter((t) => registry.catalog.store(t)!.primary));
   expect([...dependentStores.map((s) => s.type), 'vault-kv'].sort()).toEqual(registry.catalog.storeTypes());
 });
