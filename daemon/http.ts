@@ -107,6 +107,8 @@ export function buildHttpServer(deps: HttpDeps): FastifyInstance {
 
   // Routes are registered after the rate limit, so its hook sees them.
   void app.register(async (api) => {
+    // The API takes JSON only (anything else: 415); the form parser is the console's and the login's.
+    api.removeContentTypeParser('application/x-www-form-urlencoded');
     api.get('/healthz', async () => ({ ok: true }));
     api.get('/readyz', async (_request, reply) => {
       const ready = await deps.ready().catch(() => false);

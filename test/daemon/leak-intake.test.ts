@@ -7,7 +7,7 @@
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loopbackTemporalTarget } from '../../daemon/temporal-connection.js';
@@ -158,7 +158,7 @@ describe('webhook intake that cannot lose a leak', () => {
     expect(output.text()).not.toContain(leaked.password);
     vi.restoreAllMocks();
     expect(await rotationsOf('leak-db')).toBe(before);
-    const audit = (await env.store.listAudit({ credentialId: 'leak-db' })).filter((e) => e.event === 'leak.already-revoked' && e.actor === 'operator');
+    const audit = (await env.store.listAudit({ credentialId: 'leak-db' })).filter((e) => e.event === 'leak.already-revoked' && e.actor === `cli:${userInfo().username}`);
     expect(audit).toEqual([expect.objectContaining({ detail: expect.objectContaining({ reason: 'pasted in chat', material: leaked.username }) })]);
   });
 
