@@ -16,10 +16,13 @@ import { registry } from '../../providers/registry.js';
 import { recordScan } from '../../store/discovery.js';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { dbPolicyYaml } from '../harness/db-rotation.js';
+import { randomKeyId } from '../harness/aws/moto.js';
 
 let env: RotorEnv;
 let app: FastifyInstance;
 const HOSTILE = '<script>alert("x")</script>';
+/** An unmanaged access key id of AWS's shape, made at run time: no key-like literal in the repository. */
+const unmanagedKeyId = randomKeyId();
 const sessionKey = randomBytes(32).toString('base64url');
 
 // Sessions as identity's OIDC callback seals them (the browser suite logs in through a real IdP).
@@ -38,7 +41,7 @@ beforeAll(async () => {
   await env.usePolicies([dbPolicyYaml(env, 'payments-db', { role: 'payments_app' }), dbPolicyYaml(env, 'orders-db', { role: 'orders_app' }).replace('owner: team-payments', 'owner: team-orders')].join('\n---\n'));
   // Hostile values where the inventory takes text from outside: id, owner, purpose, environment.
   await env.store.upsertCredentials([{ id: HOSTILE, type: 'postgres-password', owner: `team-"><img src=x onerror=alert(1)>`, purpose: HOSTILE, environment: `prod'"<b>`, policyHash: 'x' }]);
-  await recordScan(env.store, { sourceType: 'aws-iam-access-key', principal: 'legacy-<i>batch</i>', broadPrivileges: ['AdministratorAccess attached'], credentials: [{ id: 'AKIAUNMANAGED0000001', principal: 'legacy-<i>batch</i>', status: 'active', usageTracked: true, createdAt: new Date(Date.now() - 400 * 86_400_000).toISOString() }] });
+  await recordScan(env.store, { sourceType: 'aws-iam-access-key', principal: 'legacy-<i>batch</i>', broadPrivileges: ['AdministratorAccess attached'], credentials: [{ id: unmanagedKeyId, principal: 'legacy-<i>batch</i>', status: 'active', usageTracked: true, createdAt: new Date(Date.now() - 400 * 86_400_000).toISOString() }] });
   const sealer = new Sealer(sessionKey);
   for (const [user, claims] of Object.entries(sessions)) cookies[user] = `${SESSION_COOKIE}=${await sealer.seal('session', claims, 3600)}`;
   app = Fastify();
@@ -95,7 +98,7 @@ describe('the console pages', () => {
     // The discovered admin key nobody manages is critical (over-privileged) in `rotor audit` too.
     expect(await count('severity=critical')).toBe('1');
     const page = await get('/ui/inventory?severity=critical');
-    expect(page.body).toContain('AKIAUNMANAGED0000001');
+    expect(page.body).toContain(unmanagedKeyId);
     // Unknown filter values are dropped, not echoed.
     const bogus = await get(`/ui/inventory?status=${encodeURIComponent(HOSTILE)}&sort=${encodeURIComponent(HOSTILE)}`);
     expect(bogus.statusCode).toBe(200);

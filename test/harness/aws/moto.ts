@@ -107,6 +107,6 @@ function stop(child: ChildProcess): Promise<void> {
 }
 
 /** An access key id of AWS's shape, made at run time (moto never issued it): no key-like literal in the repository. */
-function randomKeyId(): string {
+export function randomKeyId(): string {
   return `AKIA${randomBytes(8).toString('hex').toUpperCase()}`;
 }
