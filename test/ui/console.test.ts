@@ -7,22 +7,21 @@
  * without the CSRF token are refused by the server. No page the browser received holds a secret.
  * Screenshots at 360 and 1440 px: test-results/, or docs/images/ with ROTOR_UPDATE_SCREENSHOTS=1.
  */
-import { existsSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningDaemon } from '../../daemon/run.js';
 import { servedLogin } from '../harness/db-rotation.js';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
+import { chromiumPath, CHROMIUM_ARGS, SCREENSHOTS } from '../harness/chromium.js';
 import { startTestDaemon } from '../harness/daemon.js';
 import { startTestIdp, type TestIdp } from '../harness/oidc.js';
 import { freePort, LOOPBACK } from '../harness/ports.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const IMAGES = resolve(import.meta.dirname, process.env.ROTOR_UPDATE_SCREENSHOTS === '1' ? '../../docs/images' : '../../test-results/screenshots');
+const IMAGES = SCREENSHOTS;
 const API_TOKEN = 'console-test-api-token-0123456789abcdef';
 
 let env: RotorEnv;
@@ -75,7 +74,7 @@ ${extra}`;
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`node scripts/setup-tools.mjs chromium\` (npm test runs it)`);
+  const executablePath = chromiumPath();
   env = await startRotorEnv({ temporal: 'dev', ui: true });
   health = createServer((_request, response) => void setTimeout(() => response.end('ok'), 5000));
   const healthPort = await freePort();
@@ -102,20 +101,7 @@ beforeAll(async () => {
       oidc: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret, redirectUrl: `${rotor}/ui/callback`, scopes: 'openid profile groups', groupsClaim: 'groups' },
     },
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      // As root Chromium refuses to start without this; the pages are our own loopback servers.
-      ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
-      '--disable-gpu',
-      '--no-first-run',
-      // A closed network: nothing to fetch, sync or update in the background.
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
   await mkdir(IMAGES, { recursive: true });
 }, 300_000);
 

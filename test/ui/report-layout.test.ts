@@ -3,17 +3,16 @@
  * the page's width (half of it stayed empty), at 360 px nothing overflows sideways and no id or
  * command breaks inside a name (they broke at hyphens, mid-token).
  */
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { resolve, join } from 'node:path';
+import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumPath, CHROMIUM_ARGS, TEST_SCREENSHOTS } from '../harness/chromium.js';
 import { runAudit } from '../../audit/index.js';
 import { renderHtmlReport } from '../../audit/report-html.js';
 import { DAY_MS, DEFAULT_THRESHOLDS, type CredentialFacts } from '../../audit/types.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const SHOTS = resolve(import.meta.dirname, '../../test-results/screenshots');
+const SHOTS = TEST_SCREENSHOTS;
 let browser: Browser;
 
 const now = new Date('2026-06-01T12:00:00Z');
@@ -33,12 +32,7 @@ const facts: CredentialFacts[] = Array.from({ length: 12 }, (_, i) => ({
 const report = renderHtmlReport(runAudit(facts, { now, policies: [], allowedOwners: ['team-payments-platform-0'], thresholds: DEFAULT_THRESHOLDS }));
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`node scripts/setup-tools.mjs chromium\` (npm test runs it)`);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [...(process.getuid?.() === 0 ? ['--no-sandbox'] : []), '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await chromium.launch({ executablePath: chromiumPath(), headless: true, args: CHROMIUM_ARGS });
   await mkdir(SHOTS, { recursive: true });
 }, 120_000);
 afterAll(async () => {

@@ -5,18 +5,16 @@
  * protocol's activities, the search attributes and the outcome. The screenshots it takes are the
  * README's (docs/images/temporal-ui-*.png).
  */
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rotateDb, servedLogin } from '../harness/db-rotation.js';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
+import { chromiumPath, CHROMIUM_ARGS, SCREENSHOTS } from '../harness/chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-// Saved under the git-ignored test-results/ on every run; ROTOR_UPDATE_SCREENSHOTS=1 writes the README's copies.
-const IMAGES = resolve(import.meta.dirname, process.env.ROTOR_UPDATE_SCREENSHOTS === '1' ? '../../docs/images' : '../../test-results/screenshots');
+const IMAGES = SCREENSHOTS;
 const ID = 'payments-db';
 
 let env: RotorEnv;
@@ -57,24 +55,14 @@ revoke:
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run \`node scripts/setup-tools.mjs chromium\` (npm test runs it)`);
+  const executablePath = chromiumPath();
   env = await startRotorEnv({ temporal: 'dev', ui: true });
   profile = await mkdtemp(join(tmpdir(), 'rotor-chromium-'));
   browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
+    executablePath,
     headless: true,
     viewport: { width: 1440, height: 1200 },
-    args: [
-      // As root Chromium refuses to start without this; the page is our own loopback UI.
-      ...(process.getuid?.() === 0 ? ['--no-sandbox'] : []),
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      // A closed network: nothing to fetch, sync or update in the background.
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: [...CHROMIUM_ARGS, '--disable-quic'],
   });
 }, 300_000);
 
