@@ -50,6 +50,20 @@ export interface CredentialFixture {
   close(): Promise<void>;
 }
 
+/** Puts the material in service into the primary store's Vault path, with its id as Rotor's bookkeeping names it. */
+export async function seedVaultStore(env: RotorEnv, id: string, materialId: string, fields: Fields): Promise<void> {
+  const client = vault({ endpoint: env.vault.address, token: env.vault.token, noCustomHTTPVerbs: true });
+  await client.write(`secret/data/rotor/${id}`, { data: fields });
+  await client.write(`secret/metadata/rotor/${id}`, { custom_metadata: { rotor_current_version: '1', rotor_current_id: materialId } });
+}
+
+/** The `store:` block of a policy whose primary store is that Vault path. */
+export const vaultStore = (env: RotorEnv, id: string) => `store:
+  type: vault-kv
+  address: ${env.vault.address}
+  token: env:VAULT_TOKEN
+  path: rotor/${id}`;
+
 /** What a consumer reads from the Vault dependent every fixture's policy writes. */
 export async function servedFields(env: RotorEnv, id: string): Promise<Fields> {
   const client = vault({ endpoint: env.vault.address, token: env.vault.token, noCustomHTTPVerbs: true });

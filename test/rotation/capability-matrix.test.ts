@@ -11,7 +11,7 @@ import { CreateSecretCommand, GetSecretValueCommand, SecretsManagerClient } from
 import { ClientSecretCredential } from '@azure/identity';
 import { SecretClient } from '@azure/keyvault-secrets';
 import { startRotorEnv, type RotorEnv } from '../harness/env.js';
-import { awsFixture, fixturePolicy, servedFields, type CredentialFixture, type Fields } from '../harness/credential-fixtures.js';
+import { awsFixture, fixturePolicy, seedVaultStore, servedFields, vaultStore as vaultStoreBlock, type CredentialFixture, type Fields } from '../harness/credential-fixtures.js';
 import { moto, type AwsTarget } from '../harness/aws/targets.js';
 import { azureFixture } from '../harness/azure/fixture.js';
 import { gcpFixture } from '../harness/gcp/fixture.js';
@@ -27,7 +27,6 @@ import { PolicyLoadError } from '../../config/load.js';
 import { registry } from '../../providers/registry.js';
 import type { RotationResult } from '../../workflows/types.js';
 import pg from 'pg';
-import vault from 'node-vault';
 import { generatePassword } from '../../lib/password.js';
 import { generateSshKeyPair, normalizePublicKey } from '../../providers/github-deploy-key/ssh-key.js';
 import { canLogin } from '../harness/postgres.js';
@@ -222,19 +221,6 @@ store:
   };
 }
 
-/** The material in service before Rotor, in the fixture's own Vault store, as the store's current version. */
-async function seedVault(env: RotorEnv, id: string, materialId: string, fields: Fields): Promise<void> {
-  const client = vault({ endpoint: env.vault.address, token: env.vault.token, noCustomHTTPVerbs: true });
-  await client.write(`secret/data/rotor/${id}`, { data: fields });
-  await client.write(`secret/metadata/rotor/${id}`, { custom_metadata: { rotor_current_version: '1', rotor_current_id: materialId } });
-}
-
-const ownVaultStore = (env: RotorEnv, id: string) => `store:
-  type: vault-kv
-  address: ${env.vault.address}
-  token: env:VAULT_TOKEN
-  path: rotor/${id}`;
-
 /** PostgreSQL (the environment's own server): the group role, its login `_a` in service, `_b` not yet able to log in. */
 function postgresFixture(): CredentialFixture {
   return {
@@ -255,7 +241,7 @@ function postgresFixture(): CredentialFixture {
         await admin.end();
       }
       const initial = { username: `${role}_a`, password };
-      await seedVault(env, id, `${role}_a`, initial);
+      await seedVaultStore(env, id, `${role}_a`, initial);
       return {
         initial,
         yaml: fixturePolicy(
@@ -272,7 +258,7 @@ function postgresFixture(): CredentialFixture {
     password: env:PG_ADMIN_PASSWORD
   role: ${role}
 strategy: dual
-${ownVaultStore(env, id)}`,
+${vaultStoreBlock(env, id)}`,
         ),
         works: (fields) => canLogin({ host: postgres.host, port: postgres.port, database: postgres.database, user: fields.username!, password: fields.password! }),
         issuedSecrets: () => [],
@@ -302,7 +288,7 @@ function deployKeyFixture(): CredentialFixture {
       });
       expect(added.status).toBe(201);
       const initial = { privateKey: pair.privateKey, publicKey: pair.publicKey };
-      await seedVault(env, id, pair.fingerprint, initial);
+      await seedVaultStore(env, id, pair.fingerprint, initial);
       return {
         initial,
         yaml: fixturePolicy(
@@ -314,7 +300,7 @@ function deployKeyFixture(): CredentialFixture {
   baseUrl: ${github.baseUrl}
   token: env:DEPLOY_KEY_GITHUB_TOKEN
   repo: acme/${id}
-${ownVaultStore(env, id)}`,
+${vaultStoreBlock(env, id)}`,
         ),
         works: async (fields) => github.deployKeys('acme', id).some((k) => normalizePublicKey(k.key) === normalizePublicKey(fields.publicKey!)),
         issuedSecrets: () => [],

@@ -12,8 +12,7 @@
  * that fixture leaves both out and the suite skips them for it.
  */
 import { mkdir, rename, rm } from 'node:fs/promises';
-import vault from 'node-vault';
-import { fixturePolicy, vaultSecrets, type CredentialFixture, type Fields, type PreparedCredential } from '../credential-fixtures.js';
+import { fixturePolicy, seedVaultStore, vaultSecrets, vaultStore, type CredentialFixture, type PreparedCredential } from '../credential-fixtures.js';
 import type { RotorEnv } from '../env.js';
 import { LOOPBACK } from '../ports.js';
 import { passwordHash, passwordId } from '../../../providers/redis-acl-password/client.js';
@@ -21,19 +20,6 @@ import { generatePassword } from '../../../lib/password.js';
 import { startMariaDb, type MariaDbServer } from './mariadb.js';
 import { startRedis, type RedisServer } from './redis.js';
 import { ROTOR_DN, startSlapd, type SlapdServer } from './slapd.js';
-
-/** Puts the material in service into the primary store's Vault path, with its id as Rotor's bookkeeping names it. */
-async function seedVaultStore(env: RotorEnv, id: string, materialId: string, fields: Fields): Promise<void> {
-  const client = vault({ endpoint: env.vault.address, token: env.vault.token, noCustomHTTPVerbs: true });
-  await client.write(`secret/data/rotor/${id}`, { data: fields });
-  await client.write(`secret/metadata/rotor/${id}`, { custom_metadata: { rotor_current_version: '1', rotor_current_id: materialId } });
-}
-
-const vaultStore = (env: RotorEnv, id: string) => `store:
-  type: vault-kv
-  address: ${env.vault.address}
-  token: env:VAULT_TOKEN
-  path: rotor/${id}`;
 
 /** Polls the run store until `count` failed `material.created` steps of this credential are recorded. */
 async function untilCreateFailures(env: RotorEnv, credentialId: string, count: number): Promise<void> {
