@@ -547,7 +547,7 @@ function formatPath(path: PropertyKey[]): string {
  * 1-based line of the YAML node at `path`: the line of its key where it has one (an unknown key is
  * reported at its own line), else of the node, else of its nearest existing parent.
  */
-function nodeLine(doc: Document, path: PropertyKey[], lineCounter: LineCounter): number | undefined {
+export function nodeLine(doc: Document, path: PropertyKey[], lineCounter: LineCounter): number | undefined {
   const lineAt = (offset: number) => lineCounter.linePos(offset).line;
   for (let depth = path.length; depth >= 0; depth--) {
     const node = depth === 0 ? doc.contents : doc.getIn(path.slice(0, depth) as unknown[], true);

@@ -4,9 +4,10 @@
  * hostile input: bounded in size, checked with zod, refused whole with file:line on any problem.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { SecretRefSchema } from '../../config/secret-ref.js';
+import { nodeLine } from '../../config/load.js';
 import { ALL_OWNERS, ROLES, type Actor, type Role } from './actor.js';
 
 /** Largest roles or tokens file read: a mapping of groups is small. */
@@ -124,25 +125,11 @@ async function readYaml<T>(file: string, schema: z.ZodType<T>): Promise<T> {
     const problems = result.error.issues.slice(0, 10).map((i) => {
       // An unknown key is reported at its own line.
       const path = i.code === 'unrecognized_keys' ? [...i.path, i.keys[0]!] : i.path;
-      return `${file}:${lineOf(doc, path, lineCounter)}: ${path.join('.') || '(document)'}: ${i.message}`;
+      return `${file}:${nodeLine(doc, path, lineCounter) ?? 1}: ${path.join('.') || '(document)'}: ${i.message}`;
     });
     throw new AuthConfigError(problems.join('\n'));
   }
   return result.data;
-}
-
-/** The line of the deepest node of `path` that exists (a key's own line where it has one). */
-function lineOf(doc: Document, path: PropertyKey[], lineCounter: LineCounter): number {
-  for (let depth = path.length; depth > 0; depth--) {
-    const parent = depth === 1 ? doc.contents : doc.getIn(path.slice(0, depth - 1) as unknown[], true);
-    if (isMap(parent)) {
-      const pair = parent.items.find((item) => isScalar(item.key) && item.key.value === path[depth - 1]);
-      if (pair && isScalar(pair.key) && pair.key.range) return lineCounter.linePos(pair.key.range[0]).line;
-    }
-    const node = doc.getIn(path.slice(0, depth) as unknown[], true) as { range?: [number] } | undefined;
-    if (node?.range) return lineCounter.linePos(node.range[0]).line;
-  }
-  return 1;
 }
 
 /** How people log in to the console (all from the environment; see README "Who may do what"). */

@@ -1,5 +1,8 @@
 /** The few HTML answers of the auth routes (login errors, logout, refusals); the console's pages have their own layout. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { escapeHtml } from '../../lib/html.js';
+
+export { escapeHtml };
 
 export function wantsHtml(request: FastifyRequest): boolean {
   return /text\/html/.test(request.headers.accept ?? '');
@@ -12,10 +15,6 @@ export function refuse(request: FastifyRequest, reply: FastifyReply, status: num
     return reply.code(status).type('text/html; charset=utf-8').send(page(error, `<p>${escapeHtml(why)}</p><p><a href="/ui">Back to the console</a></p>`));
   }
   return reply.code(status).send({ error, why });
-}
-
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
 /** A minimal page for the login, logout and refusals (the console's own pages have their layout). */
