@@ -20,15 +20,17 @@ export function materialActivities(store: RotorStore, step: RunStep) {
       return step(ref, 'material.created', async (s) => {
         const current = await s.read('current');
         const staged = await s.read('pending');
+        let stagedNow: Material | undefined;
         const stage = async (material: Material) => {
           s.seen.push(material);
           await s.primary.stagePending(s.ctx, s.storeSpec, material);
+          stagedNow = material;
         };
         const material = await s.source.create(s.ctx, s.spec, s.policy.strategy, { staged, current, stage });
         s.seen.push(material);
-        await stage(material); // a no-op when the provider staged it already
-        await store.setMaterials(ref.rotationId, { old: current?.id ?? null, new: material.id });
-        await store.recordFingerprints(ref.credentialId, ref.rotationId, material.id, fieldFingerprints(material));
+        // Staged unless the provider staged this very material in this attempt (staging again is a no-op that costs requests).
+        if (stagedNow !== material) await stage(material);
+        await store.recordNewMaterial(ref, current?.id ?? null, { id: material.id, fingerprints: fieldFingerprints(material) });
         return { materialId: material.id, previousMaterialId: current?.id ?? null };
       }, (r) => ({ material: r.materialId, previous: r.previousMaterialId }));
     },

@@ -35,8 +35,7 @@ export function runRecordActivities(deps: ActivityDeps) {
         );
       }
       const { rotationId, credentialId, workflowId, trigger, reason } = input;
-      await store.startRun({ rotationId, credentialId, workflowId, runId: rotationId, trigger, reason });
-      await store.appendAudit({
+      await store.startRun({ rotationId, credentialId, workflowId, runId: rotationId, trigger, reason }, {
         credentialId,
         rotationId,
         actor: 'rotor',
@@ -70,19 +69,18 @@ export function runRecordActivities(deps: ActivityDeps) {
     },
 
     async finishRotation(ref: Ref & { outcome: Outcome; error?: string }): Promise<void> {
-      const run = await store.getRun(ref.rotationId);
-      await store.finishRun(ref.rotationId, ref.outcome, ref.error);
-      if (run?.outcome === 'running') {
-        const type = deps.policy(ref.credentialId)?.credential.type ?? 'unknown';
-        deps.metrics?.recordRotation(type, ref.outcome, (Date.now() - run.startedAt.getTime()) / 1000);
-      }
-      await store.appendAudit({
+      const before = await store.finishRun(ref.rotationId, ref.outcome, ref.error, {
         credentialId: ref.credentialId,
         rotationId: ref.rotationId,
         actor: 'rotor',
         event: 'rotation.finished',
         detail: { outcome: ref.outcome, error: ref.error ?? null },
       });
+      // Counted once: a retry finds the run closed already.
+      if (before?.outcome === 'running') {
+        const type = deps.policy(ref.credentialId)?.credential.type ?? 'unknown';
+        deps.metrics?.recordRotation(type, ref.outcome, (Date.now() - before.startedAt.getTime()) / 1000);
+      }
     },
   };
 }

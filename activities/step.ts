@@ -111,8 +111,13 @@ export function stepRunner(deps: ActivityDeps): RunStep {
     try {
       const result = await run(s);
       const extra = detail ? detail(result) : {};
-      await store.recordStep(ref.rotationId, name, 'succeeded', Object.keys(extra).length ? JSON.stringify(extra) : undefined);
-      await store.appendAudit({ credentialId: ref.credentialId, rotationId: ref.rotationId, actor: 'rotor', event: name, detail: extra });
+      await store.recordStep(ref.rotationId, name, 'succeeded', Object.keys(extra).length ? JSON.stringify(extra) : undefined, {
+        credentialId: ref.credentialId,
+        rotationId: ref.rotationId,
+        actor: 'rotor',
+        event: name,
+        detail: extra,
+      });
       return result;
     } catch (error) {
       const message = scrub(error instanceof Error ? error.message : String(error), s.seen);

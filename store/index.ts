@@ -220,46 +220,71 @@ export class RotorStore {
     return rows.map(toCredential);
   }
 
-  /** Opens a run; a retry with the same rotation id returns the existing run unchanged. */
-  async startRun(run: { rotationId: string; credentialId: string; workflowId: string; runId: string; trigger: Trigger; reason?: string }): Promise<void> {
+  /**
+   * Opens a run and appends its audit event, in one statement; a retry with the same rotation id
+   * leaves the existing run unchanged.
+   */
+  async startRun(run: { rotationId: string; credentialId: string; workflowId: string; runId: string; trigger: Trigger; reason?: string }, audit: AuditEvent): Promise<void> {
+    const params: unknown[] = [run.rotationId, run.credentialId, run.workflowId, run.runId, run.trigger, run.reason ?? null];
     await this.pool.query(
-      `INSERT INTO rotation_runs (rotation_id, credential_id, workflow_id, run_id, trigger, reason)
-       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (rotation_id) DO NOTHING`,
-      [run.rotationId, run.credentialId, run.workflowId, run.runId, run.trigger, run.reason ?? null],
+      `WITH r AS (INSERT INTO rotation_runs (rotation_id, credential_id, workflow_id, run_id, trigger, reason)
+       VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (rotation_id) DO NOTHING), ${auditStatement(audit, params)}`,
+      params,
     );
   }
 
-  async recordStep(rotationId: string, step: string, status: StepStatus, detail?: string): Promise<void> {
+  /** One row of the run's steps (and the run's current step); with `audit`, its audit event in the same statement. */
+  async recordStep(rotationId: string, step: string, status: StepStatus, detail?: string, audit?: AuditEvent): Promise<void> {
+    const params: unknown[] = [rotationId, step, status, detail ?? null];
     await this.pool.query(
-      `WITH s AS (INSERT INTO rotation_steps (rotation_id, step, status, detail) VALUES ($1, $2, $3, $4))
-       UPDATE rotation_runs SET step = $2 WHERE rotation_id = $1`,
-      [rotationId, step, status, detail ?? null],
+      `WITH s AS (INSERT INTO rotation_steps (rotation_id, step, status, detail) VALUES ($1, $2, $3, $4))${audit ? ',' : ''}
+       ${audit ? `r AS (UPDATE rotation_runs SET step = $2 WHERE rotation_id = $1), ${auditStatement(audit, params)}` : 'UPDATE rotation_runs SET step = $2 WHERE rotation_id = $1'}`,
+      params,
     );
   }
 
-  async setMaterials(rotationId: string, materials: { old?: string | null; new?: string | null }): Promise<void> {
+  /**
+   * The run's old and new material ids, and the new material's value fingerprints (for leak
+   * lookups), in one statement. A retry writes the same again; the fingerprints once per field.
+   */
+  async recordNewMaterial(run: { credentialId: string; rotationId: string }, oldMaterialId: string | null, material: { id: string; fingerprints: Record<string, string> }): Promise<void> {
+    const fields = Object.keys(material.fingerprints);
     await this.pool.query(
-      `UPDATE rotation_runs SET old_material = COALESCE($2, old_material), new_material = COALESCE($3, new_material) WHERE rotation_id = $1`,
-      [rotationId, materials.old ?? null, materials.new ?? null],
+      `WITH r AS (UPDATE rotation_runs SET old_material = COALESCE($4, old_material), new_material = $3 WHERE rotation_id = $2)
+       INSERT INTO material_fingerprints (credential_id, material_id, field, fingerprint, rotation_id)
+       SELECT $1, $3, f.field, f.fingerprint, $2 FROM unnest($5::text[], $6::text[]) AS f(field, fingerprint)
+       ON CONFLICT (rotation_id, field) DO NOTHING`,
+      [run.credentialId, run.rotationId, material.id, oldMaterialId, fields, fields.map((f) => material.fingerprints[f])],
     );
   }
 
-  /** The material now current in the primary store (set at promote, before the grace ends). */
   async setCurrentMaterial(credentialId: string, materialId: string): Promise<void> {
     await this.pool.query(`UPDATE credentials SET current_material = $2, updated_at = now() WHERE id = $1`, [credentialId, materialId]);
   }
 
-  /** Closes a run; on success the inventory learns the new material and the next due date. Idempotent. One statement. */
-  async finishRun(rotationId: string, outcome: Exclude<Outcome, 'running'>, error?: string): Promise<void> {
-    await this.pool.query(
-      `WITH run AS (
+  /**
+   * Closes a run and appends its audit event, in one statement; on success the inventory learns the
+   * new material and the next due date. Idempotent for the run. Returns the run's start and outcome
+   * as they were before (undefined when there is no such run), e.g. to count a rotation once.
+   */
+  async finishRun(rotationId: string, outcome: Exclude<Outcome, 'running'>, error: string | undefined, audit: AuditEvent): Promise<{ startedAt: Date; outcome: Outcome } | undefined> {
+    const params: unknown[] = [rotationId, outcome, error ?? null];
+    // Every part of one statement sees the rows as they were before it: `before` is the run unchanged.
+    const { rows } = await this.pool.query(
+      `WITH before AS (SELECT started_at, outcome FROM rotation_runs WHERE rotation_id = $1),
+       run AS (
          UPDATE rotation_runs SET outcome = $2, error = $3, finished_at = now()
-         WHERE rotation_id = $1 AND outcome = 'running' RETURNING credential_id, new_material)
-       UPDATE credentials SET last_rotated_at = now(), current_material = run.new_material, updated_at = now(),
-         next_due_at = CASE WHEN cadence_ms IS NULL THEN NULL ELSE now() + cadence_ms * interval '1 millisecond' END
-       FROM run WHERE credentials.id = run.credential_id AND $2::text = 'succeeded'`,
-      [rotationId, outcome, error ?? null],
+         WHERE rotation_id = $1 AND outcome = 'running' RETURNING credential_id, new_material),
+       c AS (
+         UPDATE credentials SET last_rotated_at = now(), current_material = run.new_material, updated_at = now(),
+           next_due_at = CASE WHEN cadence_ms IS NULL THEN NULL ELSE now() + cadence_ms * interval '1 millisecond' END
+         FROM run WHERE credentials.id = run.credential_id AND $2::text = 'succeeded'),
+       ${auditStatement(audit, params)}
+       RETURNING (SELECT started_at FROM before) AS started_at, (SELECT outcome FROM before) AS outcome`,
+      params,
     );
+    const r = rows[0];
+    return r?.started_at ? { startedAt: r.started_at as Date, outcome: r.outcome as Outcome } : undefined;
   }
 
   async getRun(rotationId: string): Promise<RunRow | undefined> {
@@ -307,25 +332,13 @@ export class RotorStore {
   }
 
   /**
-   * Appends one hash-chained audit row, in one statement: the update of the chain's head row
-   * (audit_chain_head) takes its row lock, computes the new hash in SQL from the head's hash, and
-   * the insert follows; the lock is held for that statement only, not for round trips. The hash is
-   * auditHash's, byte for byte: JSON of [prevHash, ...rest], the rest serialised here.
+   * Appends one hash-chained audit row, in one statement (auditStatement): the update of the chain's
+   * head row (audit_chain_head) takes its row lock, computes the new hash in SQL from the head's
+   * hash, and the insert follows; the lock is held for that statement only, not for round trips.
    */
   async appendAudit(event: AuditEvent): Promise<void> {
-    const at = new Date().toISOString();
-    const detail = event.detail ?? {};
-    await this.pool.query(
-      `WITH head AS (
-         UPDATE audit_chain_head SET prev_hash = hash, hash = encode(sha256(convert_to('["' || hash || '",' || $7, 'UTF8')), 'hex')
-         RETURNING prev_hash, hash)
-       INSERT INTO audit_log (at, credential_id, rotation_id, actor, event, detail, prev_hash, hash, actor_info, reason)
-       SELECT $1::timestamptz, $2::text, $3::text, $4::text, $5::text, $6::jsonb, head.prev_hash, head.hash, $8::jsonb, $9::text FROM head`,
-      [
-        at, event.credentialId ?? null, event.rotationId ?? null, event.actor, event.event, JSON.stringify(detail), auditHashTail(at, event, detail),
-        event.actorInfo ? JSON.stringify(event.actorInfo) : null, event.reason ?? null,
-      ],
-    );
+    const params: unknown[] = [];
+    await this.pool.query(`WITH ${auditStatement(event, params)}`, params);
   }
 
   async listAudit(filter: { credentialId?: string; rotationId?: string } = {}): Promise<Array<AuditEvent & { seq: number; at: Date }>> {
@@ -443,6 +456,27 @@ function auditFields(at: string, e: AuditEvent, detail: Record<string, unknown>)
  * auditHash's canonical JSON after its first element (`"at",…]`): appendAudit prefixes `["<prevHash>",`
  * in SQL, where the previous hash is known. A hash is hex, so it needs no escaping.
  */
+/**
+ * The end of a statement that appends `event` to the hash-chained audit log: a `head AS (…)` part
+ * to follow `WITH` (or a comma) and the INSERT, its values pushed onto `params`. A write joined to
+ * it in the same statement is atomic with its audit row, at one round trip. The hash is
+ * auditHash's, byte for byte: JSON of [prevHash, ...rest], the rest serialised here.
+ */
+function auditStatement(event: AuditEvent, params: unknown[]): string {
+  const at = new Date().toISOString();
+  const detail = event.detail ?? {};
+  const $ = params.length;
+  params.push(
+    at, event.credentialId ?? null, event.rotationId ?? null, event.actor, event.event, JSON.stringify(detail), auditHashTail(at, event, detail),
+    event.actorInfo ? JSON.stringify(event.actorInfo) : null, event.reason ?? null,
+  );
+  return `head AS (
+      UPDATE audit_chain_head SET prev_hash = hash, hash = encode(sha256(convert_to('["' || hash || '",' || $${$ + 7}, 'UTF8')), 'hex')
+      RETURNING prev_hash, hash)
+    INSERT INTO audit_log (at, credential_id, rotation_id, actor, event, detail, prev_hash, hash, actor_info, reason)
+    SELECT $${$ + 1}::timestamptz, $${$ + 2}::text, $${$ + 3}::text, $${$ + 4}::text, $${$ + 5}::text, $${$ + 6}::jsonb, head.prev_hash, head.hash, $${$ + 8}::jsonb, $${$ + 9}::text FROM head`;
+}
+
 function auditHashTail(at: string, e: AuditEvent, detail: Record<string, unknown>): string {
   return JSON.stringify(auditFields(at, e, detail)).slice(1);
 }

@@ -160,7 +160,9 @@ export async function canRoleLogin(client: pg.ClientBase, role: string): Promise
 
 /** Creates a role that cannot log in yet, optionally as a member of a group role; a no-op if it exists. */
 export async function ensureRole(client: pg.ClientBase, role: string, memberOf?: string): Promise<void> {
-  if (!(await roleExists(client, role))) {
+  // Whether it exists and whether it is a member, in one round trip (no row: no such role).
+  const { rows } = await client.query<{ member: boolean | null }>(`SELECT pg_has_role(oid, $2::text, 'MEMBER') AS member FROM pg_roles WHERE rolname = $1`, [role, memberOf ?? null]);
+  if (rows.length === 0) {
     const inRole = memberOf ? ` IN ROLE ${client.escapeIdentifier(memberOf)}` : '';
     try {
       await client.query(`CREATE ROLE ${client.escapeIdentifier(role)} NOLOGIN INHERIT${inRole}`);
@@ -171,8 +173,8 @@ export async function ensureRole(client: pg.ClientBase, role: string, memberOf?:
     }
   }
   if (!memberOf) return;
-  const { rows } = await client.query<{ member: boolean }>(`SELECT pg_has_role($1, $2, 'MEMBER') AS member`, [role, memberOf]);
-  if (!rows[0]?.member) await client.query(`GRANT ${client.escapeIdentifier(memberOf)} TO ${client.escapeIdentifier(role)}`);
+  const member = rows.length > 0 ? rows[0]!.member : (await client.query<{ member: boolean }>(`SELECT pg_has_role($1, $2, 'MEMBER') AS member`, [role, memberOf])).rows[0]?.member;
+  if (!member) await client.query(`GRANT ${client.escapeIdentifier(memberOf)} TO ${client.escapeIdentifier(role)}`);
 }
 
 /** Lets the role log in with this password (and lifts any expiry). */

@@ -44,25 +44,24 @@ function liveBefore(meta: KvMetadata | null, version: number): number | null {
  */
 async function commit(ctx: ProviderContext, kv: KvClient, path: string, material: Material): Promise<Receipt> {
   const fingerprint = material.fingerprint();
-  const meta = await kv.readMetadata(path);
-  const custom = meta?.customMetadata ?? {};
+  // The latest version's read carries the custom_metadata too: one request where metadata + data took two.
+  const latestVersion = await kv.readVersion(path);
+  const custom = latestVersion?.customMetadata ?? {};
   const book = readBookkeeping(custom);
   if (book.rotation === ctx.rotationId && book.fingerprint === fingerprint && book.currentVersion) {
     return receipt(book.currentVersion, book.previousVersion ?? null);
   }
-  const latest = meta?.currentVersion ?? 0;
-  const latestLive = meta?.live.has(latest) ?? false;
-  const latestVersion = latestLive ? await kv.readVersion(path, latest) : null;
+  const latest = latestVersion?.version ?? 0;
   let written: number;
   let previous: number | null;
   if (latestVersion?.data && fingerprintFields(latestVersion.data) === fingerprint) {
     // An earlier attempt wrote this very material and stopped before its bookkeeping: adopt it.
     written = latest;
-    previous = book.currentVersion !== undefined && book.currentVersion !== latest ? book.currentVersion : liveBefore(meta, latest);
+    previous = book.currentVersion !== undefined && book.currentVersion !== latest ? book.currentVersion : liveBefore(await kv.readMetadata(path), latest);
   } else {
     // Check-and-set on the version just read: a concurrent writer makes this fail instead of vanishing.
     written = await kv.write(path, material.revealAll(), latest);
-    previous = latestLive ? latest : null;
+    previous = latestVersion?.data ? latest : null;
   }
   const previousId = previous === null ? undefined : previous === book.currentVersion && book.currentId ? book.currentId : versionId(kv, path, previous);
   await kv.writeCustomMetadata(
@@ -211,15 +210,17 @@ const primary: PrimaryStore<VaultKvSpec> = {
   async read(ctx, spec, stage: Stage) {
     const kv = await connect(ctx, spec);
     if (stage === 'pending') return readPending(ctx, kv, spec);
-    const meta = await kv.readMetadata(spec.path);
-    if (!meta) return null;
-    const book = readBookkeeping(meta.customMetadata);
+    // The latest version carries the bookkeeping (custom_metadata): when Rotor wrote it last, it is
+    // the current material, in one request.
+    const latest = await kv.readVersion(spec.path);
+    if (!latest) return null;
+    const book = readBookkeeping(latest.customMetadata);
     if (stage === 'previous') {
       return book.previousVersion ? materialOf(kv, spec.path, await kv.readVersion(spec.path, book.previousVersion), book.previousId) : null;
     }
     // Without bookkeeping (a secret seeded by hand), the latest version is what is in service.
-    const version = book.currentVersion ?? meta.currentVersion;
-    return version ? materialOf(kv, spec.path, await kv.readVersion(spec.path, version), book.currentId) : null;
+    const version = book.currentVersion ?? latest.version;
+    return materialOf(kv, spec.path, version === latest.version ? latest : await kv.readVersion(spec.path, version), book.currentId);
   },
 
   async promote(ctx, spec) {

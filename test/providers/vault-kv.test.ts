@@ -261,7 +261,7 @@ describe('vault-kv errors', () => {
     const ctx = { ...context(), resolveSecret: async () => 'wrong-token' };
     const error = await rejection(dependent.write(ctx, spec('err/token'), material('app_a')));
     expect(error).toBeInstanceOf(ProviderRefusal);
-    expect(error.message).toBe('cannot read the metadata of secret/err/token: Vault answered HTTP 403 (permission denied)');
+    expect(error.message).toBe('cannot read secret/err/token: Vault answered HTTP 403 (permission denied)');
 
     emulator.faults.add({ match: (r) => r.method === 'POST' && r.path === '/v1/secret/data/err/write', status: 500, body: { errors: ['storage failure'] } });
     const next = material('app_b');

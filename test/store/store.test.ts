@@ -32,17 +32,29 @@ describe('RotorStore', () => {
   it('records a run; a repeated start is a no-op; success sets last rotated, next due and current material', async () => {
     await store.upsertCredentials([entry]);
     const run = { rotationId: 'r1', credentialId: 'orders-db', workflowId: 'rotate/orders-db', runId: 'r1', trigger: 'manual' as const };
-    await store.startRun(run);
-    await store.startRun({ ...run, trigger: 'emergency' });
-    await store.recordStep('r1', 'material.created', 'succeeded');
-    await store.setMaterials('r1', { old: null, new: 'orders_app_a' });
-    await store.finishRun('r1', 'succeeded');
-    await store.finishRun('r1', 'failed', 'a late retry must not overwrite the outcome');
+    const audit = (event: string) => ({ credentialId: 'orders-db', rotationId: 'r1', actor: 'rotor', event });
+    await store.startRun(run, audit('rotation.started'));
+    await store.startRun({ ...run, trigger: 'emergency' }, audit('rotation.started'));
+    await store.recordStep('r1', 'material.created', 'succeeded', undefined, audit('material.created'));
+    await store.recordNewMaterial(run, null, { id: 'orders_app_a', fingerprints: { password: 'f1' } });
+    await store.recordNewMaterial(run, null, { id: 'orders_app_a', fingerprints: { password: 'f1' } });
+    const first = await store.finishRun('r1', 'succeeded', undefined, audit('rotation.finished'));
+    const late = await store.finishRun('r1', 'failed', 'a late retry must not overwrite the outcome', audit('rotation.finished'));
+    // What the run was before each close: a retry learns it was closed already (metrics count once).
+    expect(first?.outcome).toBe('running');
+    expect(late?.outcome).toBe('succeeded');
+    expect(await store.finishRun('no-such-run', 'failed', undefined, { ...audit('rotation.finished'), rotationId: 'no-such-run' })).toBeUndefined();
     const saved = await store.getRun('r1');
     expect(saved).toMatchObject({ trigger: 'manual', outcome: 'succeeded', step: 'material.created', newMaterial: 'orders_app_a', error: null });
     const credential = await store.getCredential('orders-db');
     expect(credential!.currentMaterial).toBe('orders_app_a');
     expect(credential!.nextDueAt!.getTime() - credential!.lastRotatedAt!.getTime()).toBe(entry.cadenceMs);
+    expect(await store.findMaterial('f1')).toHaveLength(1);
+    // Each write carried its audit row in the same statement, chained like any other append.
+    expect((await store.listAudit({ rotationId: 'r1' })).map((e) => e.event)).toEqual([
+      'rotation.started', 'rotation.started', 'material.created', 'rotation.finished', 'rotation.finished',
+    ]);
+    expect((await verifyAuditChain(store)).ok).toBe(true);
   });
 
   it('keeps the audit log append-only and hash-chained', async () => {
