@@ -6,7 +6,8 @@ import { quotedTypeName } from './secret-ref.js';
 import { isDiscoveryDocument, parseDiscoveryDocument, type DiscoveryConfig } from './discovery.js';
 import { isManualCredentialDocument, parseManualCredentialDocument, type ManualCredential } from './manual-credential.js';
 import { stat } from 'node:fs/promises';
-import { listPolicyFiles, readPolicyFile, type PolicyFile } from './policy-files.js';
+import { join, sep } from 'node:path';
+import { listPolicyFiles, policyEntry, readPolicyFile, walkOrder, type PolicyFile } from './policy-files.js';
 import { operatorSettingsFromEnv, type OperatorSettings } from './operator.js';
 import { isSecretRef, secretRefRefusal } from './secret-ref.js';
 import { cronProblems, everyProblems } from './schedule.js';
@@ -99,19 +100,76 @@ export async function loadPolicyDirectory(target: string, catalog: ProviderCatal
 export async function inspectPolicyDirectory(target: string, catalog: ProviderCatalog, options: LoadOptions = {}): Promise<PolicyInspection> {
   const settings = options.settings ?? operatorSettingsFromEnv();
   const problems: PolicyProblem[] = [];
-  const found: PolicyInspection = { policies: [], manual: [], discovery: [], problems: [], discoveryProblems: [], declared: [] };
-  const files = await listPolicyFiles(target, problems);
+  const dirs = new Map<string, string>();
+  const files = await listPolicyFiles(target, problems, dirs);
   const cache = options.cache?.forSettings(settings);
   const results = await mapConcurrently(files, READ_CONCURRENCY, (file) => (cache ? cache.read(file, catalog) : checkFile(file, catalog, settings)));
+  cache?.keepOnly(files);
+  // A walk without problems is one a later reload of named entries can patch (inspectChangedEntries).
+  if (cache) cache.walk = problems.length === 0 ? { target, files, dirs } : undefined;
+  return inspection(target, files, results, problems);
+}
+
+/** A change a watcher saw: the entry `name` of the directory whose real path is `dir`. */
+export interface ChangedEntry {
+  dir: string;
+  name: string;
+}
+
+/**
+ * The daemon's reload after a watcher named the entries that changed: re-checks those entries only
+ * and reuses every other file's last result, without listing the tree or stat-ing its files. Gives
+ * exactly what inspectPolicyDirectory would; undefined when the entries cannot pin the change down,
+ * and the caller walks the whole directory: no earlier walk to patch (or it had problems), settings
+ * changed, an entry that is or was a directory, a link or a link's target (a ConfigMap's `..data`
+ * swap, a renamed directory), or an entry outside the walked directories.
+ */
+export async function inspectChangedEntries(
+  target: string,
+  catalog: ProviderCatalog,
+  changed: ChangedEntry[],
+  options: LoadOptions & { cache: PolicyFileCache },
+): Promise<PolicyInspection | undefined> {
+  const cache = options.cache.forSettings(options.settings ?? operatorSettingsFromEnv());
+  const walk = cache.walk;
+  if (!walk || walk.target !== target) return undefined;
+  const reread = new Map<string, PolicyFile>();
+  const removed = new Set<string>();
+  for (const { dir, name } of changed) {
+    const logicalDir = walk.dirs.get(dir);
+    if (logicalDir === undefined) return undefined;
+    const file = join(logicalDir, name);
+    const real = join(dir, name);
+    if (walk.dirs.has(real) || walk.files.some((f) => (f.file === file) !== (f.real === real) || f.file.startsWith(file + sep) || f.real.startsWith(real + sep))) return undefined;
+    const now = await policyEntry(logicalDir, dir, name);
+    if (now === 'walk') return undefined;
+    if (now === 'none') removed.add(file);
+    else reread.set(file, now);
+  }
+  const kept = walk.files.filter((f) => !removed.has(f.file) && !reread.has(f.file));
+  const files = [...kept, ...reread.values()].sort((a, b) => walkOrder(a.file, b.file));
+  const results: FileResult[] = [];
+  for (const file of files) {
+    const result = reread.has(file.file) ? await cache.read(file, catalog) : cache.held(file);
+    if (!result) return undefined;
+    results.push(result);
+  }
+  cache.keepOnly(files);
+  cache.walk = { target, files, dirs: walk.dirs };
+  return inspection(target, files, results, []);
+}
+
+/** The inspection of a directory from its files' results, in walk order: duplicate ids across files are refused here. */
+function inspection(target: string, files: PolicyFile[], results: FileResult[], problems: PolicyProblem[]): PolicyInspection {
+  const found: PolicyInspection = { policies: [], manual: [], discovery: [], problems: [], discoveryProblems: [], declared: [] };
   for (const r of results) {
     problems.push(...r.problems);
-    found.policies.push(...r.policies);
+    for (const p of r.policies) found.policies.push(p);
     found.manual.push(...r.manual);
     found.discovery.push(...r.discovery);
     found.discoveryProblems.push(...r.discoveryProblems);
-    found.declared.push(...r.declared);
+    for (const d of r.declared) found.declared.push(d);
   }
-  cache?.keepOnly(files);
   const seen = new Map<string, string>();
   for (const { id, source } of [...found.policies, ...found.manual]) {
     const earlier = seen.get(id);
@@ -156,14 +214,28 @@ async function mapConcurrently<T, R>(items: T[], limit: number, work: (item: T) 
 export class PolicyFileCache {
   #entries = new Map<string, { stamp: string; result: FileResult }>();
   #settingsKey = '';
+  #last: { walk?: PolicyWalk } = {};
 
   /** @internal the cache for one reload under `settings`. */
-  forSettings(settings: OperatorSettings): { read(file: PolicyFile, catalog: ProviderCatalog): Promise<FileResult>; keepOnly(files: PolicyFile[]): void } {
+  forSettings(settings: OperatorSettings): CacheView {
     const key = JSON.stringify(settings, (_key, value: unknown) => (value instanceof Set ? [...value] : value));
-    if (key !== this.#settingsKey) this.#entries.clear();
+    if (key !== this.#settingsKey) {
+      this.#entries.clear();
+      this.#last = {};
+    }
     this.#settingsKey = key;
     const entries = this.#entries;
+    const last = this.#last;
     return {
+      get walk() {
+        return last.walk;
+      },
+      set walk(walk) {
+        last.walk = walk;
+      },
+      held(file) {
+        return entries.get(`${file.file}\0${file.real}`)?.result;
+      },
       async read(file, catalog) {
         const id = `${file.file}\0${file.real}`;
         const info = await stat(file.real, { bigint: true }).catch(() => undefined);
@@ -184,6 +256,21 @@ export class PolicyFileCache {
   get size(): number {
     return this.#entries.size;
   }
+}
+
+/** The files and directories of the last walk without problems (directories by real path, to the name walked under). */
+interface PolicyWalk {
+  target: string;
+  files: PolicyFile[];
+  dirs: Map<string, string>;
+}
+
+interface CacheView {
+  read(file: PolicyFile, catalog: ProviderCatalog): Promise<FileResult>;
+  /** The last result of a file, without checking that it is unchanged. */
+  held(file: PolicyFile): FileResult | undefined;
+  keepOnly(files: PolicyFile[]): void;
+  walk: PolicyWalk | undefined;
 }
 
 /**

@@ -1,7 +1,24 @@
-import { inspectPolicyDirectory, PolicyFileCache, PolicyLoadError, type DeclaredManualCredential, type PolicyProblem, type ProviderCatalog } from '../config/load.js';
+import {
+  inspectChangedEntries,
+  inspectPolicyDirectory,
+  PolicyFileCache,
+  PolicyLoadError,
+  type ChangedEntry,
+  type DeclaredManualCredential,
+  type PolicyInspection,
+  type PolicyProblem,
+  type ProviderCatalog,
+} from '../config/load.js';
 import { mergeDiscovery } from '../config/discovery-load.js';
 import type { DiscoveryConfig } from '../config/discovery.js';
 import type { Policy } from '../config/policy.js';
+
+/** The set in force at one moment, as an incremental apply compares it with the next. */
+export interface PolicySnapshot {
+  byId: ReadonlyMap<string, Policy>;
+  manual: readonly DeclaredManualCredential[];
+  discovery: DiscoveryConfig | null;
+}
 
 /**
  * The policies in force. A reload validates the whole directory first and swaps only when every
@@ -31,7 +48,19 @@ export class PolicySet {
 
   /** Throws PolicyLoadError (and keeps the old set) when any file is invalid. */
   async reload(): Promise<Policy[]> {
-    const { policies, manual, discovery, problems } = await inspectPolicyDirectory(this.dir, this.catalog, { cache: this.#files });
+    return this.#take(await inspectPolicyDirectory(this.dir, this.catalog, { cache: this.#files }));
+  }
+
+  /**
+   * reload() after a watcher named the entries that changed: only those are re-checked, unless they
+   * cannot pin the change down (then the whole directory is walked). The same result as reload().
+   */
+  async reloadEntries(changed: ChangedEntry[]): Promise<Policy[]> {
+    const inspection = await inspectChangedEntries(this.dir, this.catalog, changed, { cache: this.#files });
+    return this.#take(inspection ?? (await inspectPolicyDirectory(this.dir, this.catalog, { cache: this.#files })));
+  }
+
+  #take({ policies, manual, discovery, problems }: PolicyInspection): Policy[] {
     this.#refused = problems;
     if (problems.length > 0) throw new PolicyLoadError(problems);
     this.replace(policies, manual, mergeDiscovery(discovery));
@@ -61,6 +90,11 @@ export class PolicySet {
   /** The `kind: manual-credential` documents: credentials Rotor reminds of but cannot rotate. */
   manual(): DeclaredManualCredential[] {
     return this.#manual;
+  }
+
+  /** The set in force now; later reloads do not change it. */
+  snapshot(): PolicySnapshot {
+    return { byId: this.#byId, manual: this.#manual, discovery: this.#discovery };
   }
 
   get(id: string): Policy | undefined {
