@@ -106,7 +106,7 @@ export async function inspectPolicyDirectory(target: string, catalog: ProviderCa
   const results = await mapConcurrently(files, READ_CONCURRENCY, (file) => (cache ? cache.read(file, catalog) : checkFile(file, catalog, settings)));
   cache?.keepOnly(files);
   // A walk without problems is one a later reload of named entries can patch (inspectChangedEntries).
-  if (cache) cache.walk = problems.length === 0 ? { target, files, dirs } : undefined;
+  if (cache) cache.walk = problems.length === 0 ? countedWalk({ target, files, results, dirs, idCounts: new Map(), duplicateIds: 0, filesWithProblems: 0 }) : undefined;
   return inspection(target, files, results, problems);
 }
 
@@ -116,20 +116,35 @@ export interface ChangedEntry {
   name: string;
 }
 
+/** What a reload of named entries found. */
+export interface ChangedFiles {
+  /** What the files that changed (re-read, new, removed) declared before, and what they declare now. */
+  before: FileResult[];
+  after: FileResult[];
+  /** The problems of the whole directory now, as inspectPolicyDirectory gives them; none when it is valid. */
+  problems: PolicyProblem[];
+  manual: DeclaredManualCredential[];
+  discovery: DiscoveryConfig[];
+  /** The whole inspection (every policy, in walk order): built when asked, not on every reload. */
+  inspection(): PolicyInspection;
+}
+
 /**
  * The daemon's reload after a watcher named the entries that changed: re-checks those entries only
- * and reuses every other file's last result, without listing the tree or stat-ing its files. Gives
- * exactly what inspectPolicyDirectory would; undefined when the entries cannot pin the change down,
- * and the caller walks the whole directory: no earlier walk to patch (or it had problems), settings
- * changed, an entry that is or was a directory, a link or a link's target (a ConfigMap's `..data`
- * swap, a renamed directory), or an entry outside the walked directories.
+ * and keeps every other file's last result, without listing the tree, stat-ing its files or
+ * rebuilding the whole result (problems and duplicate ids are counted per file, so a valid result
+ * is known as such from the files that changed). Says exactly what inspectPolicyDirectory would.
+ * Undefined when the entries cannot pin the change down, and the caller walks the whole directory:
+ * no earlier walk to patch, settings changed, an entry that is or was a directory, a link or a
+ * link's target (a ConfigMap's `..data` swap, a renamed directory), or one outside the walked
+ * directories.
  */
 export async function inspectChangedEntries(
   target: string,
   catalog: ProviderCatalog,
   changed: ChangedEntry[],
   options: LoadOptions & { cache: PolicyFileCache },
-): Promise<PolicyInspection | undefined> {
+): Promise<ChangedFiles | undefined> {
   const cache = options.cache.forSettings(options.settings ?? operatorSettingsFromEnv());
   const walk = cache.walk;
   if (!walk || walk.target !== target) return undefined;
@@ -140,23 +155,78 @@ export async function inspectChangedEntries(
     if (logicalDir === undefined) return undefined;
     const file = join(logicalDir, name);
     const real = join(dir, name);
-    if (walk.dirs.has(real) || walk.files.some((f) => (f.file === file) !== (f.real === real) || f.file.startsWith(file + sep) || f.real.startsWith(real + sep))) return undefined;
+    // A link to it, a link it was, or files under it (it was a directory): only a walk can tell what changed.
+    const [fileDir, realDir] = [file + sep, real + sep];
+    if (walk.dirs.has(real) || walk.files.some((f) => (f.file === file) !== (f.real === real) || f.file.startsWith(fileDir) || f.real.startsWith(realDir))) return undefined;
     const now = await policyEntry(logicalDir, dir, name);
     if (now === 'walk') return undefined;
     if (now === 'none') removed.add(file);
     else reread.set(file, now);
   }
-  const kept = walk.files.filter((f) => !removed.has(f.file) && !reread.has(f.file));
-  const files = [...kept, ...reread.values()].sort((a, b) => walkOrder(a.file, b.file));
-  const results: FileResult[] = [];
-  for (const file of files) {
-    const result = reread.has(file.file) ? await cache.read(file, catalog) : cache.held(file);
-    if (!result) return undefined;
-    results.push(result);
+  const next: PolicyWalk = { ...walk, files: [...walk.files], results: [...walk.results] };
+  const before: FileResult[] = [];
+  const after: FileResult[] = [];
+  for (const file of removed) {
+    const i = next.files.findIndex((f) => f.file === file);
+    if (i < 0) continue;
+    before.push(next.results[i]!);
+    cache.forget(next.files[i]!);
+    next.files.splice(i, 1);
+    next.results.splice(i, 1);
   }
-  cache.keepOnly(files);
-  cache.walk = { target, files, dirs: walk.dirs };
-  return inspection(target, files, results, []);
+  for (const file of reread.values()) {
+    const result = await cache.read(file, catalog);
+    const i = next.files.findIndex((f) => f.file === file.file);
+    if (i >= 0 && next.results[i] === result) continue; // unchanged since the last reload
+    if (i >= 0) before.push(next.results[i]!);
+    after.push(result);
+    const at = i >= 0 ? i : insertionPoint(next.files, file.file);
+    next.files.splice(at, i >= 0 ? 1 : 0, file);
+    next.results.splice(at, i >= 0 ? 1 : 0, result);
+  }
+  count(next, before, -1);
+  count(next, after, +1);
+  cache.walk = next;
+  const { files, results } = next;
+  const whole = () => inspection(target, files, results, []);
+  return {
+    before,
+    after,
+    problems: next.duplicateIds > 0 || next.filesWithProblems > 0 || files.length === 0 ? whole().problems : [],
+    manual: results.flatMap((r) => r.manual),
+    discovery: results.flatMap((r) => r.discovery),
+    inspection: whole,
+  };
+}
+
+/** Where `file` goes among `files` (in walk order). */
+function insertionPoint(files: PolicyFile[], file: string): number {
+  let low = 0;
+  let high = files.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (walkOrder(files[mid]!.file, file) < 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+/** A walk with its counts: how often each id is declared (a duplicate is refused), how many files have problems. */
+function countedWalk(walk: PolicyWalk): PolicyWalk {
+  count(walk, walk.results, +1);
+  return walk;
+}
+
+function count(walk: PolicyWalk, results: FileResult[], by: 1 | -1): void {
+  for (const r of results) {
+    if (r.problems.length > 0) walk.filesWithProblems += by;
+    for (const { id } of [...r.policies, ...r.manual]) {
+      const n = (walk.idCounts.get(id) ?? 0) + by;
+      if (by > 0 ? n === 2 : n === 1) walk.duplicateIds += by;
+      if (n === 0) walk.idCounts.delete(id);
+      else walk.idCounts.set(id, n);
+    }
+  }
 }
 
 /** The inspection of a directory from its files' results, in walk order: duplicate ids across files are refused here. */
@@ -185,7 +255,7 @@ function inspection(target: string, files: PolicyFile[], results: FileResult[], 
 const READ_CONCURRENCY = 64;
 
 /** What one file declares, valid or not: the part of a PolicyInspection that comes from it. */
-type FileResult = Omit<PolicyInspection, 'problems'> & { problems: PolicyProblem[] };
+export type FileResult = Omit<PolicyInspection, 'problems'> & { problems: PolicyProblem[] };
 
 async function checkFile(file: PolicyFile, catalog: ProviderCatalog, settings: OperatorSettings): Promise<FileResult> {
   const r: FileResult = { policies: [], manual: [], discovery: [], problems: [], discoveryProblems: [], declared: [] };
@@ -233,8 +303,8 @@ export class PolicyFileCache {
       set walk(walk) {
         last.walk = walk;
       },
-      held(file) {
-        return entries.get(`${file.file}\0${file.real}`)?.result;
+      forget(file) {
+        entries.delete(`${file.file}\0${file.real}`);
       },
       async read(file, catalog) {
         const id = `${file.file}\0${file.real}`;
@@ -258,17 +328,23 @@ export class PolicyFileCache {
   }
 }
 
-/** The files and directories of the last walk without problems (directories by real path, to the name walked under). */
+/**
+ * The last walk without problems: its files in walk order with their results, its directories (by
+ * real path, to the name walked under), and counts that tell a valid set from the files that changed.
+ */
 interface PolicyWalk {
   target: string;
   files: PolicyFile[];
+  results: FileResult[];
   dirs: Map<string, string>;
+  idCounts: Map<string, number>;
+  duplicateIds: number;
+  filesWithProblems: number;
 }
 
 interface CacheView {
   read(file: PolicyFile, catalog: ProviderCatalog): Promise<FileResult>;
-  /** The last result of a file, without checking that it is unchanged. */
-  held(file: PolicyFile): FileResult | undefined;
+  forget(file: PolicyFile): void;
   keepOnly(files: PolicyFile[]): void;
   walk: PolicyWalk | undefined;
 }

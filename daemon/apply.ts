@@ -23,7 +23,7 @@ import { RECONCILE_LOCK, type InventoryEntry, type RotorStore } from '../store/i
 import { syncManualCredentials } from '../store/manual.js';
 import { inventoryEntry } from './inventory.js';
 import { reconcileDiscoverySchedule, reconcileReminderSchedule } from './job-schedules.js';
-import type { PolicySnapshot } from './policies.js';
+import type { PolicySet, PolicySetChange } from './policies.js';
 import {
   applyScheduleChanges,
   desiredSchedules,
@@ -62,11 +62,11 @@ export function applyPolicyDirectory(t: ApplyTarget, directory: PolicyDirectory,
   });
 }
 
-/** What an incremental apply writes: computed from two policy sets alone (pure). */
+/** What an incremental apply writes: computed from a reload's change and the set now (pure). */
 export interface PolicyChangePlan {
   /** The schedule changes of the policies concerned, planned against what the earlier set asked for. */
   schedules: ScheduleChange[];
-  /** The desired schedules of the policies concerned in the new set. */
+  /** The desired schedules of the policies concerned in the set now. */
   desired: DesiredSchedule[];
   /** Inventory rows of the policies added or changed. */
   upsert: InventoryEntry[];
@@ -76,61 +76,59 @@ export interface PolicyChangePlan {
 }
 
 /**
- * What changed from `before` to `after`. A policy whose object is the same in both came from a file
- * the reload did not re-read (unchanged); the others are compared by content: their schedule's
- * hash and paused state, their inventory row's hash. A group's members are offset by their place
- * among all its members (desiredSchedules), so a change in a group takes in every member of it.
+ * What to write after `change`, `now` being the set in force after it. The policies it names are
+ * compared by content (their schedule's hash and paused state, their inventory row's hash), so a
+ * file rewritten as it was writes nothing. A group's members are offset by their place among all
+ * its members (desiredSchedules): a change in a group takes in every member, before and after.
  */
-export function planPolicyChanges(before: PolicySnapshot, after: PolicySnapshot, providers: ApplyTarget['providers'], taskQueue: string): PolicyChangePlan {
-  const touched = new Set<string>();
-  for (const [id, p] of after.byId) if (before.byId.get(id) !== p) touched.add(id);
-  for (const id of before.byId.keys()) if (!after.byId.has(id)) touched.add(id);
+export function planPolicyChanges(change: PolicySetChange, now: PolicySet, providers: ApplyTarget['providers'], taskQueue: string): PolicyChangePlan {
   const groups = new Set<string>();
-  for (const id of touched) for (const p of [before.byId.get(id), after.byId.get(id)]) if (p?.group) groups.add(p.group);
-  const concerned = (set: PolicySnapshot): Policy[] => {
-    const found: Policy[] = [];
-    for (const p of set.byId.values()) if (touched.has(p.id) || (p.group !== undefined && groups.has(p.group))) found.push(p);
-    return found;
-  };
-  // Without groups the policies concerned are the touched ones, found without a pass over the set.
-  const pick = (set: PolicySnapshot): Policy[] =>
-    groups.size > 0 ? concerned(set) : [...touched].flatMap((id) => set.byId.get(id) ?? []);
-  const desired = desiredSchedules(pick(after), providers, taskQueue);
-  const earlier = desiredSchedules(pick(before), providers, taskQueue);
-  const schedules = planScheduleChanges(desired, earlier).filter((c) => c.kind !== 'unchanged');
-  const upsert: InventoryEntry[] = [];
-  for (const id of touched) {
-    const p = after.byId.get(id);
-    if (!p) continue;
-    const row = inventoryEntry(p);
-    const was = before.byId.get(id);
-    if (!was || inventoryEntry(was).policyHash !== row.policyHash) upsert.push(row);
+  for (const { before, after } of change.policies.values()) for (const p of [before, after]) if (p?.group) groups.add(p.group);
+  const earlier: Policy[] = [];
+  const later: Policy[] = [];
+  for (const { before, after } of change.policies.values()) {
+    if (before) earlier.push(before);
+    if (after) later.push(after);
   }
+  // The members no reload touched are the same in both sets: with the touched ones, each group whole.
+  for (const p of groups.size > 0 ? now.members(groups) : []) {
+    if (change.policies.has(p.id)) continue;
+    earlier.push(p);
+    later.push(p);
+  }
+  const desired = desiredSchedules(later, providers, taskQueue);
+  const schedules = planScheduleChanges(desired, desiredSchedules(earlier, providers, taskQueue)).filter((c) => c.kind !== 'unchanged');
+  const upsert: InventoryEntry[] = [];
+  for (const { before, after } of change.policies.values()) {
+    const row = after && inventoryEntry(after);
+    if (row && (!before || inventoryEntry(before).policyHash !== row.policyHash)) upsert.push(row);
+  }
+  const manual = now.manual();
   return {
     schedules,
     desired,
     upsert,
-    discoveryChanged: (before.discovery?.every ?? null) !== (after.discovery?.every ?? null),
-    remindersChanged: before.manual.length > 0 !== after.manual.length > 0,
-    manualChanged: before.manual.length !== after.manual.length || before.manual.some((m, i) => m !== after.manual[i]),
+    discoveryChanged: (change.discoveryBefore?.every ?? null) !== (now.discovery()?.every ?? null),
+    remindersChanged: change.manualBefore.length > 0 !== manual.length > 0,
+    manualChanged: change.manualBefore.length !== manual.length || change.manualBefore.some((m, i) => m !== manual[i]),
   };
 }
 
 /**
- * Applies only what changed from `before` (the set last applied in full or in part) to `after`:
+ * Applies only what `change` (a reload of the set `now`, from a set that was applied) changed:
  * describes and writes the schedules concerned (each re-checked against Temporal first, as in the
  * whole apply), upserts or retires their inventory rows, and the jobs and manual credentials only
  * when their inputs changed. Returns the schedule changes made.
  */
-export function applyPolicyChanges(t: ApplyTarget, before: PolicySnapshot, after: PolicySnapshot): Promise<ScheduleChange[]> {
-  const plan = planPolicyChanges(before, after, t.providers, t.taskQueue);
+export function applyPolicyChanges(t: ApplyTarget, change: PolicySetChange, now: PolicySet): Promise<ScheduleChange[]> {
+  const plan = planPolicyChanges(change, now, t.providers, t.taskQueue);
   return t.store.withAdvisoryLock(RECONCILE_LOCK, async () => {
     const { applied: changes, failures } = await applyScheduleChanges(t.client, plan.schedules, plan.desired);
-    if (plan.discoveryChanged) await reconcileDiscoverySchedule(t.client, after.discovery, t.taskQueue);
-    if (plan.remindersChanged) await reconcileReminderSchedule(t.client, after.manual.length, t.taskQueue);
+    if (plan.discoveryChanged) await reconcileDiscoverySchedule(t.client, now.discovery(), t.taskQueue);
+    if (plan.remindersChanged) await reconcileReminderSchedule(t.client, now.manual().length, t.taskQueue);
     await t.store.upsertCredentials(plan.upsert);
     await t.store.retireCredentials(changes.filter((c) => c.kind === 'delete').map((c) => c.credentialId));
-    if (plan.manualChanged) await syncManualCredentials(t.store, [...after.manual]);
+    if (plan.manualChanged) await syncManualCredentials(t.store, now.manual());
     if (failures.length > 0) throw new ScheduleApplyError(failures);
     return changes;
   });

@@ -16,7 +16,7 @@ import { ApiTokenTooShort, buildHttpServer, MIN_API_TOKEN_LENGTH, type HttpDeps,
 import { retryPendingLeaks, type WebhookDeps } from './github-webhook.js';
 import { registerSearchAttributes } from './history.js';
 import { RotorMetrics } from './metrics.js';
-import { PolicySet, type PolicySnapshot } from './policies.js';
+import { PolicySet, type PolicySetChange } from './policies.js';
 import { ScheduleApplyError, type ScheduleChange } from './schedules.js';
 import { applyPolicyChanges, applyPolicyDirectory } from './apply.js';
 import { createRotorWorkers, DEFAULT_SHUTDOWN_GRACE_MS, type WorkerDeps } from './worker.js';
@@ -88,18 +88,17 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const metrics = new RotorMetrics(store);
 
   /**
-   * Reconciles the set in force: in whole (every schedule listed, every row upserted) or, given the
-   * set last applied, only what changed since (applyPolicyChanges).
+   * Reconciles the set in force: in whole (every schedule listed, every row upserted) or, given what
+   * the last reload changed in a set that was applied, only that (applyPolicyChanges).
    */
-  const reconcileWith = async (applied: PolicySnapshot | undefined): Promise<ScheduleChange[]> => {
+  const reconcileWith = async (change: PolicySetChange | undefined): Promise<ScheduleChange[]> => {
     const target = { client, store, providers: o.providers, taskQueue: o.taskQueue };
-    const now = policies.snapshot();
-    const changes = applied
-      ? await applyPolicyChanges(target, applied, now)
+    const changes = change
+      ? await applyPolicyChanges(target, change, policies)
       : await applyPolicyDirectory(target, { policies: policies.all(), manual: policies.manual() }, policies.discovery());
     const changed = changes.filter((c) => c.kind !== 'unchanged');
     logger.info(
-      { policies: now.byId.size, manual: now.manual.length, changes: changed.map((c) => `${c.kind} ${c.scheduleId}`), whole: !applied },
+      { changedPolicies: change?.policies.size, manual: policies.manual().length, changes: changed.map((c) => `${c.kind} ${c.scheduleId}`), whole: !change },
       'schedules reconciled',
     );
     return changes;
@@ -110,18 +109,18 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   let failedRuns = 0;
   let retryTimer: NodeJS.Timeout | undefined;
   let stopped = false;
-  // The set as last applied without failure. A watched edit is reloaded and applied from it, entry
-  // by entry; without it (at start, after a failed run) everything is, since what Temporal and the
-  // store hold is then unknown.
-  let applied: PolicySnapshot | undefined;
+  // Whether the set in force was applied without failure. A watched edit is then reloaded and
+  // applied entry by entry; otherwise (at start, after a failed run) everything is, since what
+  // Temporal and the store hold is not known.
+  let applied = false;
   const retry = o.reconcileRetry ?? { initialMs: 1000, maxMs: 5 * 60_000 };
   const reconcileTimeoutMs = o.reconcileTimeoutMs ?? 2 * 60_000;
   // `watched`: what the watcher saw, the entries it named or 'unnamed'; undefined for a whole reconcile.
   const reconcileOnce = async (watched?: ChangedEntry[] | 'unnamed'): Promise<ReconcileOutcome> => {
     clearTimeout(retryTimer);
-    const from = watched ? applied : undefined;
+    let change: PolicySetChange | undefined;
     try {
-      if (from && Array.isArray(watched)) await policies.reloadEntries(watched);
+      if (watched && applied) change = await policies.reloadEntries(watched === 'unnamed' ? undefined : watched);
       else await policies.reload();
     } catch (error) {
       if (!(error instanceof PolicyLoadError)) return failed(error);
@@ -130,12 +129,12 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     }
     try {
       // A Temporal that hangs must not hold every later reconcile behind this one.
-      const changes = await connection.withDeadline(Date.now() + reconcileTimeoutMs, () => reconcileWith(from));
-      applied = policies.snapshot();
+      const changes = await connection.withDeadline(Date.now() + reconcileTimeoutMs, () => reconcileWith(change));
+      applied = true;
       failedRuns = 0;
       return { ok: true, changes };
     } catch (error) {
-      applied = undefined;
+      applied = false;
       return failed(error);
     }
   };

@@ -63,7 +63,6 @@ describe('the incremental apply', () => {
     await writeFile(join(dir, 'other.yaml'), policy('inc-o', 'schedule:\n  every: 30d'));
     const set = await PolicySet.load(dir, registry.catalog);
     await applyPolicyDirectory(target, { policies: set.all(), manual: set.manual() }, set.discovery());
-    const before = set.snapshot();
     const rowsBefore = new Map((await env.store.listCredentials()).map((c) => [c.id, c]));
 
     // One policy edited (a.yaml), one file removed (c.yaml), a third member joins the group: the
@@ -73,11 +72,11 @@ describe('the incremental apply', () => {
     await rm(join(dir, 'c.yaml'));
     await writeFile(join(dir, 'ledger.yaml'), [grouped('inc-l1'), grouped('inc-l2'), grouped('inc-l3')].join('\n---\n'));
     const root = await realpath(dir);
-    await set.reloadEntries(['a.yaml', 'c.yaml', 'ledger.yaml'].map((name) => ({ dir: root, name })));
+    const change = await set.reloadEntries(['a.yaml', 'c.yaml', 'ledger.yaml'].map((name) => ({ dir: root, name })));
 
     const calls = countScheduleCalls();
     const upserts = vi.spyOn(env.store, 'upsertCredentials');
-    const changes = await applyPolicyChanges(target, before, set.snapshot());
+    const changes = await applyPolicyChanges(target, change, set);
 
     expect(changes.map((c) => `${c.kind} ${c.scheduleId}`).sort()).toEqual(
       ['update inc-a', 'delete inc-c', 'update inc-l2', 'create inc-l3'].map((c) => c.replace(' ', ' rotor/')).sort(),
@@ -110,15 +109,16 @@ describe('the incremental apply', () => {
   it('a file rewritten with the same content writes nothing', async () => {
     const set = await PolicySet.load(dir, registry.catalog);
     await applyPolicyDirectory(target, { policies: set.all(), manual: set.manual() }, set.discovery());
-    const before = set.snapshot();
+    const before = set.get('inc-a');
     const text = [policy('inc-a', 'schedule:\n  every: 7d'), policy('inc-b', 'schedule:\n  every: 30d')].join('\n---\n');
     await rm(join(dir, 'a.yaml'));
     await writeFile(join(dir, 'a.yaml'), text); // a new inode: re-read, new objects, same content
-    await set.reloadEntries([{ dir: await realpath(dir), name: 'a.yaml' }]);
-    expect(set.get('inc-a')).not.toBe(before.byId.get('inc-a'));
+    const change = await set.reloadEntries([{ dir: await realpath(dir), name: 'a.yaml' }]);
+    expect(set.get('inc-a')).not.toBe(before);
+    expect([...change.policies.keys()].sort()).toEqual(['inc-a', 'inc-b']);
     const calls = countScheduleCalls();
     const upserts = vi.spyOn(env.store, 'upsertCredentials');
-    expect(await applyPolicyChanges(target, before, set.snapshot())).toEqual([]);
+    expect(await applyPolicyChanges(target, change, set)).toEqual([]);
     expect(calls).toEqual({ list: 0, described: [], written: [] });
     expect(upserts.mock.calls.flatMap(([rows]) => rows)).toEqual([]);
   });
