@@ -131,6 +131,11 @@ export class PolicySet {
     return this.#manual;
   }
 
+  /** How many policies are in force. */
+  get size(): number {
+    return this.#byId.size;
+  }
+
   get(id: string): Policy | undefined {
     return this.#byId.get(id);
   }

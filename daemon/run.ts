@@ -98,7 +98,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       : await applyPolicyDirectory(target, { policies: policies.all(), manual: policies.manual() }, policies.discovery());
     const changed = changes.filter((c) => c.kind !== 'unchanged');
     logger.info(
-      { changedPolicies: change?.policies.size, manual: policies.manual().length, changes: changed.map((c) => `${c.kind} ${c.scheduleId}`), whole: !change },
+      { policies: policies.size, manual: policies.manual().length, changes: changed.map((c) => `${c.kind} ${c.scheduleId}`), whole: !change },
       'schedules reconciled',
     );
     return changes;
@@ -217,7 +217,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       }, o.leakRetryEveryMs ?? 10_000)
     : undefined;
   process.on('SIGHUP', onHup);
-  logger.info({ http: httpAddress, taskQueue: o.taskQueue, policies: policies.all().length }, 'rotor daemon started');
+  logger.info({ http: httpAddress, taskQueue: o.taskQueue, policies: policies.size }, 'rotor daemon started');
 
   return {
     httpAddress,
