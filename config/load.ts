@@ -6,7 +6,8 @@ import { quotedTypeName } from './secret-ref.js';
 import { isDiscoveryDocument, parseDiscoveryDocument, type DiscoveryConfig } from './discovery.js';
 import { isManualCredentialDocument, parseManualCredentialDocument, type ManualCredential } from './manual-credential.js';
 import { stat } from 'node:fs/promises';
-import { listPolicyFiles, readPolicyFile, type PolicyFile } from './policy-files.js';
+import { join, sep } from 'node:path';
+import { listPolicyFiles, policyEntry, readPolicyFile, walkOrder, type PolicyFile } from './policy-files.js';
 import { operatorSettingsFromEnv, type OperatorSettings } from './operator.js';
 import { isSecretRef, secretRefRefusal } from './secret-ref.js';
 import { cronProblems, everyProblems } from './schedule.js';
@@ -99,19 +100,146 @@ export async function loadPolicyDirectory(target: string, catalog: ProviderCatal
 export async function inspectPolicyDirectory(target: string, catalog: ProviderCatalog, options: LoadOptions = {}): Promise<PolicyInspection> {
   const settings = options.settings ?? operatorSettingsFromEnv();
   const problems: PolicyProblem[] = [];
-  const found: PolicyInspection = { policies: [], manual: [], discovery: [], problems: [], discoveryProblems: [], declared: [] };
-  const files = await listPolicyFiles(target, problems);
+  const dirs = new Map<string, string>();
+  const files = await listPolicyFiles(target, problems, dirs);
   const cache = options.cache?.forSettings(settings);
   const results = await mapConcurrently(files, READ_CONCURRENCY, (file) => (cache ? cache.read(file, catalog) : checkFile(file, catalog, settings)));
+  cache?.keepOnly(files);
+  // A walk without problems is one a later reload of named entries can patch (inspectChangedEntries).
+  if (cache) cache.walk = problems.length === 0 ? countedWalk({ target, files, results, dirs, idCounts: new Map(), duplicateIds: 0, filesWithProblems: 0 }) : undefined;
+  return inspection(target, files, results, problems);
+}
+
+/** A change a watcher saw: the entry `name` of the directory whose real path is `dir`. */
+export interface ChangedEntry {
+  dir: string;
+  name: string;
+}
+
+/** What a reload of named entries found. */
+export interface ChangedFiles {
+  /** What the files that changed (re-read, new, removed) declared before, and what they declare now. */
+  before: FileResult[];
+  after: FileResult[];
+  /** The problems of the whole directory now, as inspectPolicyDirectory gives them; none when it is valid. */
+  problems: PolicyProblem[];
+  manual: DeclaredManualCredential[];
+  discovery: DiscoveryConfig[];
+  /** The whole inspection (every policy, in walk order): built when asked, not on every reload. */
+  inspection(): PolicyInspection;
+}
+
+/**
+ * The daemon's reload after a watcher named the entries that changed: re-checks those entries only
+ * and keeps every other file's last result, without listing the tree, stat-ing its files or
+ * rebuilding the whole result (problems and duplicate ids are counted per file, so a valid result
+ * is known as such from the files that changed). Says exactly what inspectPolicyDirectory would.
+ * Undefined when the entries cannot pin the change down, and the caller walks the whole directory:
+ * no earlier walk to patch, settings changed, an entry that is or was a directory, a link or a
+ * link's target (a ConfigMap's `..data` swap, a renamed directory), or one outside the walked
+ * directories.
+ */
+export async function inspectChangedEntries(
+  target: string,
+  catalog: ProviderCatalog,
+  changed: ChangedEntry[],
+  options: LoadOptions & { cache: PolicyFileCache },
+): Promise<ChangedFiles | undefined> {
+  const cache = options.cache.forSettings(options.settings ?? operatorSettingsFromEnv());
+  const walk = cache.walk;
+  if (!walk || walk.target !== target) return undefined;
+  const reread = new Map<string, PolicyFile>();
+  const removed = new Set<string>();
+  for (const { dir, name } of changed) {
+    const logicalDir = walk.dirs.get(dir);
+    if (logicalDir === undefined) return undefined;
+    const file = join(logicalDir, name);
+    const real = join(dir, name);
+    // A link to it, a link it was, or files under it (it was a directory): only a walk can tell what changed.
+    const [fileDir, realDir] = [file + sep, real + sep];
+    if (walk.dirs.has(real) || walk.files.some((f) => (f.file === file) !== (f.real === real) || f.file.startsWith(fileDir) || f.real.startsWith(realDir))) return undefined;
+    const now = await policyEntry(logicalDir, dir, name);
+    if (now === 'walk') return undefined;
+    if (now === 'none') removed.add(file);
+    else reread.set(file, now);
+  }
+  const next: PolicyWalk = { ...walk, files: [...walk.files], results: [...walk.results] };
+  const before: FileResult[] = [];
+  const after: FileResult[] = [];
+  for (const file of removed) {
+    const i = next.files.findIndex((f) => f.file === file);
+    if (i < 0) continue;
+    before.push(next.results[i]!);
+    cache.forget(next.files[i]!);
+    next.files.splice(i, 1);
+    next.results.splice(i, 1);
+  }
+  for (const file of reread.values()) {
+    const result = await cache.read(file, catalog);
+    const i = next.files.findIndex((f) => f.file === file.file);
+    if (i >= 0 && next.results[i] === result) continue; // unchanged since the last reload
+    if (i >= 0) before.push(next.results[i]!);
+    after.push(result);
+    const at = i >= 0 ? i : insertionPoint(next.files, file.file);
+    next.files.splice(at, i >= 0 ? 1 : 0, file);
+    next.results.splice(at, i >= 0 ? 1 : 0, result);
+  }
+  count(next, before, -1);
+  count(next, after, +1);
+  cache.walk = next;
+  const { files, results } = next;
+  const whole = () => inspection(target, files, results, []);
+  return {
+    before,
+    after,
+    problems: next.duplicateIds > 0 || next.filesWithProblems > 0 || files.length === 0 ? whole().problems : [],
+    manual: results.flatMap((r) => r.manual),
+    discovery: results.flatMap((r) => r.discovery),
+    inspection: whole,
+  };
+}
+
+/** Where `file` goes among `files` (in walk order). */
+function insertionPoint(files: PolicyFile[], file: string): number {
+  let low = 0;
+  let high = files.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (walkOrder(files[mid]!.file, file) < 0) low = mid + 1;
+    else high = mid;
+  }
+  return low;
+}
+
+/** A walk with its counts: how often each id is declared (a duplicate is refused), how many files have problems. */
+function countedWalk(walk: PolicyWalk): PolicyWalk {
+  count(walk, walk.results, +1);
+  return walk;
+}
+
+function count(walk: PolicyWalk, results: FileResult[], by: 1 | -1): void {
+  for (const r of results) {
+    if (r.problems.length > 0) walk.filesWithProblems += by;
+    for (const { id } of [...r.policies, ...r.manual]) {
+      const n = (walk.idCounts.get(id) ?? 0) + by;
+      if (by > 0 ? n === 2 : n === 1) walk.duplicateIds += by;
+      if (n === 0) walk.idCounts.delete(id);
+      else walk.idCounts.set(id, n);
+    }
+  }
+}
+
+/** The inspection of a directory from its files' results, in walk order: duplicate ids across files are refused here. */
+function inspection(target: string, files: PolicyFile[], results: FileResult[], problems: PolicyProblem[]): PolicyInspection {
+  const found: PolicyInspection = { policies: [], manual: [], discovery: [], problems: [], discoveryProblems: [], declared: [] };
   for (const r of results) {
     problems.push(...r.problems);
-    found.policies.push(...r.policies);
+    for (const p of r.policies) found.policies.push(p);
     found.manual.push(...r.manual);
     found.discovery.push(...r.discovery);
     found.discoveryProblems.push(...r.discoveryProblems);
-    found.declared.push(...r.declared);
+    for (const d of r.declared) found.declared.push(d);
   }
-  cache?.keepOnly(files);
   const seen = new Map<string, string>();
   for (const { id, source } of [...found.policies, ...found.manual]) {
     const earlier = seen.get(id);
@@ -127,7 +255,7 @@ export async function inspectPolicyDirectory(target: string, catalog: ProviderCa
 const READ_CONCURRENCY = 64;
 
 /** What one file declares, valid or not: the part of a PolicyInspection that comes from it. */
-type FileResult = Omit<PolicyInspection, 'problems'> & { problems: PolicyProblem[] };
+export type FileResult = Omit<PolicyInspection, 'problems'> & { problems: PolicyProblem[] };
 
 async function checkFile(file: PolicyFile, catalog: ProviderCatalog, settings: OperatorSettings): Promise<FileResult> {
   const r: FileResult = { policies: [], manual: [], discovery: [], problems: [], discoveryProblems: [], declared: [] };
@@ -156,14 +284,28 @@ async function mapConcurrently<T, R>(items: T[], limit: number, work: (item: T) 
 export class PolicyFileCache {
   #entries = new Map<string, { stamp: string; result: FileResult }>();
   #settingsKey = '';
+  #last: { walk?: PolicyWalk } = {};
 
   /** @internal the cache for one reload under `settings`. */
-  forSettings(settings: OperatorSettings): { read(file: PolicyFile, catalog: ProviderCatalog): Promise<FileResult>; keepOnly(files: PolicyFile[]): void } {
+  forSettings(settings: OperatorSettings): CacheView {
     const key = JSON.stringify(settings, (_key, value: unknown) => (value instanceof Set ? [...value] : value));
-    if (key !== this.#settingsKey) this.#entries.clear();
+    if (key !== this.#settingsKey) {
+      this.#entries.clear();
+      this.#last = {};
+    }
     this.#settingsKey = key;
     const entries = this.#entries;
+    const last = this.#last;
     return {
+      get walk() {
+        return last.walk;
+      },
+      set walk(walk) {
+        last.walk = walk;
+      },
+      forget(file) {
+        entries.delete(`${file.file}\0${file.real}`);
+      },
       async read(file, catalog) {
         const id = `${file.file}\0${file.real}`;
         const info = await stat(file.real, { bigint: true }).catch(() => undefined);
@@ -184,6 +326,27 @@ export class PolicyFileCache {
   get size(): number {
     return this.#entries.size;
   }
+}
+
+/**
+ * The last walk without problems: its files in walk order with their results, its directories (by
+ * real path, to the name walked under), and counts that tell a valid set from the files that changed.
+ */
+interface PolicyWalk {
+  target: string;
+  files: PolicyFile[];
+  results: FileResult[];
+  dirs: Map<string, string>;
+  idCounts: Map<string, number>;
+  duplicateIds: number;
+  filesWithProblems: number;
+}
+
+interface CacheView {
+  read(file: PolicyFile, catalog: ProviderCatalog): Promise<FileResult>;
+  forget(file: PolicyFile): void;
+  keepOnly(files: PolicyFile[]): void;
+  walk: PolicyWalk | undefined;
 }
 
 /**

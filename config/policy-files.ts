@@ -9,7 +9,7 @@
  * in files its writers do not control.
  */
 import { constants } from 'node:fs';
-import { open, readdir, readlink, realpath, stat } from 'node:fs/promises';
+import { lstat, open, readdir, readlink, realpath, stat } from 'node:fs/promises';
 import { join, relative, isAbsolute, sep } from 'node:path';
 import type { PolicyProblem } from './problems.js';
 
@@ -34,8 +34,9 @@ export function isHidden(name: string): boolean {
 /**
  * The policy files under `target` (a file or a directory), sorted by name, each real file once.
  * Problems (links that leave the directory, dangling links, non-regular files) go to `problems`.
+ * `walked`, when given, receives each directory walked: its real path and the name it was walked under.
  */
-export async function listPolicyFiles(target: string, problems: PolicyProblem[]): Promise<PolicyFile[]> {
+export async function listPolicyFiles(target: string, problems: PolicyProblem[], walked?: Map<string, string>): Promise<PolicyFile[]> {
   const info = await stat(target).catch(() => undefined);
   if (!info) {
     problems.push({ file: target, path: '', message: 'no such file or directory' });
@@ -50,6 +51,7 @@ export async function listPolicyFiles(target: string, problems: PolicyProblem[])
   // `dirReal` is `dir` with every link resolved: a plain entry's real path is then dirReal/name, no
   // realpath call per file (a directory of 10,000 files lists in milliseconds).
   const walk = async (dir: string, dirReal: string, depth: number): Promise<void> => {
+    walked?.set(dirReal, dir);
     let entries;
     try {
       entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -101,6 +103,29 @@ export async function listPolicyFiles(target: string, problems: PolicyProblem[])
   };
   await walk(target, rootReal, 0);
   return found;
+}
+
+/**
+ * What the entry `name` of a walked directory (`dir`, whose real path is `dirReal`) is now, for a
+ * reload that re-checks only the entries a watcher named: a policy file; 'none' when the walk
+ * would take nothing from it (gone, hidden, not *.yaml / *.yml); 'walk' when only the walk can
+ * tell (a directory, a link, anything but a regular file).
+ */
+export async function policyEntry(dir: string, dirReal: string, name: string): Promise<PolicyFile | 'none' | 'walk'> {
+  const real = join(dirReal, name);
+  const info = await lstat(real).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? 'gone' : 'walk'));
+  if (info === 'gone') return 'none';
+  if (info === 'walk' || !info.isFile()) return 'walk';
+  if (isHidden(name) || !POLICY_EXTENSION.test(name)) return 'none';
+  return { file: join(dir, name), real };
+}
+
+/** Compares two files in the walk's order: directory by directory, each sorted by name. */
+export function walkOrder(a: string, b: string): number {
+  const x = a.split(sep);
+  const y = b.split(sep);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) if (x[i] !== y[i]) return x[i]! < y[i]! ? -1 : 1;
+  return x.length - y.length;
 }
 
 function inside(root: string, path: string): boolean {

@@ -8,15 +8,21 @@
  * a directory watch reports changes to any entry in it, whatever inode the entry has now, which a
  * watch on a file cannot (it follows the old inode after a rename). The set of watched
  * directories (every directory of the tree, and the directory holding each symlinked file's real
- * target, such as a ConfigMap's `..<timestamp>`) is worked out again after every change. Any event
- * triggers a re-read of the whole directory, debounced; the reconciler's hashes make an
- * unchanged result a no-op. Chokidar was considered: it adds a dependency and watches symlink
+ * target, such as a ConfigMap's `..<timestamp>`) is worked out again after every change. Events
+ * are debounced and handed on as the entries they name, so the reload re-checks only those
+ * (PolicySet.reloadEntries); a batch that cannot name them (an event without a file name, a watch
+ * that failed, more entries than MAX_NAMED_ENTRIES: the kernel may have dropped some) is handed on
+ * as undefined, for a walk of the whole directory. Chokidar was considered: it adds a dependency and watches symlink
  * targets by path, while the ConfigMap case needs exactly the directory-level view used here.
  */
 import { watch, type FSWatcher } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isHidden, listPolicyFiles } from '../config/policy-files.js';
+import type { ChangedEntry } from '../config/load.js';
+
+/** More entries than this in one batch are re-read by a walk of the whole directory: a walk is then as cheap, and safe. */
+const MAX_NAMED_ENTRIES = 1000;
 
 export interface PolicyWatcher {
   /** Resolves once the first set of directories is watched. */
@@ -48,11 +54,16 @@ async function directoriesToWatch(root: string): Promise<Set<string>> {
   return dirs;
 }
 
-/** Calls `onChange` (debounced) after any change to the policies under `root`. */
-export function watchPolicyDirectory(root: string, onChange: () => void, options: { debounceMs?: number } = {}): PolicyWatcher {
+/**
+ * Calls `onChange` (debounced) after any change to the policies under `root`, with the entries the
+ * events named (each directory by its real path), or undefined when they cannot all be named.
+ */
+export function watchPolicyDirectory(root: string, onChange: (changed: ChangedEntry[] | undefined) => void, options: { debounceMs?: number } = {}): PolicyWatcher {
   const watchers = new Map<string, FSWatcher>();
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
+  let named = new Map<string, ChangedEntry>();
+  let unnamed = false;
 
   const drop = (dir: string) => {
     watchers.get(dir)?.close();
@@ -65,20 +76,26 @@ export function watchPolicyDirectory(root: string, onChange: () => void, options
     for (const dir of wanted) {
       if (watchers.has(dir)) continue;
       try {
-        const w = watch(dir, { persistent: false }, changed);
-        w.on('error', () => drop(dir)); // the directory went away; the next refresh decides
+        const w = watch(dir, { persistent: false }, (_event, name) => changed(dir, name));
+        // The directory went away; the next refresh decides what to watch, and a walk what changed.
+        w.on('error', () => (drop(dir), changed(dir, null)));
         watchers.set(dir, w);
       } catch {
         // Gone between listing and watching: the event that removed it triggers a refresh.
       }
     }
   };
-  function changed() {
+  function changed(dir: string, name: string | null) {
     if (closed) return;
+    if (name === null || named.size >= MAX_NAMED_ENTRIES) unnamed = true;
+    else named.set(`${dir}\0${name}`, { dir, name });
     clearTimeout(timer);
     timer = setTimeout(() => {
+      const batch = unnamed ? undefined : [...named.values()];
+      named = new Map();
+      unnamed = false;
       void refresh().then(() => {
-        if (!closed) onChange();
+        if (!closed) onChange(batch);
       });
     }, options.debounceMs ?? 500);
   }

@@ -6,7 +6,7 @@
  */
 import { Client } from '@temporalio/client';
 import type { Worker } from '@temporalio/worker';
-import { formatProblem, PolicyLoadError } from '../config/load.js';
+import { formatProblem, PolicyLoadError, type ChangedEntry } from '../config/load.js';
 import type { Logger } from '../lib/logger.js';
 import type { ProviderRegistry } from '../providers/registry.js';
 import { RotorStore } from '../store/index.js';
@@ -16,9 +16,9 @@ import { ApiTokenTooShort, buildHttpServer, MIN_API_TOKEN_LENGTH, type HttpDeps,
 import { retryPendingLeaks, type WebhookDeps } from './github-webhook.js';
 import { registerSearchAttributes } from './history.js';
 import { RotorMetrics } from './metrics.js';
-import { PolicySet } from './policies.js';
+import { PolicySet, type PolicySetChange } from './policies.js';
 import { ScheduleApplyError, type ScheduleChange } from './schedules.js';
-import { applyPolicyDirectory } from './apply.js';
+import { applyPolicyChanges, applyPolicyDirectory } from './apply.js';
 import { createRotorWorkers, DEFAULT_SHUTDOWN_GRACE_MS, type WorkerDeps } from './worker.js';
 import { watchPolicyDirectory } from './policy-watcher.js';
 import { closeProviderConnections } from '../providers/connection-pools.js';
@@ -48,6 +48,8 @@ export interface DaemonOptions {
   reconcileRetry?: { initialMs: number; maxMs: number };
   /** How long one reconcile may wait on Temporal (default 2 min). */
   reconcileTimeoutMs?: number;
+  /** How often the whole directory is reconciled, whatever the watcher saw (default 15 min). */
+  fullReconcileEveryMs?: number;
   /** A pre-built workflow bundle (tests); otherwise bundled from source at start. */
   workflowBundle?: WorkerDeps['workflowBundle'];
   /** How long in-flight activities may finish after stop() is called (default 30 s). */
@@ -85,13 +87,18 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const native = await connectTemporalWorker(o.temporal);
   const metrics = new RotorMetrics(store);
 
-  const reconcileWith = async (): Promise<ScheduleChange[]> => {
-    const directory = { policies: policies.all(), manual: policies.manual() };
-    const discovery = policies.discovery();
-    const changes = await applyPolicyDirectory({ client, store, providers: o.providers, taskQueue: o.taskQueue }, directory, discovery);
+  /**
+   * Reconciles the set in force: in whole (every schedule listed, every row upserted) or, given what
+   * the last reload changed in a set that was applied, only that (applyPolicyChanges).
+   */
+  const reconcileWith = async (change: PolicySetChange | undefined): Promise<ScheduleChange[]> => {
+    const target = { client, store, providers: o.providers, taskQueue: o.taskQueue };
+    const changes = change
+      ? await applyPolicyChanges(target, change, policies)
+      : await applyPolicyDirectory(target, { policies: policies.all(), manual: policies.manual() }, policies.discovery());
     const changed = changes.filter((c) => c.kind !== 'unchanged');
     logger.info(
-      { policies: directory.policies.length, manual: directory.manual.length, changes: changed.map((c) => `${c.kind} ${c.scheduleId}`) },
+      { policies: policies.size, manual: policies.manual().length, changes: changed.map((c) => `${c.kind} ${c.scheduleId}`), whole: !change },
       'schedules reconciled',
     );
     return changes;
@@ -102,12 +109,19 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   let failedRuns = 0;
   let retryTimer: NodeJS.Timeout | undefined;
   let stopped = false;
+  // Whether the set in force was applied without failure. A watched edit is then reloaded and
+  // applied entry by entry; otherwise (at start, after a failed run) everything is, since what
+  // Temporal and the store hold is not known.
+  let applied = false;
   const retry = o.reconcileRetry ?? { initialMs: 1000, maxMs: 5 * 60_000 };
   const reconcileTimeoutMs = o.reconcileTimeoutMs ?? 2 * 60_000;
-  const reconcileOnce = async (): Promise<ReconcileOutcome> => {
+  // `watched`: what the watcher saw, the entries it named or 'unnamed'; undefined for a whole reconcile.
+  const reconcileOnce = async (watched?: ChangedEntry[] | 'unnamed'): Promise<ReconcileOutcome> => {
     clearTimeout(retryTimer);
+    let change: PolicySetChange | undefined;
     try {
-      await policies.reload();
+      if (watched && applied) change = await policies.reloadEntries(watched === 'unnamed' ? undefined : watched);
+      else await policies.reload();
     } catch (error) {
       if (!(error instanceof PolicyLoadError)) return failed(error);
       logger.error({ problems: error.problems.map(formatProblem) }, 'policies refused; nothing changed');
@@ -115,10 +129,12 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     }
     try {
       // A Temporal that hangs must not hold every later reconcile behind this one.
-      const changes = await connection.withDeadline(Date.now() + reconcileTimeoutMs, () => reconcileWith());
+      const changes = await connection.withDeadline(Date.now() + reconcileTimeoutMs, () => reconcileWith(change));
+      applied = true;
       failedRuns = 0;
       return { ok: true, changes };
     } catch (error) {
+      applied = false;
       return failed(error);
     }
   };
@@ -132,8 +148,8 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     if (!stopped) retryTimer = setTimeout(() => void reconcile(), delayMs);
     return { ok: false, changes: [], error: message };
   };
-  const reconcile = (): Promise<ReconcileOutcome> => {
-    const run = queue.then(reconcileOnce);
+  const reconcile = (watched?: ChangedEntry[] | 'unnamed'): Promise<ReconcileOutcome> => {
+    const run = queue.then(() => reconcileOnce(watched));
     queue = run.catch(() => undefined);
     return run;
   };
@@ -183,9 +199,14 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   });
   const httpAddress = await http.listen({ host: o.http.host, port: o.http.port });
 
-  const watcher = watchPolicyDirectory(o.policyDir, () => void reconcile());
+  // Entries the watcher could not name are reloaded by a walk of the whole directory.
+  const watcher = watchPolicyDirectory(o.policyDir, (changed) => void reconcile(changed ?? 'unnamed'));
   await watcher.ready;
+  // SIGHUP asks to look at everything again: a whole reconcile, like the start.
   const onHup = () => void reconcile();
+  // The safety net of the watched reconciles, which trust the events and the set last applied: a
+  // change the watcher missed (the kernel drops events when its queue overflows), drift in Temporal.
+  const fullTimer = setInterval(() => void reconcile(), o.fullReconcileEveryMs ?? 15 * 60_000);
   // A leak whose emergency Temporal could not take (it was down) is tried again until it starts.
   let leakRetry: Promise<unknown> | undefined;
   const leakTimer = webhook
@@ -196,17 +217,18 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
       }, o.leakRetryEveryMs ?? 10_000)
     : undefined;
   process.on('SIGHUP', onHup);
-  logger.info({ http: httpAddress, taskQueue: o.taskQueue, policies: policies.all().length }, 'rotor daemon started');
+  logger.info({ http: httpAddress, taskQueue: o.taskQueue, policies: policies.size }, 'rotor daemon started');
 
   return {
     httpAddress,
-    reconcile,
+    reconcile: () => reconcile(),
     async stop() {
       draining = true;
       stopped = true;
       process.off('SIGHUP', onHup);
       watcher.close();
       clearTimeout(retryTimer);
+      clearInterval(fullTimer);
       clearInterval(leakTimer);
       await leakRetry;
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();

@@ -2,15 +2,20 @@
  * Scale of planning: what `rotor plan` computes — load and validate every policy file, derive each
  * schedule, diff against what Temporal holds — for many generated policies (10 per file). Half of
  * them are "already scheduled" (unchanged), a tenth changed, the rest new, plus some to delete.
+ * Then the daemon after one file changed: the reload of the entry its watcher names and the plan of
+ * what to write (applyPolicyChanges without its Temporal and store calls, a handful for one file),
+ * beside the whole reload and the local part of the whole apply it replaces.
  */
-import { mkdtemp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { CORE_SCHEMA, loadAll } from 'js-yaml';
 import { PolicySchema } from '../../config/policy.js';
 import { PolicySet } from '../../daemon/policies.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPolicies } from '../../config/load.js';
-import { desiredSchedule, planScheduleChanges, type ExistingSchedule } from '../../daemon/schedules.js';
+import { desiredSchedule, desiredSchedules, planScheduleChanges, type ExistingSchedule } from '../../daemon/schedules.js';
+import { planPolicyChanges } from '../../daemon/apply.js';
+import { inventoryEntry } from '../../daemon/inventory.js';
 import { registry } from '../../providers/registry.js';
 import { measure, numberArg, report, round } from '../lib.js';
 
@@ -104,10 +109,26 @@ try {
   }));
   for (let i = 0; i < n / 100; i++) existing.push({ scheduleId: `rotor/gone-${i}`, hash: 'x', paused: false });
   const plan = await measure(async () => planScheduleChanges(desire.value, existing));
-  // The daemon's reload after one file changed (PolicySet keeps each file's result).
+  // The daemon after one file changed (its 10 policies' cadence): PolicySet keeps each file's
+  // result and the last walk; the watcher names the entry; only the changed policies are planned.
   const set = await PolicySet.load(dir, registry.catalog);
-  await writeFile(join(dir, 'team-0', 'policies-0.yaml'), Array.from({ length: PER_FILE }, (_, k) => policy(k).replace('every: 3', 'every: 4')).join('---\n'));
-  const reload = await measure(() => set.reload());
+  const edit = (from: string, to: string) =>
+    writeFile(join(dir, 'team-0', 'policies-0.yaml'), Array.from({ length: PER_FILE }, (_, k) => policy(k).replace(from, to)).join('---\n'));
+  await edit('every: 3', 'every: 4');
+  const teamDir = await realpath(join(dir, 'team-0'));
+  const daemonPath = await measure(async () => {
+    const change = await set.reloadEntries([{ dir: teamDir, name: 'policies-0.yaml' }]);
+    return { change, plan: planPolicyChanges(change, set, registry, 'rotor') };
+  });
+  // What it replaces: a walk of the whole directory, then the whole apply's local work (every
+  // desired schedule, the plan against a Temporal listing them all, every inventory row).
+  await edit('every: 3', 'every: 5');
+  const wholeReload = await measure(() => set.reload());
+  const wholeApplyLocal = await measure(async () => {
+    const desired = desiredSchedules(wholeReload.value, registry, 'rotor');
+    const planned = planScheduleChanges(desired, desired);
+    return { planned: planned.length, rows: wholeReload.value.map(inventoryEntry).length };
+  });
   const kinds: Record<string, number> = {};
   for (const c of plan.value) kinds[c.kind] = (kinds[c.kind] ?? 0) + 1;
   report({
@@ -122,8 +143,13 @@ try {
     loadCpuMs,
     floorCpuMs,
     loadToFloorCpu: round(loadCpuMs / floorCpuMs, 2),
-    reloadOneFileChangedMs: reload.wallMs,
-    reloadPolicies: reload.value.length,
+    reloadOneFileChangedMs: daemonPath.wallMs,
+    reloadOneFileChangedCpuMs: daemonPath.cpuMs,
+    reloadChangedPolicies: daemonPath.value.change.policies.size,
+    reloadScheduleChanges: daemonPath.value.plan.schedules.length,
+    reloadInventoryRows: daemonPath.value.plan.upsert.length,
+    wholeReloadOneFileChangedMs: wholeReload.wallMs,
+    wholeApplyLocalMs: wholeApplyLocal.wallMs,
     desiredScheduleMs: desire.wallMs,
     planChangesMs: plan.wallMs,
     totalPlanMs: load.wallMs + desire.wallMs + plan.wallMs,

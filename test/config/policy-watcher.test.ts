@@ -6,11 +6,11 @@
  * change, later edits are still seen.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, realpath, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { loadPolicies } from '../../config/load.js';
+import { loadPolicies, type ChangedEntry } from '../../config/load.js';
 import { registry } from '../../providers/registry.js';
 import { watchPolicyDirectory, type PolicyWatcher } from '../../daemon/policy-watcher.js';
 import { tempDir, validPolicy, writeConfigMap } from './fixtures.js';
@@ -19,10 +19,13 @@ let dir: string;
 let remove: () => Promise<void>;
 let watcher: PolicyWatcher | undefined;
 let changes = 0;
+/** What each report named: the entries, or undefined (a walk of the whole directory is asked for). */
+let reports: Array<ChangedEntry[] | undefined> = [];
 
 beforeEach(async () => {
   ({ dir, remove } = await tempDir('rotor-watch-'));
   changes = 0;
+  reports = [];
 });
 afterEach(async () => {
   watcher?.close();
@@ -31,7 +34,7 @@ afterEach(async () => {
 });
 
 async function startWatching(): Promise<void> {
-  watcher = watchPolicyDirectory(dir, () => changes++, { debounceMs: 50 });
+  watcher = watchPolicyDirectory(dir, (named) => (reports.push(named), changes++), { debounceMs: 50 });
   await watcher.ready;
 }
 
@@ -81,11 +84,26 @@ describe('the policy watcher', () => {
     expect(await every()).toEqual(['b-db:6d']);
   });
 
+  it('names the entries that changed, each directory by its real path', async () => {
+    await mkdir(join(dir, 'team'));
+    await writeFile(join(dir, 'team', 'a.yaml'), withEvery('a-db', '30d'));
+    await startWatching();
+    await seen(() => writeFile(join(dir, 'team', 'a.yaml'), withEvery('a-db', '7d')));
+    await seen(() => rename(join(dir, 'team', 'a.yaml'), join(dir, 'team', 'b.yaml')));
+    const team = await realpath(join(dir, 'team'));
+    const named = reports.flatMap((r) => r ?? []);
+    expect(reports).not.toContain(undefined);
+    expect(named).toContainEqual({ dir: team, name: 'a.yaml' });
+    expect(named).toContainEqual({ dir: team, name: 'b.yaml' });
+  });
+
   it('sees a ConfigMap update (new generation, ..data swapped by rename), twice', async () => {
     await writeConfigMap(dir, '2026_01_01_00_00_00.000000001', { 'c.yaml': withEvery('c-db', '30d') });
     await startWatching();
     await seen(() => writeConfigMap(dir, '2026_01_02_00_00_00.000000002', { 'c.yaml': withEvery('c-db', '7d') }));
     expect(await every()).toEqual(['c-db:7d']);
+    // The swap is named as the kubelet made it, and the reload walks the whole directory for it.
+    expect(reports.flatMap((r) => r ?? []).map((e) => e.name)).toContain('..data');
     await seen(() => writeConfigMap(dir, '2026_01_03_00_00_00.000000003', { 'c.yaml': withEvery('c-db', '3d') }));
     expect(await every()).toEqual(['c-db:3d']);
   });

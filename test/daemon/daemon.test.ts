@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRotorEnv, type RotorEnv } from '../harness/env.js';
+import { capturedLogs, startRotorEnv, type RotorEnv } from '../harness/env.js';
 import { dbPolicyYaml, login, servedLogin } from '../harness/db-rotation.js';
 import type { RunningDaemon } from '../../daemon/run.js';
 import { startTestDaemon } from '../harness/daemon.js';
@@ -96,6 +96,29 @@ describe('rotor daemon', () => {
     await rm(join(dir, 'temp.yaml'));
     expect((await daemon.reconcile()).changes.find((c) => c.scheduleId === scheduleId('temp-db'))?.kind).toBe('delete');
     expect((await env.store.getCredential('temp-db'))?.status).toBe('retired');
+  });
+});
+
+describe('a watched edit', () => {
+  /** The daemon's 'schedules reconciled' lines logged after `from` (an index into capturedLogs). */
+  const reconciledSince = (from: number) =>
+    capturedLogs
+      .slice(from)
+      .flatMap((chunk) => chunk.split('\n'))
+      .filter((line) => line.includes('"schedules reconciled"'))
+      .map((line) => JSON.parse(line) as { whole: boolean; changes: string[] });
+
+  it('is reloaded and applied from the entries the watcher named: only its schedule is written', async () => {
+    const from = capturedLogs.length;
+    await writeFile(join(dir, 'billing.yaml'), policy('billing-db', 'schedule:\n  every: 9d'));
+    const deadline = Date.now() + 20_000;
+    while (!reconciledSince(from).some((l) => l.changes.length > 0)) {
+      if (Date.now() > deadline) throw new Error('the watcher did not reconcile the edit within 20 s');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(reconciledSince(from).find((l) => l.changes.length > 0)).toMatchObject({ whole: false, changes: [`update ${scheduleId('billing-db')}`] });
+    const described = await env.client.schedule.getHandle(scheduleId('billing-db')).describe();
+    expect(described.spec.intervals?.[0]?.every).toBe(9 * 86_400_000);
   });
 });
 
