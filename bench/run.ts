@@ -23,7 +23,7 @@ function arg(name: string): string | undefined {
 const n = arg('n');
 const runs: Array<{ name: string; script: string; args: string[] }> = [
   { name: 'throughput', script: 'throughput', args: ['--n', n ?? '1000'] },
-  { name: 'workers', script: 'workers', args: ['--n', n ?? '200'] },
+  { name: 'workers', script: 'workers', args: ['--n', n ?? '200', ...(arg('processes') ? ['--processes', arg('processes')!] : [])] },
   { name: 'emergency', script: 'emergency', args: ['--runs', arg('runs') ?? '50', '--queued', arg('queued') ?? n ?? '1000'] },
   ...(arg('policies') ? [arg('policies')!] : ['10000', '100000']).map((p) => ({ name: 'plan', script: 'plan', args: ['--policies', p] })),
   { name: 'audit', script: 'audit', args: ['--credentials', arg('credentials') ?? '100000', '--audit', arg('audit') ?? '1000000'] },
@@ -71,7 +71,7 @@ for (const r of results) {
   }
   if (r.scenario === 'workers') {
     for (const w of r.rounds as Array<Record<string, unknown>>) {
-      rows.push([`throughput, ${w.processes} worker process(es) (${r.credentials} credentials)`, `${w.rotationsPerSecond} rotations/s, wall ${Math.round(Number(w.wallMs) / 1000)} s, split ${(w.rotationsCreatedPerProcess as number[]).join('/')}`, mem]);
+      rows.push([`throughput, ${w.processes} worker process(es) (${r.credentials} credentials)`, `${w.rotationsPerSecond} rotations/s, wall ${Math.round(Number(w.wallMs) / 1000)} s, split ${(w.rotationsCreatedPerProcess as number[]).join('/')}`, `worker process(es) ${(w.workerPeakRssMb as number[]).join('/')} MB`]);
     }
   }
   if (r.scenario === 'emergency') {

@@ -1,12 +1,12 @@
 /**
  * Throughput with one and with two worker processes (`rotor worker`, as replicas run it, with a
  * prebuilt workflow bundle) on one task queue: N PostgreSQL logins (dual) rotated at once through
- * the in-memory Temporal server, real PostgreSQL and the Vault emulator, which stay in this process.
+ * the official Temporal dev server, real PostgreSQL and the Vault emulator, which stay in this process.
  * Each round is untimed once (roles and first material), then timed: a full rotation each.
- * Also reports how the activities split between the processes.
+ * Also reports how the activities split between the processes, and each worker process's peak RSS.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,6 +63,13 @@ function startWorker(taskQueue: string, bundle: string): Promise<WorkerProcess> 
   });
 }
 
+/** The process's own peak resident set (Linux VmHWM), in MB: the worker alone, without this bench's emulator and client. */
+async function peakRssMbOf(worker: WorkerProcess): Promise<number | null> {
+  const status = await readFile(`/proc/${worker.child.pid}/status`, 'utf8').catch(() => '');
+  const kb = /^VmHWM:\s+(\d+) kB/m.exec(status)?.[1];
+  return kb ? round(Number(kb) / 1024) : null;
+}
+
 async function stop(worker: WorkerProcess): Promise<void> {
   const exited = new Promise((resolve) => worker.child.once('exit', resolve));
   worker.child.kill('SIGTERM');
@@ -71,14 +78,17 @@ async function stop(worker: WorkerProcess): Promise<void> {
 
 try {
   const ids = Array.from({ length: n }, (_, i) => `bench-${i}`);
-  const yaml = ids.map((id) => dbPolicyYaml(env, id, { role: id.replace('-', '_') }).replace('after: 24h', 'after: 0s')).join('\n---\n');
-  await writeFile(join(dir, 'bench.yaml'), yaml);
-  await env.usePolicies(yaml);
+  const documents = ids.map((id) => dbPolicyYaml(env, id, { role: id.replace('-', '_') }).replace('after: 24h', 'after: 0s'));
+  // 100 policies a file: a policy file is limited to 256 KiB.
+  for (let i = 0; i < documents.length; i += 100) await writeFile(join(dir, `bench-${i / 100}.yaml`), documents.slice(i, i + 100).join('\n---\n'));
+  await env.usePolicies(documents.join('\n---\n'));
   const bundle = join(dir, 'workflows.js');
   await writeFile(bundle, (await workflowBundle()).code);
 
   const rounds: Array<Record<string, unknown>> = [];
-  for (const processes of [1, 2]) {
+  // `--processes K`: only the round with K processes (the memory of one worker at a large n takes long enough).
+  const only = process.argv.includes('--processes') ? [numberArg('processes', 1)] : [1, 2];
+  for (const processes of only) {
     const taskQueue = `${env.taskQueue}-${processes}`;
     const workers = await Promise.all(Array.from({ length: processes }, () => startWorker(taskQueue, bundle)));
     const rotateAll = async () => {
@@ -99,6 +109,7 @@ try {
       wallMs: timed.wallMs,
       rotationsPerSecond: round((timed.value.succeeded ?? 0) / (timed.wallMs / 1000)),
       rotationsCreatedPerProcess: workers.map((w, i) => w.passwordsSet() - before[i]!),
+      workerPeakRssMb: await Promise.all(workers.map(peakRssMbOf)),
     });
     await Promise.all(workers.map(stop));
   }
