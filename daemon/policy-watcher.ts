@@ -8,7 +8,8 @@
  * a directory watch reports changes to any entry in it, whatever inode the entry has now, which a
  * watch on a file cannot (it follows the old inode after a rename). The set of watched
  * directories (every directory of the tree, and the directory holding each symlinked file's real
- * target, such as a ConfigMap's `..<timestamp>`) is worked out again after every change. Events
+ * target, such as a ConfigMap's `..<timestamp>`) is worked out again after a change that may move
+ * it (mayMoveDirectories: not after an edit of policy files, which would cost a walk of the tree). Events
  * are debounced and handed on as the entries they name, so the reload re-checks only those
  * (PolicySet.reloadEntries); a batch that cannot name them (an event without a file name, a watch
  * that failed, more entries than MAX_NAMED_ENTRIES: the kernel may have dropped some) is handed on
@@ -16,7 +17,7 @@
  * targets by path, while the ConfigMap case needs exactly the directory-level view used here.
  */
 import { watch, type FSWatcher } from 'node:fs';
-import { readdir, realpath, stat } from 'node:fs/promises';
+import { lstat, readdir, realpath, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isHidden, listPolicyFiles } from '../config/policy-files.js';
 import type { ChangedEntry } from '../config/load.js';
@@ -52,6 +53,21 @@ async function directoriesToWatch(root: string): Promise<Set<string>> {
   await walk(root, 0);
   for (const file of await listPolicyFiles(root, []).catch(() => [])) dirs.add(dirname(file.real));
   return dirs;
+}
+
+/**
+ * Whether a batch may change which directories hold policy content, so the watched set must be
+ * worked out again (a walk of the whole tree): an unnamed batch, or any entry that is now anything
+ * but a regular file, or is gone and was a watched directory. An edit of policy files does not.
+ */
+async function mayMoveDirectories(batch: ChangedEntry[] | undefined, watched: ReadonlyMap<string, FSWatcher>): Promise<boolean> {
+  if (!batch) return true;
+  for (const { dir, name } of batch) {
+    const path = join(dir, name);
+    const info = await lstat(path).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? 'gone' : 'unknown'));
+    if (info === 'unknown' || (info === 'gone' ? watched.has(path) : !info.isFile())) return true;
+  }
+  return false;
 }
 
 /**
@@ -94,9 +110,11 @@ export function watchPolicyDirectory(root: string, onChange: (changed: ChangedEn
       const batch = unnamed ? undefined : [...named.values()];
       named = new Map();
       unnamed = false;
-      void refresh().then(() => {
-        if (!closed) onChange(batch);
-      });
+      void mayMoveDirectories(batch, watchers)
+        .then((moved) => (moved ? refresh() : undefined))
+        .then(() => {
+          if (!closed) onChange(batch);
+        });
     }, options.debounceMs ?? 500);
   }
   return {
