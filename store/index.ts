@@ -236,11 +236,9 @@ export class RotorStore {
   /** One row of the run's steps (and the run's current step); with `audit`, its audit event in the same statement. */
   async recordStep(rotationId: string, step: string, status: StepStatus, detail?: string, audit?: AuditEvent): Promise<void> {
     const params: unknown[] = [rotationId, step, status, detail ?? null];
-    await this.pool.query(
-      `WITH s AS (INSERT INTO rotation_steps (rotation_id, step, status, detail) VALUES ($1, $2, $3, $4))${audit ? ',' : ''}
-       ${audit ? `r AS (UPDATE rotation_runs SET step = $2 WHERE rotation_id = $1), ${auditStatement(audit, params)}` : 'UPDATE rotation_runs SET step = $2 WHERE rotation_id = $1'}`,
-      params,
-    );
+    const insert = 's AS (INSERT INTO rotation_steps (rotation_id, step, status, detail) VALUES ($1, $2, $3, $4))';
+    const update = 'UPDATE rotation_runs SET step = $2 WHERE rotation_id = $1';
+    await this.pool.query(audit ? `WITH ${insert}, r AS (${update}), ${auditStatement(audit, params)}` : `WITH ${insert} ${update}`, params);
   }
 
   /**
