@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error -- plain JavaScript set-up script, no types: only its pinned versions are read.
 import { versions } from '../../scripts/setup-tools.mjs';
+import { DEV_SERVER_DYNAMIC_CONFIG } from '../../dev/temporal.js';
 
 interface Service {
   image?: string;
@@ -51,6 +52,10 @@ describe('docker-compose.yml', () => {
     expect(`v${temporal.image!.split(':')[1]}`).toBe((versions as { temporalCli: string }).temporalCli);
     expect(temporal.image).toMatch(/^temporalio\/temporal:/);
     expect(words(temporal.command)).toMatch(/^server start-dev /);
+    // The same dynamic config as every dev server Rotor starts itself.
+    const command = temporal.command as string[];
+    const values = command.flatMap((word, i) => (command[i - 1] === '--dynamic-config-value' ? [word] : []));
+    expect(values).toEqual(DEV_SERVER_DYNAMIC_CONFIG);
     expect(temporal.healthcheck?.test).toEqual(['CMD', 'temporal', 'operator', 'cluster', 'health', '--address', '127.0.0.1:7233']);
   });
 
