@@ -50,6 +50,9 @@ export const DEV_SERVER_DYNAMIC_CONFIG = [
   'history.transferProcessorMaxPollRPS=1000',
 ];
 
+/** DEV_SERVER_DYNAMIC_CONFIG as `temporal server start-dev` takes it. */
+export const DEV_SERVER_DYNAMIC_CONFIG_FLAGS = DEV_SERVER_DYNAMIC_CONFIG.flatMap((value) => ['--dynamic-config-value', value]);
+
 /** Why `rotor dev` cannot start: a missing dev-only part, with the command that installs it. */
 export class DevStackMissing extends Error {}
 
@@ -75,7 +78,7 @@ export async function startDevTemporal(options: DevTemporalOptions): Promise<Dev
     '--db-filename', options.dbFile,
     '--namespace', namespace,
     '--log-level', 'error',
-    ...DEV_SERVER_DYNAMIC_CONFIG.flatMap((value) => ['--dynamic-config-value', value]),
+    ...DEV_SERVER_DYNAMIC_CONFIG_FLAGS,
   ];
   const child = spawn(temporalCliPath(), args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];

@@ -19,7 +19,7 @@ import { Client, Connection, type ConnectionOptions, type WorkflowClientIntercep
 import { InternalConnectionOptionsSymbol } from '@temporalio/client/lib/connection.js';
 import type Long from 'long';
 import { TimeSkippingWorkflowClient } from '@temporalio/testing';
-import { DEV_SERVER_DYNAMIC_CONFIG } from '../../dev/temporal.js';
+import { DEV_SERVER_DYNAMIC_CONFIG_FLAGS } from '../../dev/temporal.js';
 import { toolPath, toolsDir } from './tools.js';
 import { freePort, LOOPBACK } from './ports.js';
 import { watched } from './watched.js';
@@ -170,7 +170,7 @@ export async function startTemporalServer(options: TestServerOptions = {}): Prom
       'server', 'start-dev', '--ip', LOOPBACK, '--port', String(port), '--namespace', namespace,
       ...(uiPort ? ['--ui-ip', LOOPBACK, '--ui-port', String(uiPort)] : ['--headless']),
       '--log-level', 'error',
-      ...DEV_SERVER_DYNAMIC_CONFIG.flatMap((value) => ['--dynamic-config-value', value]),
+      ...DEV_SERVER_DYNAMIC_CONFIG_FLAGS,
     ]);
   } else {
     server = spawnServer(toolPath('temporal-test-server'), [String(port), '--enable-time-skipping']);
