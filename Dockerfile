@@ -1,10 +1,15 @@
 # Rotor daemon image. What it holds is what the package ships: package.json's `files`, packed by
-# `npm pack` — the one list of Rotor's content (test/production/image-content.test.ts assembles the
-# same content without Docker and runs it). Production dependencies only; runs as a non-root user.
+# `npm pack` — the one list of Rotor's content — compiled to JavaScript in place of its TypeScript
+# (test/production/image-content.test.ts assembles the same content without Docker and runs it).
+# Production dependencies only; runs as a non-root user.
 FROM node:20-bookworm-slim AS pack
 WORKDIR /src
 COPY . .
-RUN mkdir /out && npm pack --ignore-scripts --pack-destination /out && tar -xzf /out/rotor-*.tgz -C /out \
+# The compiler is a dev dependency: installed here only, with no install scripts.
+RUN npm ci --ignore-scripts --no-audit --no-fund \
+ && mkdir /out && npm pack --ignore-scripts --pack-destination /out && tar -xzf /out/rotor-*.tgz -C /out \
+ && npx tsc -p tsconfig.build.json --outDir /out/package --sourceMap false \
+ && find /out/package -name '*.ts' -delete \
  && cp package-lock.json /out/package/
 
 FROM node:20-bookworm-slim

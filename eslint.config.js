@@ -14,7 +14,7 @@ export default tseslint.config(
   },
   {
     files: ['bin/**/*.js', 'scripts/**/*.mjs'],
-    languageOptions: { globals: { process: 'readonly' } },
+    languageOptions: { globals: { process: 'readonly', URL: 'readonly' } },
   },
   {
     files: ['cli/**', 'bench/**', 'test/**'],

