@@ -10,7 +10,7 @@
  */
 import { request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
-import { ClientSecretCredential } from '@azure/identity';
+import type { ClientSecretCredential } from '@azure/identity';
 import { z } from 'zod';
 import { SecretRefSchema } from '../config/secret-ref.js';
 import { ProviderRefusal, type ProviderContext } from './contracts.js';
@@ -67,12 +67,14 @@ export async function azureTls(ctx: ProviderContext, spec: { caCertificate?: str
 export const origin = (url: string): string => url.replace(/\/+$/, '');
 
 /** A credential for an app registration's client secret, talking only to the spec's authority host. */
-export function clientSecretCredential(
+export async function clientSecretCredential(
   spec: { tenantId: string; authorityHost: string },
   clientId: string,
   clientSecret: string,
   tls: AzureTls | undefined,
-): ClientSecretCredential {
+): Promise<ClientSecretCredential> {
+  // Loaded on first use, as every provider's SDK is (eslint.config.js says why).
+  const { ClientSecretCredential } = await import('@azure/identity');
   return new ClientSecretCredential(spec.tenantId, clientId, clientSecret, {
     authorityHost: origin(spec.authorityHost),
     disableInstanceDiscovery: true,
@@ -87,7 +89,7 @@ export async function rotorCredential(ctx: ProviderContext, spec: AzureConnectio
   const tls = await azureTls(ctx, spec);
   const clientId = await ctx.resolveSecret(spec.credentials.clientId);
   const clientSecret = await ctx.resolveSecret(spec.credentials.clientSecret);
-  return { credential: clientSecretCredential(spec, clientId, clientSecret, tls), clientId, tls };
+  return { credential: await clientSecretCredential(spec, clientId, clientSecret, tls), clientId, tls };
 }
 
 /**

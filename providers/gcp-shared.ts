@@ -10,7 +10,7 @@
  * stays Google's URL. Note that google-gax clients (Secret Manager) sign self-signed JWTs with the
  * key instead of fetching tokens (`useJWTAccessWithScope`), so they never reach a token endpoint.
  */
-import { GoogleAuth, JWT, type AuthClient } from 'google-auth-library';
+import type { AuthClient, JWT } from 'google-auth-library';
 import { z } from 'zod';
 import { SecretRefSchema } from '../config/secret-ref.js';
 import { ProviderRefusal, type ProviderContext } from './contracts.js';
@@ -74,7 +74,9 @@ export function redirectTokenRequests(client: AuthClient, tokenEndpoint: string 
 }
 
 /** A JWT client for a key file, fetching cloud-platform tokens from the right endpoint. */
-export function keyFileClient(file: ServiceAccountKeyFile, tokenEndpoint?: string): JWT {
+export async function keyFileClient(file: ServiceAccountKeyFile, tokenEndpoint?: string): Promise<JWT> {
+  // Loaded on first use, as every provider's SDK is (eslint.config.js says why).
+  const { JWT } = await import('google-auth-library');
   const client = new JWT({ email: file.client_email, key: file.private_key, keyId: file.private_key_id, scopes: [CLOUD_PLATFORM_SCOPE] });
   redirectTokenRequests(client, tokenEndpoint ?? file.token_uri);
   return client;
@@ -87,6 +89,7 @@ export async function gcpAuth(ctx: ProviderContext, spec: GcpConnection): Promis
     const file = parseKeyFile(await ctx.resolveSecret(spec.credentials), `Rotor's credentials (${spec.credentials})`);
     return keyFileClient(file, spec.tokenEndpoint);
   }
+  const { GoogleAuth } = await import('google-auth-library');
   try {
     const client = await new GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] }).getClient();
     redirectTokenRequests(client, spec.tokenEndpoint);

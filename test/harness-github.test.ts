@@ -5,7 +5,7 @@
 import { Octokit } from '@octokit/rest';
 import sodium from 'libsodium-wrappers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sealForGitHub } from '../lib/sealed-box.js';
+import { sealForGitHub } from '../providers/github-actions-secret/sealed-box.js';
 import { generateSshKeyPair } from '../providers/github-deploy-key/ssh-key.js';
 import { startGitHubEmulator, type GitHubEmulator } from './harness/github/index.js';
 

@@ -2,17 +2,7 @@
  * The IAM and STS calls of the aws-iam-access-key provider. Errors are rebuilt by awsFailure (code,
  * AWS's message, request id) and name the user and key id, never a secret.
  */
-import {
-  CreateAccessKeyCommand,
-  DeleteAccessKeyCommand,
-  GetAccessKeyLastUsedCommand,
-  IAMClient,
-  ListAccessKeysCommand,
-  ListUserTagsCommand,
-  TagUserCommand,
-  UpdateAccessKeyCommand,
-} from '@aws-sdk/client-iam';
-import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import type { IAMClient } from '@aws-sdk/client-iam';
 import type { ProviderContext } from '../contracts.js';
 import { awsClientConfig, awsErrorCode, awsFailure } from '../aws-shared.js';
 import type { AwsIamAccessKeySpec } from './spec.js';
@@ -33,15 +23,18 @@ export interface LastUsed {
 export class IamAccessKeys {
   private constructor(
     private readonly ctx: ProviderContext,
+    private readonly sdk: typeof import('@aws-sdk/client-iam'),
     private readonly client: IAMClient,
     readonly userName: string,
   ) {}
 
   /** Runs `work` with an IAM client for the spec's user, closed afterwards. */
   static async use<T>(ctx: ProviderContext, spec: AwsIamAccessKeySpec, work: (keys: IamAccessKeys) => Promise<T>): Promise<T> {
-    const client = new IAMClient(await awsClientConfig(ctx, spec));
+    // Loaded on first use, as every provider's SDK is (eslint.config.js says why).
+    const sdk = await import('@aws-sdk/client-iam');
+    const client = new sdk.IAMClient(await awsClientConfig(ctx, spec));
     try {
-      return await work(new IamAccessKeys(ctx, client, spec.userName));
+      return await work(new IamAccessKeys(ctx, sdk, client, spec.userName));
     } finally {
       client.destroy();
     }
@@ -53,7 +46,7 @@ export class IamAccessKeys {
     let marker: string | undefined;
     try {
       do {
-        const page = await this.client.send(new ListAccessKeysCommand({ UserName: this.userName, Marker: marker }), { abortSignal: this.ctx.signal });
+        const page = await this.client.send(new this.sdk.ListAccessKeysCommand({ UserName: this.userName, Marker: marker }), { abortSignal: this.ctx.signal });
         for (const k of page.AccessKeyMetadata ?? []) {
           if (k.AccessKeyId) keys.push({ id: k.AccessKeyId, status: k.Status === 'Inactive' ? 'Inactive' : 'Active', createdAt: k.CreateDate });
         }
@@ -68,7 +61,7 @@ export class IamAccessKeys {
   /** The value of one tag of the user, if set. */
   async userTag(key: string): Promise<string | undefined> {
     try {
-      const reply = await this.client.send(new ListUserTagsCommand({ UserName: this.userName }), { abortSignal: this.ctx.signal });
+      const reply = await this.client.send(new this.sdk.ListUserTagsCommand({ UserName: this.userName }), { abortSignal: this.ctx.signal });
       return reply.Tags?.find((t) => t.Key === key)?.Value;
     } catch (error) {
       throw awsFailure(`cannot read the tags of IAM user "${this.userName}"`, error);
@@ -77,7 +70,7 @@ export class IamAccessKeys {
 
   async tagUser(key: string, value: string): Promise<void> {
     try {
-      await this.client.send(new TagUserCommand({ UserName: this.userName, Tags: [{ Key: key, Value: value }] }), { abortSignal: this.ctx.signal });
+      await this.client.send(new this.sdk.TagUserCommand({ UserName: this.userName, Tags: [{ Key: key, Value: value }] }), { abortSignal: this.ctx.signal });
     } catch (error) {
       throw awsFailure(`cannot tag IAM user "${this.userName}"`, error);
     }
@@ -86,7 +79,7 @@ export class IamAccessKeys {
   /** When the key last signed a request; null when the key does not exist. */
   async lastUsed(accessKeyId: string): Promise<LastUsed | null> {
     try {
-      const reply = await this.client.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: accessKeyId }), { abortSignal: this.ctx.signal });
+      const reply = await this.client.send(new this.sdk.GetAccessKeyLastUsedCommand({ AccessKeyId: accessKeyId }), { abortSignal: this.ctx.signal });
       const used = reply.AccessKeyLastUsed;
       const known = (v?: string) => (v && v !== 'N/A' ? v : undefined);
       return { at: used?.LastUsedDate, service: known(used?.ServiceName), region: known(used?.Region) };
@@ -99,7 +92,7 @@ export class IamAccessKeys {
   /** A new key. The secret is in the reply only: the caller must stage it at once. */
   async create(): Promise<{ accessKeyId: string; secretAccessKey: string }> {
     try {
-      const reply = await this.client.send(new CreateAccessKeyCommand({ UserName: this.userName }), { abortSignal: this.ctx.signal });
+      const reply = await this.client.send(new this.sdk.CreateAccessKeyCommand({ UserName: this.userName }), { abortSignal: this.ctx.signal });
       const key = reply.AccessKey;
       if (!key?.AccessKeyId || !key.SecretAccessKey) throw new Error('CreateAccessKey answered without a key');
       return { accessKeyId: key.AccessKeyId, secretAccessKey: key.SecretAccessKey };
@@ -111,7 +104,7 @@ export class IamAccessKeys {
   /** Sets Active/Inactive; false when the key does not exist. */
   async setStatus(accessKeyId: string, status: 'Active' | 'Inactive'): Promise<boolean> {
     try {
-      await this.client.send(new UpdateAccessKeyCommand({ UserName: this.userName, AccessKeyId: accessKeyId, Status: status }), { abortSignal: this.ctx.signal });
+      await this.client.send(new this.sdk.UpdateAccessKeyCommand({ UserName: this.userName, AccessKeyId: accessKeyId, Status: status }), { abortSignal: this.ctx.signal });
       return true;
     } catch (error) {
       if (awsErrorCode(error) === 'NoSuchEntity') return false;
@@ -122,7 +115,7 @@ export class IamAccessKeys {
   /** Deletes the key; false when it was already gone. */
   async delete(accessKeyId: string): Promise<boolean> {
     try {
-      await this.client.send(new DeleteAccessKeyCommand({ UserName: this.userName, AccessKeyId: accessKeyId }), { abortSignal: this.ctx.signal });
+      await this.client.send(new this.sdk.DeleteAccessKeyCommand({ UserName: this.userName, AccessKeyId: accessKeyId }), { abortSignal: this.ctx.signal });
       return true;
     } catch (error) {
       if (awsErrorCode(error) === 'NoSuchEntity') return false;
@@ -140,6 +133,7 @@ export async function callerIdentity(
   key: { accessKeyId: string; secretAccessKey: string },
 ): Promise<CallerIdentity> {
   // One attempt: a refused new key is the expected answer while IAM propagates, and Temporal paces the retries.
+  const { GetCallerIdentityCommand, STSClient } = await import('@aws-sdk/client-sts');
   const sts = new STSClient({ ...(await awsClientConfig(ctx, spec, key)), maxAttempts: 1 });
   try {
     const reply = await sts.send(new GetCallerIdentityCommand({}), { abortSignal: ctx.signal });

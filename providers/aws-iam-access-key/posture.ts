@@ -7,14 +7,6 @@
  * iam:GetUserPolicy on the users it audits, and iam:GetPolicy and iam:GetPolicyVersion on the
  * customer managed policies attached to them.
  */
-import {
-  GetPolicyCommand,
-  GetPolicyVersionCommand,
-  GetUserPolicyCommand,
-  IAMClient,
-  ListAttachedUserPoliciesCommand,
-  ListUserPoliciesCommand,
-} from '@aws-sdk/client-iam';
 import type { Material } from '../../lib/material.js';
 import type { PrivilegeFacts, ProviderContext, Strategy } from '../contracts.js';
 import { awsClientConfig, awsFailure } from '../aws-shared.js';
@@ -58,6 +50,8 @@ const AWS_MANAGED_PREFIX = /^arn:aws[\w-]*:iam::aws:policy\//;
  * allowing `*` / `iam:*`.
  */
 export async function userPrivileges(ctx: ProviderContext, spec: AwsIamAccessKeySpec): Promise<PrivilegeFacts> {
+  // Loaded on first use, as every provider's SDK is (eslint.config.js says why).
+  const { GetPolicyCommand, GetPolicyVersionCommand, GetUserPolicyCommand, IAMClient, ListAttachedUserPoliciesCommand, ListUserPoliciesCommand } = await import('@aws-sdk/client-iam');
   const client = new IAMClient(await awsClientConfig(ctx, spec));
   const broad: string[] = [];
   try {

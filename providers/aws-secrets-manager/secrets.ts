@@ -2,13 +2,7 @@
  * The Secrets Manager calls of the aws-secrets-manager provider: versions and staging labels of one
  * secret. Errors are rebuilt by awsFailure and name the secret and version ids, never a value.
  */
-import {
-  DescribeSecretCommand,
-  GetSecretValueCommand,
-  PutSecretValueCommand,
-  SecretsManagerClient,
-  UpdateSecretVersionStageCommand,
-} from '@aws-sdk/client-secrets-manager';
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { ProviderRefusal, type ProviderContext } from '../contracts.js';
 import { awsClientConfig, awsErrorCode, awsFailure } from '../aws-shared.js';
 import type { AwsSecretsManagerSpec } from './spec.js';
@@ -25,6 +19,8 @@ export function holder(stages: Stages, label: string): string | undefined {
   return Object.entries(stages).find(([, labels]) => labels.includes(label))?.[0];
 }
 
+type SecretsManagerSdk = typeof import('@aws-sdk/client-secrets-manager');
+
 export interface SecretVersion {
   versionId: string;
   secretString: string;
@@ -33,15 +29,18 @@ export interface SecretVersion {
 export class SecretVersions {
   private constructor(
     private readonly ctx: ProviderContext,
+    private readonly sdk: SecretsManagerSdk,
     private readonly client: SecretsManagerClient,
     readonly secretId: string,
   ) {}
 
   /** Runs `work` with a client for the spec's secret, closed afterwards. */
   static async use<T>(ctx: ProviderContext, spec: AwsSecretsManagerSpec, work: (secret: SecretVersions) => Promise<T>): Promise<T> {
-    const client = new SecretsManagerClient(await awsClientConfig(ctx, spec));
+    // Loaded on first use, as every provider's SDK is (eslint.config.js says why).
+    const sdk = await import('@aws-sdk/client-secrets-manager');
+    const client = new sdk.SecretsManagerClient(await awsClientConfig(ctx, spec));
     try {
-      return await work(new SecretVersions(ctx, client, spec.secretId));
+      return await work(new SecretVersions(ctx, sdk, client, spec.secretId));
     } finally {
       client.destroy();
     }
@@ -50,7 +49,7 @@ export class SecretVersions {
   /** Labels per version; null when the secret does not exist. */
   async stages(): Promise<Stages | null> {
     try {
-      const reply = await this.client.send(new DescribeSecretCommand({ SecretId: this.secretId }), { abortSignal: this.ctx.signal });
+      const reply = await this.client.send(new this.sdk.DescribeSecretCommand({ SecretId: this.secretId }), { abortSignal: this.ctx.signal });
       return reply.VersionIdsToStages ?? {};
     } catch (error) {
       if (awsErrorCode(error) === 'ResourceNotFoundException') return null;
@@ -70,7 +69,7 @@ export class SecretVersions {
     const what = 'stage' in by ? `label ${by.stage}` : `version ${by.versionId}`;
     try {
       const reply = await this.client.send(
-        new GetSecretValueCommand({ SecretId: this.secretId, ...('stage' in by ? { VersionStage: by.stage } : { VersionId: by.versionId }) }),
+        new this.sdk.GetSecretValueCommand({ SecretId: this.secretId, ...('stage' in by ? { VersionStage: by.stage } : { VersionId: by.versionId }) }),
         { abortSignal: this.ctx.signal },
       );
       if (reply.SecretString === undefined) throw new ProviderRefusal(`secret ${this.secretId} ${what} holds binary data; format json needs a SecretString`);
@@ -89,7 +88,7 @@ export class SecretVersions {
   async put(token: string, secretString: string, labels?: string[]): Promise<string[]> {
     try {
       const reply = await this.client.send(
-        new PutSecretValueCommand({ SecretId: this.secretId, ClientRequestToken: token, SecretString: secretString, ...(labels ? { VersionStages: labels } : {}) }),
+        new this.sdk.PutSecretValueCommand({ SecretId: this.secretId, ClientRequestToken: token, SecretString: secretString, ...(labels ? { VersionStages: labels } : {}) }),
         { abortSignal: this.ctx.signal },
       );
       return reply.VersionStages ?? [];
@@ -105,7 +104,7 @@ export class SecretVersions {
   async moveLabel(label: string, change: { moveTo?: string; removeFrom?: string }): Promise<void> {
     try {
       await this.client.send(
-        new UpdateSecretVersionStageCommand({ SecretId: this.secretId, VersionStage: label, MoveToVersionId: change.moveTo, RemoveFromVersionId: change.removeFrom }),
+        new this.sdk.UpdateSecretVersionStageCommand({ SecretId: this.secretId, VersionStage: label, MoveToVersionId: change.moveTo, RemoveFromVersionId: change.removeFrom }),
         { abortSignal: this.ctx.signal },
       );
     } catch (error) {

@@ -3,7 +3,7 @@
  * `@azure/keyvault-secrets`. Errors are rebuilt by azureFailure and name the vault, secret and
  * version, never a value.
  */
-import { SecretClient } from '@azure/keyvault-secrets';
+import type { SecretClient } from '@azure/keyvault-secrets';
 import { ProviderRefusal, type ProviderContext } from '../contracts.js';
 import { azureError, origin, rotorCredential, SDK_RETRY, signInRefusals, type AzureTls } from '../azure-shared.js';
 import type { AzureKeyVaultSpec } from './spec.js';
@@ -39,6 +39,8 @@ export class VaultSecrets {
   /** Runs `work` with a client for the spec's vault, signed in as Rotor. */
   static async use<T>(ctx: ProviderContext, spec: AzureKeyVaultSpec, work: (vault: VaultSecrets) => Promise<T>): Promise<T> {
     const { credential, clientId, tls } = await rotorCredential(ctx, spec);
+    // Loaded on first use, as every provider's SDK is (eslint.config.js says why).
+    const { SecretClient } = await import('@azure/keyvault-secrets');
     const client = new SecretClient(origin(spec.vaultUrl), credential, {
       disableChallengeResourceVerification: spec.disableChallengeResourceVerification,
       // Bearer tokens over plain http only for a local emulator the spec names explicitly.

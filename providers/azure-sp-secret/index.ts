@@ -119,7 +119,7 @@ async function verify(ctx: ProviderContext, spec: AzureSpSecretSpec, material: M
   const secret = material.reveal('clientSecret');
   const tls = await azureTls(ctx, spec);
   try {
-    await clientSecretCredential(spec, clientId, secret, tls).getToken(graphScope(spec), { abortSignal: ctx.signal });
+    await (await clientSecretCredential(spec, clientId, secret, tls)).getToken(graphScope(spec), { abortSignal: ctx.signal });
   } catch (error) {
     const failure = await azureError(`sign-in of application ${clientId} with client secret ${material.id}`, error, spec, tls, [secret]);
     const refusals = signInRefusals(error);

@@ -3,7 +3,7 @@
  * @googleapis/iam), and the token check of a key. Errors are rebuilt by gcpFailure (code, Google's
  * message, HTTP status) and name the account and key id, never a private key or a token.
  */
-import { iam, type iam_v1 } from '@googleapis/iam';
+import type { iam_v1 } from '@googleapis/iam';
 import { ProviderRefusal, type ProviderContext } from '../contracts.js';
 import { gcpAuth, gcpErrorInfo, gcpFailure, keyFileClient, parseKeyFile, REQUEST_TIMEOUT_MS } from '../gcp-shared.js';
 import { accountName, type GcpSaKeySpec } from './spec.js';
@@ -53,6 +53,8 @@ export class ServiceAccountKeys {
   static async use<T>(ctx: ProviderContext, spec: GcpSaKeySpec, work: (keys: ServiceAccountKeys) => Promise<T>): Promise<T> {
     const auth = await gcpAuth(ctx, spec);
     const rootUrl = spec.iamEndpoint && (spec.iamEndpoint.endsWith('/') ? spec.iamEndpoint : `${spec.iamEndpoint}/`);
+    // Loaded on first use, as every provider's SDK is (eslint.config.js says why).
+    const { iam } = await import('@googleapis/iam');
     const client = iam({
       version: 'v1',
       // google-auth-library's client, one minor version apart from googleapis-common's own copy.
@@ -179,7 +181,7 @@ export type TokenCheck = { ok: true } | { ok: false; code: string; message: stri
 export async function mintAccessToken(ctx: ProviderContext, keyJson: string, keyId: string, tokenEndpoint: string | undefined): Promise<TokenCheck> {
   ctx.signal?.throwIfAborted();
   const file = parseKeyFile(keyJson, `the staged key file of key ${keyId}`);
-  const client = keyFileClient(file, tokenEndpoint);
+  const client = await keyFileClient(file, tokenEndpoint);
   try {
     const { access_token: token } = await client.authorize();
     if (!token) throw new Error(`the token endpoint answered key ${keyId} without an access token`);

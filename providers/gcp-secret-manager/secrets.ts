@@ -8,7 +8,7 @@
  * drops call credentials on insecure channels), so only REST can be pointed at a local endpoint
  * that checks tokens; it is the same API and is used everywhere, so what is tested is what runs.
  */
-import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
+import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { ProviderRefusal, type ProviderContext } from '../contracts.js';
 import { gcpAuth, gcpErrorInfo, gcpFailure, REQUEST_TIMEOUT_MS } from '../gcp-shared.js';
 import { crc32c } from './crc32c.js';
@@ -54,6 +54,8 @@ export class SecretVersions {
   static async use<T>(ctx: ProviderContext, spec: GcpSecretManagerSpec, work: (secret: SecretVersions) => Promise<T>): Promise<T> {
     const auth = await gcpAuth(ctx, spec);
     const where = spec.endpoint ? new URL(spec.endpoint) : undefined;
+    // Loaded on first use, as every provider's SDK is (eslint.config.js says why).
+    const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');
     const client = new SecretManagerServiceClient({
       // google-auth-library's client, one minor version apart from google-gax's own copy.
       authClient: auth as never,

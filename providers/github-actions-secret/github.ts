@@ -3,7 +3,7 @@
  * built from it, and clean errors. Errors are rebuilt from the status and GitHub's message only:
  * Octokit's own error carries the request (a sealed value, headers) and is never passed on.
  */
-import { Octokit } from '@octokit/rest';
+import type { Octokit } from '@octokit/rest';
 import { z } from 'zod';
 import { SecretRefSchema } from '../../config/secret-ref.js';
 import { ProviderRefusal, type ProviderContext } from '../contracts.js';
@@ -57,6 +57,7 @@ export class GitHubApi {
     readonly ctx: ProviderContext,
     baseUrl: string,
     token: string,
+    { Octokit }: typeof import('@octokit/rest'),
   ) {
     // No retries inside: Temporal retries the whole activity with backoff and records each attempt.
     this.#octokit = new Octokit({
@@ -94,7 +95,9 @@ export class GitHubApi {
 
 export async function connectGitHub(ctx: ProviderContext, spec: { baseUrl: string; token: string }): Promise<GitHubApi> {
   ctx.signal?.throwIfAborted();
-  return new GitHubApi(ctx, spec.baseUrl, await ctx.resolveSecret(spec.token));
+  const token = await ctx.resolveSecret(spec.token);
+  // Loaded on first use, as every provider's SDK is (eslint.config.js says why).
+  return new GitHubApi(ctx, spec.baseUrl, token, await import('@octokit/rest'));
 }
 
 /** A clean error: throttling, 5xx and network failures are retryable; anything else is a refusal. */

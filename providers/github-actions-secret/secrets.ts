@@ -3,7 +3,7 @@
  * Octokit: its metadata, a sealed write and a delete. The routes of the seven places differ only in
  * their prefix, so they are built from the spec instead of picking among dozens of Octokit methods.
  */
-import { sealForGitHub } from '../../lib/sealed-box.js';
+import { sealForGitHub } from './sealed-box.js';
 import { ProviderRefusal, type ProviderContext } from '../contracts.js';
 import { connectGitHub, GitHubRefusal, type GitHubApi, type GitHubParams } from './github.js';
 import type { GitHubActionsSecretSpec } from './spec.js';

@@ -6,7 +6,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ApiException, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import type { KubernetesObject, KubernetesObjectApi } from '@kubernetes/client-node';
+
+type KubernetesSdk = typeof import('@kubernetes/client-node');
 import { ProviderRefusal, type ProviderContext } from '../contracts.js';
 import type { KubernetesSecretSpec } from './spec.js';
 
@@ -71,13 +73,16 @@ export const where = (kind: string, namespace: string, name: string) => `${kind}
 export class Kube {
   private constructor(
     private readonly ctx: ProviderContext,
+    private readonly sdk: KubernetesSdk,
     private readonly api: KubernetesObjectApi,
     readonly namespace: string,
   ) {}
 
   static async connect(ctx: ProviderContext, spec: KubernetesSecretSpec): Promise<Kube> {
     ctx.signal?.throwIfAborted();
-    const kc = new KubeConfig();
+    // Loaded on first use, as every provider's SDK is (eslint.config.js says why).
+    const sdk = await import('@kubernetes/client-node');
+    const kc = new sdk.KubeConfig();
     if ('inCluster' in spec.auth) {
       const host = process.env.KUBERNETES_SERVICE_HOST;
       const port = process.env.KUBERNETES_SERVICE_PORT;
@@ -105,7 +110,7 @@ export class Kube {
       }
       if (!kc.getCurrentCluster()) throw new ProviderRefusal(`the kubeconfig from ${spec.auth.kubeconfig} names no cluster for its current context`);
     }
-    return new Kube(ctx, KubernetesObjectApi.makeApiClient(kc), spec.namespace);
+    return new Kube(ctx, sdk, sdk.KubernetesObjectApi.makeApiClient(kc), spec.namespace);
   }
 
   /** The Secret, or null when it does not exist. */
@@ -134,7 +139,7 @@ export class Kube {
       ...(Object.keys(fields.data).length ? { data: fields.data } : {}),
     };
     return this.call(where('Secret', this.namespace, name), 'apply', () =>
-      this.api.patch(body, undefined, dryRun ? 'All' : undefined, FIELD_MANAGER, force, PatchStrategy.ServerSideApply),
+      this.api.patch(body, undefined, dryRun ? 'All' : undefined, FIELD_MANAGER, force, this.sdk.PatchStrategy.ServerSideApply),
     );
   }
 
@@ -158,7 +163,7 @@ export class Kube {
   /** The annotations `kubectl rollout restart` sets, as the same strategic merge patch. */
   async annotatePodTemplate(kind: 'Deployment' | 'StatefulSet', name: string, annotations: Record<string, string>): Promise<void> {
     const patch = { apiVersion: 'apps/v1', kind, metadata: { name, namespace: this.namespace }, spec: { template: { metadata: { annotations } } } };
-    await this.call(where(kind, this.namespace, name), 'restart', () => this.api.patch(patch, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.StrategicMergePatch));
+    await this.call(where(kind, this.namespace, name), 'restart', () => this.api.patch(patch, undefined, undefined, FIELD_MANAGER, undefined, this.sdk.PatchStrategy.StrategicMergePatch));
   }
 
   private async optional<T>(what: string, action: string, request: () => Promise<T>): Promise<T | null> {
@@ -175,7 +180,7 @@ export class Kube {
     try {
       return await request();
     } catch (error) {
-      throw kubernetesFailure(`cannot ${action} ${what}`, error);
+      throw kubernetesFailure(`cannot ${action} ${what}`, error instanceof this.sdk.ApiException ? error : undefined, error);
     }
   }
 }
@@ -187,13 +192,13 @@ interface Status {
 }
 
 /** A clean error from the API's Status: 401/403/422 and apply conflicts refuse; 409 resourceVersion conflicts, 429 and 5xx are retryable. */
-export function kubernetesFailure(action: string, error: unknown): Error {
-  if (!(error instanceof ApiException)) {
+function kubernetesFailure(action: string, answer: { code: number; body: unknown } | undefined, error: unknown): Error {
+  if (!answer) {
     const name = error instanceof Error ? error.name : '';
     return new KubernetesError(`${action}: ${name === 'AbortError' ? 'timed out or was cancelled' : 'the API server could not be reached'}`, undefined);
   }
-  const code = (error as ApiException<unknown>).code;
-  const status = parseStatus((error as ApiException<unknown>).body);
+  const code = answer.code;
+  const status = parseStatus(answer.body);
   const reason = status.reason ? ` ${status.reason}` : '';
   const message = (status.message ?? '').slice(0, 400);
   const text = `${action}: HTTP ${code}${reason}${message ? ` (${message})` : ''}`;

@@ -5,7 +5,7 @@
  * holds the password or its hash).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import { ProviderRefusal, type ProviderContext } from '../contracts.js';
 import type { MysqlPasswordSpec } from './spec.js';
 import { redactSecrets } from '../../lib/redact.js';
@@ -18,8 +18,8 @@ export function where(spec: MysqlPasswordSpec): string {
 }
 
 /** `'user'@'host'`, quoted as a string literal on both sides. */
-export function account(user: string, host: string): string {
-  return `${mysql.escape(user)}@${mysql.escape(host)}`;
+function account(session: Session, user: string, host: string): string {
+  return `${session.conn.escape(user)}@${session.conn.escape(host)}`;
 }
 
 export function describeError(error: unknown, secrets: string[]): string {
@@ -68,7 +68,9 @@ export async function withConnection<T>(
   const secrets = [login.password];
   let conn: mysql.Connection | undefined;
   try {
-    conn = await mysql.createConnection({
+    // Loaded on first use, as every provider's SDK is (eslint.config.js says why).
+    const { createConnection } = await import('mysql2/promise');
+    conn = await createConnection({
       host: spec.host,
       port: spec.port,
       user: login.user,
@@ -114,7 +116,7 @@ export async function accountExists(session: Session, user: string, host: string
 /** Whether the account exists and is not locked (SHOW CREATE USER says ACCOUNT LOCK on both servers). */
 export async function canAccountLogin(session: Session, user: string, host: string): Promise<boolean> {
   if (!(await accountExists(session, user, host))) return false;
-  const [row] = await session.query<Record<string, string>>(`SHOW CREATE USER ${account(user, host)}`);
+  const [row] = await session.query<Record<string, string>>(`SHOW CREATE USER ${account(session, user, host)}`);
   const text = row ? Object.values(row)[0] ?? '' : '';
   return !/\bACCOUNT LOCK\b/i.test(text);
 }
@@ -131,13 +133,13 @@ export async function ensureRoleMember(session: Session, role: string, user: str
   const roleExists = (await session.query(`SELECT 1 FROM mysql.user WHERE User = ? AND Host = ''`, [role])).length > 0 ||
     (!session.flavour.mariadb && (await session.query(`SELECT 1 FROM mysql.user WHERE User = ? AND Host = '%'`, [role])).length > 0);
   if (!roleExists) await session.query(`CREATE ROLE IF NOT EXISTS ${conn.escapeId(role)}`);
-  const roleRef = session.flavour.mariadb ? conn.escapeId(role) : account(role, '%');
-  const grants = await session.query<Record<string, string>>(`SHOW GRANTS FOR ${account(user, host)}`);
+  const roleRef = session.flavour.mariadb ? conn.escapeId(role) : account(session, role, '%');
+  const grants = await session.query<Record<string, string>>(`SHOW GRANTS FOR ${account(session, user, host)}`);
   const lines = grants.map((g) => Object.values(g)[0] ?? '');
-  if (!lines.some((l) => /^GRANT /.test(l) && roleNamed(role).test(l.slice('GRANT '.length)))) await session.query(`GRANT ${roleRef} TO ${account(user, host)}`);
+  if (!lines.some((l) => /^GRANT /.test(l) && roleNamed(role).test(l.slice('GRANT '.length)))) await session.query(`GRANT ${roleRef} TO ${account(session, user, host)}`);
   if (!(await hasDefaultRole(session, role, user, host, lines))) {
     await session.query(
-      session.flavour.mariadb ? `SET DEFAULT ROLE ${roleRef} FOR ${account(user, host)}` : `SET DEFAULT ROLE ${roleRef} TO ${account(user, host)}`,
+      session.flavour.mariadb ? `SET DEFAULT ROLE ${roleRef} FOR ${account(session, user, host)}` : `SET DEFAULT ROLE ${roleRef} TO ${account(session, user, host)}`,
     );
   }
 }
@@ -172,10 +174,10 @@ export async function setPassword(
   if (session.flavour.mariadb) {
     const hash = nativeHash(password);
     session.secret(hash);
-    await session.query(`${verb} ${account(user, host)} IDENTIFIED BY PASSWORD ${mysql.escape(hash)} ${lock}`);
+    await session.query(`${verb} ${account(session, user, host)} IDENTIFIED BY PASSWORD ${session.conn.escape(hash)} ${lock}`);
     return;
   }
-  await session.query(`${verb} ${account(user, host)} IDENTIFIED BY ${mysql.escape(password)} ${lock}`);
+  await session.query(`${verb} ${account(session, user, host)} IDENTIFIED BY ${session.conn.escape(password)} ${lock}`);
 }
 
 /** The account can no longer log in: locked, with an unknowable password. Sessions already open are left alone. */
@@ -191,7 +193,7 @@ export async function sessionsOf(session: Session, user: string): Promise<number
 
 /** The lines of SHOW GRANTS for an account (or role, with host ''). */
 export async function showGrants(session: Session, user: string, host: string | null): Promise<string[]> {
-  const target = host === null ? session.conn.escapeId(user) : account(user, host);
+  const target = host === null ? session.conn.escapeId(user) : account(session, user, host);
   const rows = await session.query<Record<string, string>>(`SHOW GRANTS FOR ${target}`);
   return rows.map((r) => Object.values(r)[0] ?? '');
 }

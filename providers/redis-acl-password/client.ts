@@ -5,7 +5,7 @@
  * server's reply with every secret and hash the call handled scrubbed out.
  */
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { ProviderRefusal, type ProviderContext } from '../contracts.js';
 import type { RedisAclPasswordSpec } from './spec.js';
 import { redactedMessage } from '../../lib/redact.js';
@@ -44,6 +44,8 @@ export async function withConnection<T>(
 ): Promise<T> {
   ctx.signal?.throwIfAborted();
   const secrets = [login.password, passwordHash(login.password)];
+  // Loaded on first use, as every provider's SDK is (eslint.config.js says why).
+  const { Redis } = await import('ioredis');
   const redis = new Redis({
     host: spec.host,
     port: spec.port,

@@ -3,10 +3,11 @@
  * for Actions, Dependabot and Codespaces secrets: the value is sealed with the target's public key and
  * only GitHub, which holds the private key, can open it.
  */
-import sodium from 'libsodium-wrappers';
 
 /** Seals `plaintext` for the holder of `publicKeyBase64` (standard base64, as GitHub's public-key endpoints give it). */
 export async function sealForGitHub(publicKeyBase64: string, plaintext: string): Promise<string> {
+  // Loaded on first use, as every provider's SDK is (eslint.config.js says why).
+  const { default: sodium } = await import('libsodium-wrappers');
   await sodium.ready;
   let publicKey: Uint8Array;
   try {
