@@ -49,6 +49,16 @@ export function shutdownGrace(): number | undefined {
   return ms;
 }
 
+/** ROTOR_WORKFLOW_CACHE_SIZE (refused unless a whole number from 2 to 100,000), or undefined: the default. */
+export function workflowCacheSize(): number | undefined {
+  const text = settings.workflowCacheSize;
+  if (text === undefined || text === '') return undefined;
+  const n = /^\d{1,6}$/.test(text) ? Number(text) : NaN;
+  // The SDK needs 2 at least (or 0, no cache, which would replay every run's history on every task).
+  if (!(n >= 2 && n <= 100_000)) throw new UsageError(`ROTOR_WORKFLOW_CACHE_SIZE must be a whole number from 2 to 100000, got ${JSON.stringify(text.slice(0, 20))}`);
+  return n;
+}
+
 /** The bundle named by ROTOR_WORKFLOW_BUNDLE (refused when absent), or undefined: bundle at start. */
 export function prebuiltBundle(): { codePath: string } | undefined {
   if (!settings.workflowBundle) return undefined;

@@ -54,6 +54,8 @@ export interface DaemonOptions {
   workflowBundle?: WorkerDeps['workflowBundle'];
   /** How long in-flight activities may finish after stop() is called (default 30 s). */
   shutdownGraceMs?: number;
+  /** Runs the main task queue's worker keeps in memory; unset: DEFAULT_WORKFLOW_CACHE_SIZE. */
+  workflowCacheSize?: number;
 }
 
 export interface ReconcileOutcome {
@@ -168,6 +170,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
     policyDir: o.policyDir,
     workflowBundle: o.workflowBundle,
     shutdownGraceMs: o.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS,
+    workflowCacheSize: o.workflowCacheSize,
   });
   const running = workers.map((w) => w.run());
   let draining = false;

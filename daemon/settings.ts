@@ -19,6 +19,8 @@ export interface Settings {
   shutdownGrace?: string;
   /** A workflow bundle written by `rotor bundle-workflows`; without it the workflows are bundled at start. */
   workflowBundle?: string;
+  /** Runs the worker keeps in memory (a positive integer); checked by the daemon and worker commands. */
+  workflowCacheSize?: string;
   /** HTTP limits (daemon/http.ts HttpLimits); unset: the defaults there. */
   httpMaxConnections?: number;
   httpRequestsPerMinute?: number;
@@ -42,6 +44,7 @@ export function settingsFromEnv(env: NodeJS.ProcessEnv = process.env): Settings 
     githubWebhookSecretRef: env.ROTOR_GITHUB_WEBHOOK_SECRET_REF,
     shutdownGrace: env.ROTOR_SHUTDOWN_GRACE,
     workflowBundle: env.ROTOR_WORKFLOW_BUNDLE,
+    workflowCacheSize: env.ROTOR_WORKFLOW_CACHE_SIZE,
     httpMaxConnections: positiveInteger(env.ROTOR_HTTP_MAX_CONNECTIONS),
     httpRequestsPerMinute: positiveInteger(env.ROTOR_HTTP_REQUESTS_PER_MINUTE),
     temporalUiUrl: httpUrl(env.ROTOR_TEMPORAL_UI_URL),

@@ -55,6 +55,8 @@ export interface WorkerDeps {
    * cancels them at once and waits for them without limit (in-process test workers).
    */
   shutdownGraceMs?: number;
+  /** How many rotation runs the main task queue's worker keeps in memory (ROTOR_WORKFLOW_CACHE_SIZE); unset: DEFAULT_WORKFLOW_CACHE_SIZE. */
+  workflowCacheSize?: number;
 }
 
 /**
@@ -72,6 +74,16 @@ export function checkWorkflowNames(providers: ProviderRegistry): void {
 
 /** In-flight activities get this long to finish on SIGTERM before they are cancelled (and retried elsewhere). */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
+
+/**
+ * Runs kept in the worker's cache, so that each workflow task continues a run in memory instead of
+ * replaying its whole history. The SDK's default follows the heap limit and assumes about 1.7 MB a
+ * run: about 190 runs in a pod limited to 1 GiB, which halved throughput with 1,000 rotations in
+ * flight. A Rotor run holds far less: 1,000 fit a 384 MB heap (README, Reliability and benchmarks).
+ */
+export const DEFAULT_WORKFLOW_CACHE_SIZE = 1000;
+/** Emergency rotations are few at a time: their worker keeps a small cache. */
+const EMERGENCY_WORKFLOW_CACHE_SIZE = 100;
 /** After the grace, cancelled activities get this long to stop before the worker gives up on them. */
 const SHUTDOWN_FORCE_MARGIN_MS = 10_000;
 
@@ -107,7 +119,7 @@ export async function createRotorWorkers(deps: WorkerDeps): Promise<Worker[]> {
   const shutdown = graceMs === undefined ? {} : { shutdownGraceTime: graceMs, shutdownForceTime: graceMs + SHUTDOWN_FORCE_MARGIN_MS };
   return Promise.all(
     [deps.taskQueue, emergencyTaskQueue(deps.taskQueue)].map((taskQueue) =>
-      Worker.create({ connection: deps.connection, namespace: deps.namespace, taskQueue, activities, ...workflows, ...shutdown, interceptors: deps.interceptors }),
+      Worker.create({ connection: deps.connection, namespace: deps.namespace, taskQueue, activities, ...workflows, ...shutdown, interceptors: deps.interceptors, maxCachedWorkflows: taskQueue === deps.taskQueue ? (deps.workflowCacheSize ?? DEFAULT_WORKFLOW_CACHE_SIZE) : EMERGENCY_WORKFLOW_CACHE_SIZE }),
     ),
   );
 }

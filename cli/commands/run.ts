@@ -13,7 +13,7 @@ import { createLogger } from '../../lib/logger.js';
 import { closeProviderConnections } from '../../providers/connection-pools.js';
 import { registry } from '../../providers/registry.js';
 import { RotorStore } from '../../store/index.js';
-import { prebuiltBundle, settings, shutdownGrace, temporalTarget, untilSignalled, UsageError, type GlobalOptions } from '../context.js';
+import { prebuiltBundle, settings, shutdownGrace, temporalTarget, untilSignalled, UsageError, workflowCacheSize, type GlobalOptions } from '../context.js';
 
 export function registerRunCommands(program: Command, global: () => GlobalOptions): void {
   program
@@ -23,6 +23,7 @@ export function registerRunCommands(program: Command, global: () => GlobalOption
       const g = global();
       if (!settings.apiTokenRef) throw new UsageError('ROTOR_API_TOKEN_REF must name the HTTP API token (env:NAME or file:/path)');
       const shutdownGraceMs = shutdownGrace();
+      const cacheSize = workflowCacheSize();
       for (const name of SECRET_REF_SETTINGS) {
         const value = process.env[name];
         if (value && !isSecretRef(value)) throw new UsageError(`${name} is not a secret reference (env:NAME, file:/path or vault:mount/path#key); its value is not shown`);
@@ -53,6 +54,7 @@ export function registerRunCommands(program: Command, global: () => GlobalOption
         resolveSecret: resolvePolicySecret,
         shutdownGraceMs,
         workflowBundle: prebuiltBundle(),
+        workflowCacheSize: cacheSize,
       });
       await untilSignalled();
       await daemon.stop();
@@ -63,6 +65,7 @@ export function registerRunCommands(program: Command, global: () => GlobalOption
     .description('run the Temporal worker that executes rotations')
     .action(async () => {
       const g = global();
+      const cacheSize = workflowCacheSize();
       const logger = createLogger();
       const policies = await PolicySet.load(g.policies, registry.catalog);
       const store = await RotorStore.connect(g.databaseUrl);
@@ -81,6 +84,7 @@ export function registerRunCommands(program: Command, global: () => GlobalOption
         policyDir: g.policies,
         workflowBundle: prebuiltBundle(),
         shutdownGraceMs: shutdownGrace() ?? DEFAULT_SHUTDOWN_GRACE_MS,
+        workflowCacheSize: cacheSize,
       });
       logger.info({ taskQueue: g.taskQueue, policies: policies.all().length }, 'worker started');
       try {

@@ -89,7 +89,7 @@ export interface RotorEnv {
    * Starts the product's workers (createRotorWorkers) running in the background, on this env's
    * task queue unless told another; close() stops any still running.
    */
-  startWorker(options?: Partial<Pick<WorkerDeps, 'taskQueue' | 'policyDir'>>): Promise<RunningWorker>;
+  startWorker(options?: Partial<Pick<WorkerDeps, 'taskQueue' | 'policyDir' | 'workflowCacheSize'>>): Promise<RunningWorker>;
   close(): Promise<void>;
 }
 
@@ -161,7 +161,7 @@ export async function startRotorEnv(options: RotorEnvOptions = {}): Promise<Roto
       const seen = new Set<string>();
       return [...temporal.started, ...rows].filter((e) => !seen.has(`${e.workflowId}/${e.runId}`) && seen.add(`${e.workflowId}/${e.runId}`));
     },
-    async startWorker(options: Partial<Pick<WorkerDeps, 'taskQueue' | 'policyDir'>> = {}) {
+    async startWorker(options: Partial<Pick<WorkerDeps, 'taskQueue' | 'policyDir' | 'workflowCacheSize'>> = {}) {
       const native = await watched('connecting the worker', connectTemporalWorker(loopbackTemporalTarget(temporal.address, temporal.namespace)));
       nativeConnections.push(native);
       const workflowBundleBuilt = await workflowBundle();
