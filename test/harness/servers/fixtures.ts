@@ -22,6 +22,18 @@ import { startRedis, type RedisServer } from './redis.js';
 import { ROTOR_DN, startSlapd, type SlapdServer } from './slapd.js';
 
 /** Polls the run store until `count` failed `material.created` steps of this credential are recorded. */
+/**
+ * Lifts a server's fault once `count` creates of the credential have failed. Virtual time stands
+ * still until then: the fault is lifted in real time, and unlocked the time-skipping server would
+ * run the remaining retries (seconds of backoff apart) at once and spend them all first.
+ */
+async function liftAfterCreateFailures(env: RotorEnv, credentialId: string, count: number, lift: () => Promise<void>): Promise<void> {
+  await env.temporal.lockTimeSkipping();
+  void untilCreateFailures(env, credentialId, count)
+    .then(lift)
+    .finally(() => env.temporal.unlockTimeSkipping());
+}
+
 async function untilCreateFailures(env: RotorEnv, credentialId: string, count: number): Promise<void> {
   for (;;) {
     const { rows } = await env.store.query<{ n: number }>(
@@ -114,7 +126,7 @@ ${vaultStore(env, id)}`,
           const conn = await db.connect('rotor_admin', adminPassword);
           await conn.query(`ALTER USER 'throttle_probe'@'localhost' ACCOUNT LOCK`);
           await conn.end();
-          void untilCreateFailures(env, id, times).then(async () => {
+          await liftAfterCreateFailures(env, id, times, async () => {
             await db.query(`ALTER USER ${admin} WITH MAX_UPDATES_PER_HOUR 0`);
             await db.query('FLUSH USER_RESOURCES');
           });
@@ -180,7 +192,7 @@ ${vaultStore(env, id)}`,
           // (the path made a directory, as a full or read-only disk would): ACL SAVE fails until it is back.
           await rename(redis.aclFile, `${redis.aclFile}.aside`);
           await mkdir(`${redis.aclFile}/blocked`, { recursive: true });
-          void untilCreateFailures(env, id, times).then(async () => {
+          await liftAfterCreateFailures(env, id, times, async () => {
             await rm(redis.aclFile, { recursive: true });
             await rename(`${redis.aclFile}.aside`, redis.aclFile);
           });
