@@ -71,7 +71,11 @@ for (const r of results) {
   }
   if (r.scenario === 'workers') {
     for (const w of r.rounds as Array<Record<string, unknown>>) {
-      rows.push([`throughput, ${w.processes} worker process(es) (${r.credentials} credentials)`, `${w.rotationsPerSecond} rotations/s, wall ${Math.round(Number(w.wallMs) / 1000)} s, split ${(w.rotationsCreatedPerProcess as number[]).join('/')}`, `worker process(es) ${(w.workerPeakRssMb as number[]).join('/')} MB`]);
+      rows.push([
+        `throughput, ${w.processes} worker process(es) (${r.credentials} credentials)`,
+        `${w.rotationsPerSecond} rotations/s, wall ${Math.round(Number(w.wallMs) / 1000)} s, split ${(w.rotationsCreatedPerProcess as number[]).join('/')}; ${r.memoryLimit}, heap limit ${r.workerHeapLimitMb} MB`,
+        `worker process(es) ${(w.workerPeakRssMb as number[]).join('/')} MB (goal ≤ 500 MB)`,
+      ]);
     }
   }
   if (r.scenario === 'emergency') {

@@ -1,28 +1,35 @@
 /**
- * Throughput with one and with two worker processes (`rotor worker`, as replicas run it, with a
- * prebuilt workflow bundle) on one task queue: N PostgreSQL logins (dual) rotated at once through
+ * Throughput with one and with two worker processes (`rotor worker` as the image runs it: its
+ * compiled JavaScript, production dependencies and prebuilt workflow bundle, assembled by
+ * test/harness/image-content.ts) on one task queue: N PostgreSQL logins (dual) rotated at once through
  * the official Temporal dev server, real PostgreSQL and the Vault emulator, which stay in this process.
  * Each round is untimed once (roles and first material), then timed: a full rotation each.
  * Also reports how the activities split between the processes, and each worker process's peak RSS.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { capturedLogs, startRotorEnv, workflowBundle } from '../../test/harness/env.js';
+import { capturedLogs, startRotorEnv } from '../../test/harness/env.js';
+import { assembleImageContent, imageEnv } from '../../test/harness/image-content.js';
+import { chartMemoryLimit, podMemory } from '../pod-memory.js';
 import { dbPolicyYaml } from '../../test/harness/db-rotation.js';
 import { startRotation } from '../../daemon/rotations.js';
 import { registry } from '../../providers/registry.js';
 import type { RotationResult } from '../../workflows/types.js';
 import { measure, numberArg, report, round } from '../lib.js';
 
-const ROTOR_BIN = fileURLToPath(new URL('../../bin/rotor.js', import.meta.url));
 const n = numberArg('n', 200);
 const env = await startRotorEnv({ temporal: 'dev' });
 const trim = setInterval(() => capturedLogs.splice(0, capturedLogs.length), 1000);
 const dir = await mkdtemp(join(tmpdir(), 'rotor-bench-workers-'));
+const image = await assembleImageContent(dir);
+const policies = join(dir, 'policies');
+await mkdir(policies);
 const children: ChildProcess[] = [];
+// Each worker process runs under the memory limit of the Helm chart's pod, so Node sizes its heap as there.
+const limit = chartMemoryLimit();
+const pod = await podMemory(limit.bytes, limit.text);
 
 interface WorkerProcess {
   child: ChildProcess;
@@ -31,18 +38,21 @@ interface WorkerProcess {
 }
 
 /** `rotor worker` on `taskQueue`; resolves once it polls. */
-function startWorker(taskQueue: string, bundle: string): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [ROTOR_BIN, 'worker'], {
+async function startWorker(taskQueue: string, bundle: string): Promise<WorkerProcess> {
+  const child = await pod.spawn(process.execPath, [join(image.app, 'bin/rotor.js'), 'worker'], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: {
       PATH: process.env.PATH,
+      ...imageEnv,
       TEMPORAL_ADDRESS: env.temporal.address,
       TEMPORAL_NAMESPACE: env.temporal.namespace,
       ROTOR_TASK_QUEUE: taskQueue,
       ROTOR_DATABASE_URL: env.postgres.url,
-      ROTOR_POLICIES: dir,
+      ROTOR_POLICIES: policies,
       ROTOR_WORKFLOW_BUNDLE: bundle,
       ROTOR_LOG_LEVEL: 'info',
+      // To compare cache sizes: `ROTOR_WORKFLOW_CACHE_SIZE=190 npm run bench -- --only workers`.
+      ROTOR_WORKFLOW_CACHE_SIZE: process.env.ROTOR_WORKFLOW_CACHE_SIZE,
       ...env.env,
     } as NodeJS.ProcessEnv,
   });
@@ -70,6 +80,15 @@ async function peakRssMbOf(worker: WorkerProcess): Promise<number | null> {
   return kb ? round(Number(kb) / 1024) : null;
 }
 
+/** The heap limit Node gives a process where the workers run (V8's heap_size_limit), in MB. */
+async function heapLimitMb(): Promise<number> {
+  const child = await pod.spawn(process.execPath, ['-p', 'v8.getHeapStatistics().heap_size_limit'], { stdio: ['ignore', 'pipe', 'inherit'], env: { PATH: process.env.PATH, ...imageEnv } });
+  let out = '';
+  child.stdout!.on('data', (chunk) => (out += String(chunk)));
+  await new Promise((resolve) => child.once('exit', resolve));
+  return round(Number(out) / 2 ** 20);
+}
+
 async function stop(worker: WorkerProcess): Promise<void> {
   const exited = new Promise((resolve) => worker.child.once('exit', resolve));
   worker.child.kill('SIGTERM');
@@ -80,10 +99,9 @@ try {
   const ids = Array.from({ length: n }, (_, i) => `bench-${i}`);
   const documents = ids.map((id) => dbPolicyYaml(env, id, { role: id.replace('-', '_') }).replace('after: 24h', 'after: 0s'));
   // 100 policies a file: a policy file is limited to 256 KiB.
-  for (let i = 0; i < documents.length; i += 100) await writeFile(join(dir, `bench-${i / 100}.yaml`), documents.slice(i, i + 100).join('\n---\n'));
+  for (let i = 0; i < documents.length; i += 100) await writeFile(join(policies, `bench-${i / 100}.yaml`), documents.slice(i, i + 100).join('\n---\n'));
   await env.usePolicies(documents.join('\n---\n'));
-  const bundle = join(dir, 'workflows.js');
-  await writeFile(bundle, (await workflowBundle()).code);
+  const bundle = image.bundle!;
 
   const rounds: Array<Record<string, unknown>> = [];
   // `--processes K`: only the round with K processes (the memory of one worker at a large n takes long enough).
@@ -113,10 +131,11 @@ try {
     });
     await Promise.all(workers.map(stop));
   }
-  report({ scenario: 'workers', credentials: n, rounds });
+  report({ scenario: 'workers', credentials: n, memoryLimit: pod.describe, workerHeapLimitMb: await heapLimitMb(), rounds });
 } finally {
   clearInterval(trim);
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
   await env.close();
+  await pod.remove();
   await rm(dir, { recursive: true, force: true });
 }
