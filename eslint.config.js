@@ -31,7 +31,7 @@ export default tseslint.config(
   },
   {
     files: ['bin/**/*.js', 'scripts/**/*.mjs'],
-    languageOptions: { globals: { process: 'readonly', URL: 'readonly' } },
+    languageOptions: { globals: { process: 'readonly', URL: 'readonly', console: 'readonly' } },
   },
   {
     files: ['cli/**', 'bench/**', 'test/**'],

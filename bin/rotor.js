@@ -9,8 +9,12 @@ let cli;
 if (existsSync(compiled)) {
   cli = await import(compiled.href);
 } else {
-  const { register } = await import('tsx/esm/api');
-  register();
+  const tsx = await import('tsx/esm/api').catch(() => undefined);
+  if (!tsx) {
+    console.error('rotor: this checkout runs its TypeScript through tsx, a dev dependency that is not installed: run `npm ci` (without --omit=dev), or run the image');
+    process.exit(2);
+  }
+  tsx.register();
   cli = await import('../cli/main.ts');
 }
 process.exitCode = await cli.runCli(process.argv.slice(2));

@@ -9,7 +9,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -109,6 +109,22 @@ describe('the image content', () => {
     // The dev stack (dev/) is not packed: the refusal says so and where rotor dev runs instead.
     expect(r.stderr).toMatch(/^rotor: rotor dev is the development demo and is not part of this installation \(Cannot find module .*dev\/run\.js.*\): run it from a checkout of Rotor after `npm ci` and `npm run setup`\n$/);
     expect(r.stdout).toBe('');
+    expect(r.code).toBe(2);
+  });
+});
+
+describe('bin/rotor.js in a checkout installed without dev dependencies', () => {
+  it('refuses with a clear message: the TypeScript needs tsx', async () => {
+    const checkout = join(work, 'checkout');
+    await mkdir(join(checkout, 'cli'), { recursive: true });
+    await cp(join(repo, 'bin'), join(checkout, 'bin'), { recursive: true });
+    await cp(join(repo, 'package.json'), join(checkout, 'package.json'));
+    await cp(join(repo, 'cli/main.ts'), join(checkout, 'cli/main.ts'));
+    const r = await run(process.execPath, ['bin/rotor.js', '--version'], { cwd: checkout, env: { PATH: process.env.PATH! } }).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(r.stderr).toBe('rotor: this checkout runs its TypeScript through tsx, a dev dependency that is not installed: run `npm ci` (without --omit=dev), or run the image\n');
     expect(r.code).toBe(2);
   });
 });
