@@ -23,6 +23,7 @@ interface Service {
   volumes?: string[];
   depends_on?: Record<string, { condition: string }> | string[];
   healthcheck?: { test: string[] | string };
+  mem_limit?: string;
 }
 
 const repo = resolve(import.meta.dirname, '../..');
@@ -102,6 +103,16 @@ describe('docker-compose.yml', () => {
     expect(readFileSync(join(repo, 'Dockerfile'), 'utf8')).toMatch(/npm pack/);
     expect(rotor.restart).toBe('unless-stopped');
     expect(words(rotor.healthcheck?.test)).toMatch(/\/readyz/);
+  });
+
+  it('limits Rotor\'s memory as the Helm chart limits its pod (Node sizes its heap from the limit)', () => {
+    const bytes = (text: string | undefined) => {
+      const m = /^(\d+)(Ki|Mi|Gi|k|m|g)$/.exec(text ?? '');
+      return m ? Number(m[1]) * 1024 ** ('kmg'.indexOf(m[2]![0]!.toLowerCase()) + 1) : NaN;
+    };
+    const values = parse(readFileSync(join(repo, 'deploy/helm/rotor/values.yaml'), 'utf8')) as { resources: { limits: { memory: string } } };
+    expect(bytes(compose.services.rotor!.mem_limit)).toBe(bytes(values.resources.limits.memory));
+    expect(bytes(values.resources.limits.memory)).toBe(2 ** 30);
   });
 
   it('passes secrets as references (files, file:/env: references), never as values', () => {
