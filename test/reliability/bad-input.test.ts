@@ -71,6 +71,8 @@ let env: RotorEnv;
 let daemon: RunningDaemon;
 let dir: string;
 const apiToken = randomBytes(24).toString('base64url');
+/** The token with its last character changed (to one it is not: one in 64 tokens already ends in x). */
+const wrongToken = `${apiToken.slice(0, -1)}${apiToken.endsWith('x') ? 'y' : 'x'}`;
 
 beforeAll(async () => {
   env = await startRotorEnv({ temporal: 'dev' });
@@ -182,7 +184,7 @@ describe('malformed HTTP requests', () => {
 
   const cases: Array<[string, number, () => RequestInit]> = [
     ['no token', 401, () => ({ method: 'POST', headers: json, body: '{"credential":"good-db"}' })],
-    ['a wrong token', 401, () => ({ method: 'POST', headers: { ...json, authorization: `Bearer ${apiToken.slice(0, -1)}x` }, body: '{"credential":"good-db"}' })],
+    ['a wrong token', 401, () => ({ method: 'POST', headers: { ...json, authorization: `Bearer ${wrongToken}` }, body: '{"credential":"good-db"}' })],
     ['a token without the Bearer scheme', 401, () => ({ method: 'POST', headers: { ...json, authorization: apiToken }, body: '{"credential":"good-db"}' })],
     ['basic auth', 401, () => ({ method: 'POST', headers: { ...json, authorization: `Basic ${Buffer.from(`rotor:${apiToken}`).toString('base64')}` }, body: '{"credential":"good-db"}' })],
     ['bad JSON', 400, () => ({ method: 'POST', headers: { ...json, ...auth() }, body: '{"credential": "good-db",' })],
