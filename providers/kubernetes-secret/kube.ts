@@ -180,7 +180,7 @@ export class Kube {
     try {
       return await request();
     } catch (error) {
-      throw kubernetesFailure(`cannot ${action} ${what}`, error instanceof this.sdk.ApiException ? error : undefined, error);
+      throw kubernetesFailure(`cannot ${action} ${what}`, error, this.sdk.ApiException);
     }
   }
 }
@@ -192,13 +192,13 @@ interface Status {
 }
 
 /** A clean error from the API's Status: 401/403/422 and apply conflicts refuse; 409 resourceVersion conflicts, 429 and 5xx are retryable. */
-function kubernetesFailure(action: string, answer: { code: number; body: unknown } | undefined, error: unknown): Error {
-  if (!answer) {
+export function kubernetesFailure(action: string, error: unknown, ApiException: KubernetesSdk['ApiException']): Error {
+  if (!(error instanceof ApiException)) {
     const name = error instanceof Error ? error.name : '';
     return new KubernetesError(`${action}: ${name === 'AbortError' ? 'timed out or was cancelled' : 'the API server could not be reached'}`, undefined);
   }
-  const code = answer.code;
-  const status = parseStatus(answer.body);
+  const code = error.code;
+  const status = parseStatus(error.body);
   const reason = status.reason ? ` ${status.reason}` : '';
   const message = (status.message ?? '').slice(0, 400);
   const text = `${action}: HTTP ${code}${reason}${message ? ` (${message})` : ''}`;
