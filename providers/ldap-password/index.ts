@@ -39,8 +39,6 @@ async function caPem(ctx: ProviderContext, spec: LdapPasswordSpec): Promise<stri
   return spec.caCertificate ? ctx.resolveSecret(spec.caCertificate) : undefined;
 }
 
-type Ldapts = typeof import('ldapts');
-
 /** Binds as `dn` and runs `work`; errors name the action, the directory and the LDAP result, never a password. */
 async function bound<T>(
   ctx: ProviderContext,
@@ -48,21 +46,21 @@ async function bound<T>(
   login: { dn: string; password: string },
   action: string,
   options: { refuse: boolean; secrets?: string[] },
-  work: (client: Client, ldap: Ldapts) => Promise<T>,
+  work: (client: Client) => Promise<T>,
 ): Promise<T> {
   ctx.signal?.throwIfAborted();
   const ca = await caPem(ctx, spec);
   const secrets = [login.password, ...(options.secrets ?? [])];
-  // Loaded on first use, as every provider's SDK is (eslint.config.js says why).
-  const ldap = await import('ldapts');
-  const client = new ldap.Client({ url: spec.url, connectTimeout: 10_000, timeout: 30_000, tlsOptions: { ...(ca ? { ca: [ca] } : {}), minVersion: 'TLSv1.2' } });
+  // Loaded on first use, as every provider's SDK is (eslint.config.js says why); later imports are cached.
+  const { Client, ResultCodeError } = await import('ldapts');
+  const client = new Client({ url: spec.url, connectTimeout: 10_000, timeout: 30_000, tlsOptions: { ...(ca ? { ca: [ca] } : {}), minVersion: 'TLSv1.2' } });
   try {
     await client.bind(login.dn, login.password);
-    return await work(client, ldap);
+    return await work(client);
   } catch (error) {
     if (error instanceof ProviderRefusal) throw error;
     const reason = redactedMessage(error, secrets);
-    const code = error instanceof ldap.ResultCodeError ? error.code : undefined;
+    const code = error instanceof ResultCodeError ? error.code : undefined;
     const message = `${action} (${where(spec)}): ${reason}${code !== undefined ? ` (LDAP result ${code})` : ''}`;
     throw options.refuse && code !== undefined && REFUSALS.has(code) ? new ProviderRefusal(message) : new Error(message);
   } finally {
@@ -70,14 +68,15 @@ async function bound<T>(
   }
 }
 
-async function asAdmin<T>(ctx: ProviderContext, spec: LdapPasswordSpec, action: string, secrets: string[], work: (client: Client, ldap: Ldapts) => Promise<T>): Promise<T> {
+async function asAdmin<T>(ctx: ProviderContext, spec: LdapPasswordSpec, action: string, secrets: string[], work: (client: Client) => Promise<T>): Promise<T> {
   const password = await ctx.resolveSecret(spec.admin.password);
   return bound(ctx, spec, { dn: spec.admin.dn, password }, action, { refuse: true, secrets }, work);
 }
 
 /** Sets the account's password as an administrator (a reset: the old password is not needed). */
-async function setPassword(client: Client, { Attribute, Change }: Ldapts, spec: LdapPasswordSpec, password: string): Promise<void> {
+async function setPassword(client: Client, spec: LdapPasswordSpec, password: string): Promise<void> {
   if (spec.directory === 'active-directory') {
+    const { Attribute, Change } = await import('ldapts');
     const value = Buffer.from(`"${password}"`, 'utf16le');
     await client.modify(spec.dn, new Change({ operation: 'replace', modification: new Attribute({ type: 'unicodePwd', values: [value] }) }));
     return;
@@ -95,7 +94,7 @@ async function create(ctx: ProviderContext, spec: LdapPasswordSpec, _strategy: S
     await req.stage(next);
   }
   const password = next.reveal('password');
-  await asAdmin(ctx, spec, `cannot set a new password for ${spec.dn}`, [password], (client, ldap) => setPassword(client, ldap, spec, password));
+  await asAdmin(ctx, spec, `cannot set a new password for ${spec.dn}`, [password], (client) => setPassword(client, spec, password));
   ctx.logger.info({ dn: spec.dn, directory: spec.directory, reused: req.staged !== null }, 'ldap password set');
   return next;
 }
@@ -108,7 +107,7 @@ async function verify(ctx: ProviderContext, spec: LdapPasswordSpec, material: Ma
 async function discard(ctx: ProviderContext, spec: LdapPasswordSpec, _strategy: Strategy, _created: Material, current: Material | null): Promise<void> {
   if (!current) throw new ProviderRefusal(`cannot put back the previous password of ${spec.dn}: Rotor never held it (first rotation)`);
   const password = current.reveal('password');
-  await asAdmin(ctx, spec, `cannot restore the previous password of ${spec.dn}`, [password], (client, ldap) => setPassword(client, ldap, spec, password));
+  await asAdmin(ctx, spec, `cannot restore the previous password of ${spec.dn}`, [password], (client) => setPassword(client, spec, password));
 }
 
 /** The password was replaced in place at create: nothing is left to revoke. */
@@ -133,12 +132,12 @@ function first(entry: Record<string, unknown>, name: string): string | undefined
 }
 
 async function readAccount(ctx: ProviderContext, spec: LdapPasswordSpec, action: string) {
-  return asAdmin(ctx, spec, action, [], async (client, ldap) => {
+  return asAdmin(ctx, spec, action, [], async (client) => {
     try {
       const { searchEntries } = await client.search(spec.dn, { scope: 'base', filter: '(objectClass=*)', attributes: ATTRIBUTES, sizeLimit: 1 });
       return searchEntries[0] ?? null;
     } catch (error) {
-      if (error instanceof ldap.NoSuchObjectError) return null;
+      if (error instanceof (await import('ldapts')).NoSuchObjectError) return null;
       throw error;
     }
   });
@@ -201,7 +200,7 @@ async function preflight(ctx: ProviderContext, spec: LdapPasswordSpec): Promise<
 /** Decommission: the account keeps a random password nobody holds (Rotor never deletes or disables directory accounts). */
 async function retire(ctx: ProviderContext, spec: LdapPasswordSpec): Promise<void> {
   const password = randomBytes(32).toString('base64url');
-  await asAdmin(ctx, spec, `cannot retire the password of ${spec.dn}`, [password], (client, ldap) => setPassword(client, ldap, spec, password));
+  await asAdmin(ctx, spec, `cannot retire the password of ${spec.dn}`, [password], (client) => setPassword(client, spec, password));
   ctx.logger.info({ dn: spec.dn }, 'ldap password retired');
 }
 
