@@ -6,21 +6,8 @@
  * without a limit, and the scenario says so.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-
-const UNITS: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30 };
-
-/** resources.limits.memory of deploy/helm/rotor/values.yaml, in bytes, and as written there. */
-export function chartMemoryLimit(): { bytes: number; text: string } {
-  const values = parseYaml(readFileSync(new URL('../deploy/helm/rotor/values.yaml', import.meta.url), 'utf8')) as { resources?: { limits?: { memory?: string } } };
-  const text = values.resources?.limits?.memory ?? '';
-  const m = /^(\d+)(Ki|Mi|Gi)$/.exec(text);
-  if (!m) throw new Error(`the chart's resources.limits.memory is ${JSON.stringify(text)}, not <n>Ki|Mi|Gi`);
-  return { bytes: Number(m[1]) * UNITS[m[2]!]!, text };
-}
 
 export interface PodMemory {
   /** What each child runs under, for the report: the limit, or why there is none. */

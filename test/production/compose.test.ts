@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 // @ts-expect-error -- plain JavaScript set-up script, no types: only its pinned versions are read.
 import { versions } from '../../scripts/setup-tools.mjs';
 import { DEV_SERVER_DYNAMIC_CONFIG } from '../../dev/temporal.js';
+import { chartMemoryLimit, memoryBytes } from '../harness/chart.js';
 
 interface Service {
   image?: string;
@@ -106,13 +107,8 @@ describe('docker-compose.yml', () => {
   });
 
   it('limits Rotor\'s memory as the Helm chart limits its pod (Node sizes its heap from the limit)', () => {
-    const bytes = (text: string | undefined) => {
-      const m = /^(\d+)(Ki|Mi|Gi|k|m|g)$/.exec(text ?? '');
-      return m ? Number(m[1]) * 1024 ** ('kmg'.indexOf(m[2]![0]!.toLowerCase()) + 1) : NaN;
-    };
-    const values = parse(readFileSync(join(repo, 'deploy/helm/rotor/values.yaml'), 'utf8')) as { resources: { limits: { memory: string } } };
-    expect(bytes(compose.services.rotor!.mem_limit)).toBe(bytes(values.resources.limits.memory));
-    expect(bytes(values.resources.limits.memory)).toBe(2 ** 30);
+    expect(memoryBytes(compose.services.rotor!.mem_limit)).toBe(chartMemoryLimit().bytes);
+    expect(chartMemoryLimit().bytes).toBe(2 ** 30);
   });
 
   it('passes secrets as references (files, file:/env: references), never as values', () => {
